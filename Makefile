@@ -1,0 +1,38 @@
+# Two commands for a newcomer: `make run` and `make test`. Everything else builds on them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKERS ?= 2
+
+.PHONY: run test lint bench check clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Development mode unless a real Twilio auth token is configured.
+run: $(STAMP)
+	@if [ -z "$$TWILIO_AUTH_TOKEN" ]; then export IVR_DEV=1; fi; \
+	exec $(BIN)/ivr serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check ivr routing tests bench
+	$(BIN)/ruff format --check ivr routing tests bench
+	$(BIN)/mypy
+
+check: $(STAMP)
+	$(BIN)/ivr check
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

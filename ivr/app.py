@@ -1,0 +1,57 @@
+"""The Flask app factory: the one place the web app is wired."""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from flask import Flask, Response, jsonify
+
+from ivr.services import Services
+from ivr.settings import Settings
+from ivr.store import connect
+from ivr.voice.http import bp as voice_bp
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEST_BYTES = 64 * 1024  # Twilio's webhooks are a few kilobytes; anything larger is refused
+
+
+def create_app(settings: Settings | None = None, connection: redis.Redis | None = None) -> Flask:
+    """Build the app from `settings` (the environment by default)."""
+    settings = (settings or Settings.from_env()).require_auth_token()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+    if settings.trust_proxy:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)  # type: ignore[method-assign]
+    services = Services.build(settings, connection or connect(settings))
+    app.extensions["ivr"] = services
+    services.registry.refresh()
+    app.register_blueprint(voice_bp)
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return jsonify(status="ok")
+
+    @app.get("/readyz")
+    def readyz() -> tuple[Response, int]:
+        flowset = services.registry.current()
+        errors = [str(p) for p in services.registry.errors]
+        try:
+            redis_ok = services.store.ping()
+        except redis.RedisError as exc:
+            log.warning("readyz: Redis unavailable: %s", exc)
+            redis_ok = False
+        ready = redis_ok and flowset is not None
+        body = jsonify(
+            ready=ready,
+            redis=redis_ok,
+            flows_version=flowset.version if flowset else None,
+            flows=sorted(flowset.flows) if flowset else [],
+            errors=errors,
+        )
+        return body, 200 if ready else 503
+
+    return app

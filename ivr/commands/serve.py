@@ -1,0 +1,107 @@
+"""`ivr serve`: the app under gunicorn, with the embedded Redis when no REDIS_URL is given."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from contextlib import ExitStack
+from typing import Any
+
+import click
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+
+from ivr.embedded import EmbeddedRedis
+from ivr.errors import IvrError
+from ivr.settings import Settings
+
+SAMPLE_NUMBER = "+15005550006"
+
+
+def gunicorn_options(host: str, port: int, workers: int, threads: int = 4) -> dict[str, Any]:
+    """The gunicorn settings of `ivr serve` (the benchmark uses the same ones)."""
+    return {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "worker_class": "gthread",
+        "threads": threads,
+        "timeout": 30,
+        "graceful_timeout": 10,
+        "keepalive": 5,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": "info",
+        "preload_app": False,  # each worker opens its own Redis connections after the fork
+    }
+
+
+class GunicornServer(BaseApplication):  # type: ignore[misc]
+    """A gunicorn application whose workers each build the app from a factory."""
+
+    def __init__(self, factory: Any, options: dict[str, Any]) -> None:
+        self.factory = factory
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        app: Flask = self.factory()
+        return app
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64))
+def serve(host: str, port: int, workers: int, threads: int) -> None:
+    """Serve the webhooks under gunicorn (starting the embedded Redis if REDIS_URL is unset)."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = Settings.from_env()
+    try:
+        settings = settings.require_auth_token()
+    except IvrError as exc:
+        raise click.ClickException(str(exc)) from exc
+    with ExitStack() as stack:
+        if not settings.redis_url:
+            embedded = stack.enter_context(EmbeddedRedis(settings.data_dir))
+            settings = settings.with_(redis_url=embedded.url)
+            click.echo(f"embedded Redis for {embedded.data_dir}: {embedded.url}", err=True)
+        # Workers and tools started from here see the same Redis and token.
+        os.environ["REDIS_URL"] = settings.redis_url or ""
+        _greet(settings, host, port)
+        from ivr.app import create_app
+
+        options = gunicorn_options(host, port, workers, threads)
+        try:
+            GunicornServer(lambda: create_app(settings), options).run()
+        except SystemExit as exit_:
+            if exit_.code not in (0, None):
+                raise
+
+
+def _greet(settings: Settings, host: str, port: int) -> None:
+    base = f"http://{host}:{port}"
+    lines = [f"serving call flows from {settings.flows_dir} on {base}"]
+    if settings.dev and not os.environ.get("TWILIO_AUTH_TOKEN"):
+        lines += [
+            f"development mode: webhooks must be signed with the dev token {settings.auth_token}",
+            f"  (kept in {settings.data_dir / 'dev-auth-token'})",
+        ]
+    lines += [
+        "place a simulated call through this server, in another terminal:",
+        f"  .venv/bin/ivr simulate --url {base} --to {SAMPLE_NUMBER} --press 2 --press 1",
+        "or interactively (type keys or words at each prompt):",
+        f"  .venv/bin/ivr simulate --url {base}",
+    ]
+    click.echo("\n".join(lines), err=True)
+    sys.stderr.flush()
+
+
+COMMANDS = [serve]

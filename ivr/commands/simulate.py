@@ -1,0 +1,249 @@
+"""`ivr simulate`: place a call through the real app and print what the caller hears."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ivr.errors import IvrError
+from ivr.settings import Settings
+from ivr.simulate import Heard, InProcess, Input, OverHttp, SimulatedCall, Transport, place_call
+from ivr.voice.security import SignatureChecker
+from ivr.yamlsource import parse
+
+KEYS = re.compile(r"[0-9*#]+$")
+
+
+@dataclass
+class Script:
+    """The caller's moves, in order; each prompt takes the next move that fits it."""
+
+    moves: list[Any] = field(default_factory=list)
+
+    def answer(self, heard: Heard) -> Input:
+        """The input for the prompt just heard."""
+        if heard.kind == "gather":
+            move = self._take(lambda m: isinstance(m, str) or _has(m, "press", "say", "silence"))
+            if isinstance(move, str):
+                text = move.strip()
+                if text in ("", "-"):
+                    return Input()
+                return Input(press=text) if KEYS.match(text) else Input(say=text)
+            move = move or {}
+            return Input(press=str(move.get("press", "")), say=str(move.get("say", "")))
+        if heard.kind == "dial":
+            move = self._take(lambda m: _has(m, "dial")) or {}
+            return Input(dial=str(move.get("dial", "no-answer")))
+        if heard.kind == "record":
+            move = self._take(lambda m: _has(m, "record")) or {}
+            return Input(record_seconds=int(move.get("record", 5)))
+        return Input()
+
+    def _take(self, fits: Any) -> Any:
+        if self.moves and fits(self.moves[0]):
+            return self.moves.pop(0)
+        return None
+
+
+def _has(move: Any, *keys: str) -> bool:
+    return isinstance(move, dict) and any(k in move for k in keys)
+
+
+def _ask(heard: Heard) -> Input:
+    if heard.kind == "gather":
+        text = click.prompt("  keys or words (Enter = silence)", default="", show_default=False)
+        return Script([text]).answer(heard)
+    if heard.kind == "dial":
+        status = click.prompt(
+            "  the agent",
+            default="no-answer",
+            type=click.Choice(["answered", "no-answer", "busy", "failed"]),
+        )
+        return Input(dial="completed" if status == "answered" else status)
+    if heard.kind == "record":
+        return Input(record_seconds=click.prompt("  seconds of message", default=5, type=int))
+    return Input()
+
+
+@contextmanager
+def _transport(settings: Settings, url: str | None) -> Iterator[tuple[Transport, Any]]:
+    """The way to the app: over HTTP to `url`, else the app built here around the same Redis."""
+    if url:
+        yield OverHttp(url.rstrip("/")), None
+        return
+    from ivr.app import create_app
+    from ivr.embedded import ensure_redis
+
+    with ensure_redis(settings) as ready:
+        app = create_app(ready)
+        yield InProcess(app.test_client()), app.extensions["ivr"].store
+
+
+@click.command()
+@click.option("--to", "called", default="+15005550006", show_default=True, help="Number called.")
+@click.option(
+    "--from", "caller", default="+15551230000", show_default=True, help="Caller's number."
+)
+@click.option("--country", default="US", show_default=True, help="Caller's country (FromCountry).")
+@click.option(
+    "--press",
+    "--say",
+    "moves",
+    multiple=True,
+    help="The caller's next move, in order: keys (e.g. 2) or words; '-' is silence.",
+)
+@click.option(
+    "--answer",
+    "dial_status",
+    flag_value="completed",
+    default=None,
+    help="Agents answer (by default nobody does).",
+)
+@click.option(
+    "--scenario",
+    "scenarios",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Run the calls of a scenario file and check what they expect.",
+)
+@click.option("--url", default=None, help="Call a running server instead of the app in-process.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+def simulate(
+    called: str,
+    caller: str,
+    country: str,
+    moves: tuple[str, ...],
+    dial_status: str | None,
+    scenarios: tuple[str, ...],
+    url: str | None,
+    as_json: bool,
+) -> None:
+    """Place a simulated call and print what the caller hears."""
+    settings = Settings.from_env().with_(dev=True)
+    if url and not Settings.from_env().auth_token:
+        settings = settings.with_(dev=True)
+    try:
+        settings = settings.require_auth_token()
+    except IvrError as exc:
+        raise click.ClickException(str(exc)) from exc
+    checker = SignatureChecker(settings.auth_token or "", None)
+    with _transport(settings, url) as (transport, store):
+        if scenarios:
+            failures = sum(
+                _run_scenario(Path(p), transport, checker, store, as_json) for p in scenarios
+            )
+            if failures:
+                raise SystemExit(1)
+            return
+        interactive = not moves and sys.stdin.isatty() and not as_json
+        script = Script(list(moves) + ([{"dial": dial_status}] * 20 if dial_status else []))
+        echo = (lambda heard: click.echo(str(heard))) if not as_json else (lambda heard: None)
+        call = place_call(
+            transport,
+            checker,
+            _ask if interactive else script.answer,
+            caller,
+            called,
+            country,
+            on_heard=echo,
+        )
+        summary = _summary(call, store)
+        if as_json:
+            click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+        elif summary.get("steps"):
+            click.echo(f"steps: {' > '.join(summary['steps'])}; outcome: {summary['outcome']}")
+
+
+def _summary(call: SimulatedCall, store: Any) -> dict[str, Any]:
+    summary: dict[str, Any] = {"sid": call.sid, "heard": [vars(h) for h in call.heard]}
+    if store is not None:
+        entries = store.call_log(call.sid)
+        summary["steps"] = [e["step"] for e in entries if e.get("kind") == "step"]
+        ends = [e["outcome"] for e in entries if e.get("kind") == "end"]
+        summary["outcome"] = ends[-1] if ends else "abandoned"
+    return summary
+
+
+def _run_scenario(
+    path: Path, transport: Transport, checker: SignatureChecker, store: Any, as_json: bool
+) -> int:
+    """Run every call of a scenario file; the number of calls that did not go as expected."""
+    if store is None:
+        raise click.ClickException("scenarios run in-process (without --url)")
+    source, problems = parse(path.read_text(encoding="utf-8"), str(path))
+    calls = source.data.get("calls") if source and isinstance(source.data, dict) else None
+    if problems or not isinstance(calls, list):
+        raise click.ClickException(
+            "\n".join(map(str, problems)) or f"{path}: expected `calls:` list"
+        )
+    failures = 0
+    for index, spec in enumerate(calls):
+        name = spec.get("name", f"call {index + 1}")
+        call = place_call(
+            transport,
+            checker,
+            Script(list(spec.get("inputs", []))).answer,
+            str(spec.get("from", "+15551230000")),
+            str(spec.get("to", "+15005550006")),
+            str(spec.get("country", "US")),
+        )
+        summary = _summary(call, store)
+        wrong = check_expectations(spec.get("expect", {}), summary, call.texts())
+        failures += bool(wrong)
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {
+                        "scenario": str(path),
+                        "call": name,
+                        "ok": not wrong,
+                        "problems": wrong,
+                        **summary,
+                    },
+                    ensure_ascii=False,
+                )
+            )
+        else:
+            click.echo(f"{'ok  ' if not wrong else 'FAIL'} {path}: {name}")
+            for problem in wrong:
+                click.echo(f"     {problem}")
+    return failures
+
+
+def check_expectations(
+    expect: dict[str, Any], summary: dict[str, Any], said: list[str]
+) -> list[str]:
+    """What did not go as the scenario expects (steps in order, words heard in order, outcome)."""
+    wrong: list[str] = []
+    if "steps" in expect and not _in_order(list(map(str, expect["steps"])), summary["steps"]):
+        wrong.append(f"steps {expect['steps']} not reached in order; reached {summary['steps']}")
+    for_words = [str(w) for w in expect.get("hears", [])]
+    if not _in_order(for_words, said, contains=True):
+        wrong.append(f"did not hear {for_words} in order; heard {said}")
+    if "outcome" in expect and expect["outcome"] != summary["outcome"]:
+        wrong.append(f"outcome {summary['outcome']!r}, expected {expect['outcome']!r}")
+    return wrong
+
+
+def _in_order(wanted: list[str], got: list[str], contains: bool = False) -> bool:
+    position = 0
+    for item in wanted:
+        while position < len(got) and not (
+            item in got[position] if contains else item == got[position]
+        ):
+            position += 1
+        if position == len(got):
+            return False
+        position += 1
+    return True
+
+
+COMMANDS = [simulate]

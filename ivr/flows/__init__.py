@@ -1,0 +1,1 @@
+"""Call flows: the model, the loader that validates the YAML, and the engine that walks it."""

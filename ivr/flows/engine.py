@@ -1,0 +1,432 @@
+"""The flow engine: from (flow, state, what Twilio reported) to what the caller hears next.
+
+No I/O here. Routing decisions come from an injected Router, which the web layer backs with
+the routing module and Redis; everything else is a function of its arguments.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from ivr.flows.model import (
+    ANY_LANGUAGE,
+    Branch,
+    Condition,
+    Dial,
+    Flow,
+    Menu,
+    Option,
+    Pause,
+    Play,
+    Prompt,
+    Route,
+    Say,
+    SetVars,
+    Step,
+    SwitchLanguage,
+    Voicemail,
+)
+from ivr.flows.state import (
+    CallInfo,
+    CallState,
+    DialAttempt,
+    Dialed,
+    Event,
+    Gathered,
+    Recorded,
+    RouteProgress,
+)
+from ivr.phrases import DEFAULT_VOICES, phrase
+from ivr.twiml import (
+    TURN,
+    DialTarget,
+    DialVerb,
+    GatherVerb,
+    HangupVerb,
+    PauseVerb,
+    PlayVerb,
+    RecordVerb,
+    RedirectVerb,
+    SayVerb,
+    Verb,
+)
+
+# A walk longer than this without waiting for the caller is a loop the validator missed.
+MAX_HOPS = 200
+ANSWERED = frozenset({"completed", "answered"})
+
+
+class FlowFault(Exception):
+    """The flow cannot go on (a missing step, a loop): the caller gets the fallback."""
+
+
+@dataclass(frozen=True)
+class RoutePlan:
+    """The Dials to try for a route, in order, and why."""
+
+    attempts: tuple[DialAttempt, ...]
+    reason: str
+
+
+class Router(Protocol):
+    def plan(self, route: Route, state: CallState) -> RoutePlan:
+        """The Dials to try for this caller now."""
+
+
+class NoRouter:
+    """A router with no pools: every route goes to its `otherwise`."""
+
+    def plan(self, route: Route, state: CallState) -> RoutePlan:
+        """No attempts."""
+        return RoutePlan((), "no agent pools are configured")
+
+
+@dataclass
+class Turn:
+    """One webhook's answer: the verbs to play and the state to keep."""
+
+    state: CallState
+    verbs: list[Verb] = field(default_factory=list)
+    log: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+def begin(flow: Flow, version: str, call: CallInfo, router: Router) -> Turn:
+    """Start a call at the flow's first step."""
+    state = CallState(
+        sid=call.sid,
+        flow=flow.name,
+        version=version,
+        step=flow.start,
+        language=flow.language,
+        caller=call.caller,
+        called=call.called,
+        from_country=call.from_country,
+    )
+    turn = Turn(state)
+    _walk(flow, turn, flow.start, router)
+    return turn
+
+
+def resume(flow: Flow, state: CallState, event: Event, router: Router) -> Turn:
+    """Continue a waiting call with what Twilio reported."""
+    turn = Turn(state)
+    step = _step(flow, state.step)
+    action = step.action
+    if state.ended:
+        turn.verbs.append(HangupVerb())
+    elif isinstance(action, Menu) and isinstance(event, Gathered):
+        _answer_menu(flow, turn, step, action, event, router)
+    elif isinstance(action, Route) and isinstance(event, Dialed):
+        _after_route_dial(flow, turn, action, event, router)
+    elif isinstance(action, Dial) and isinstance(event, Dialed):
+        _after_dial(flow, turn, action, event, router)
+    elif isinstance(action, Voicemail) and isinstance(event, Recorded):
+        _after_voicemail(flow, turn, step, event, router)
+    else:
+        # Twilio reported something this step does not wait for (a stale or odd request):
+        # play the waiting step again rather than guess.
+        turn.log.append(("unexpected", {"step": step.name, "event": type(event).__name__}))
+        _walk(flow, turn, step.name, router)
+    return turn
+
+
+def say(flow: Flow, language: str, prompt: Prompt, loop: int = 1) -> SayVerb:
+    """A Say of `prompt` in `language` with the flow's voice for it."""
+    return SayVerb(prompt.text(language), language, _voice(flow, language), loop)
+
+
+def say_phrase(flow: Flow | None, key: str, language: str) -> SayVerb:
+    """A Say of one of the product's own phrases, in `language` when it has it."""
+    text, used = phrase(key, language)
+    return SayVerb(text, used, _voice(flow, used))
+
+
+def _voice(flow: Flow | None, language: str) -> str | None:
+    if flow is not None and language in flow.voices:
+        return flow.voices[language]
+    return DEFAULT_VOICES.get(language)
+
+
+def _step(flow: Flow, name: str) -> Step:
+    try:
+        return flow.steps[name]
+    except KeyError:
+        raise FlowFault(f"flow {flow.name!r} has no step {name!r}") from None
+
+
+def _walk(flow: Flow, turn: Turn, name: str | None, router: Router) -> None:
+    """Play steps from `name` on until one waits for the caller or the call ends."""
+    for _ in range(MAX_HOPS):
+        if name is None:
+            _end(turn, "completed")
+            return
+        step = _step(flow, name)
+        turn.state = turn.state.evolve(step=name)
+        turn.log.append(("step", {"step": name}))
+        language = turn.state.language
+        action = step.action
+        following = step.next
+        match action:
+            case Say():
+                turn.verbs.append(say(flow, language, action.prompt, action.loop))
+            case Play():
+                turn.verbs.append(PlayVerb(action.url, action.loop))
+            case Pause():
+                turn.verbs.append(PauseVerb(action.seconds))
+            case SetVars():
+                turn.state = turn.state.evolve(variables={**turn.state.variables, **action.values})
+            case SwitchLanguage():
+                turn.state = turn.state.evolve(language=action.language)
+            case Branch():
+                following = _branch(action, turn.state)
+            case Menu():
+                turn.state = turn.state.evolve(attempts=0)
+                turn.verbs += _gather(flow, turn.state, action, ())
+                return
+            case Route():
+                _enter_route(flow, turn, action, router)
+                return
+            case Dial():
+                turn.verbs.append(
+                    DialVerb(
+                        _action("dial", turn.state),
+                        (DialTarget("number", action.number),),
+                        action.timeout,
+                        action.caller_id,
+                    )
+                )
+                return
+            case Voicemail():
+                turn.verbs += _record(flow, turn.state, action)
+                return
+        if step.hangup:
+            _end(turn, "completed")
+            return
+        name = following
+    raise FlowFault(f"flow {flow.name!r} walked {MAX_HOPS} steps without waiting for the caller")
+
+
+def _end(turn: Turn, outcome: str) -> None:
+    turn.verbs.append(HangupVerb())
+    turn.state = turn.state.evolve(ended=True, outcome=turn.state.outcome or outcome)
+    turn.log.append(("end", {"outcome": turn.state.outcome}))
+
+
+def _action(kind: str, state: CallState) -> str:
+    return f"/voice/{kind}?turn={TURN}&lang={state.language}"
+
+
+def _gather(flow: Flow, state: CallState, menu: Menu, before: tuple[SayVerb, ...]) -> list[Verb]:
+    language = state.language
+    prompts = (*before, say(flow, language, menu.prompt))
+    num_digits = menu.num_digits
+    if num_digits is None and menu.options and all(len(o.key) == 1 for o in menu.options):
+        num_digits = 1
+    gather = GatherVerb(
+        action=_action("input", state),
+        prompts=prompts,
+        speech=menu.speech,
+        language=language,
+        num_digits=num_digits,
+        timeout=menu.timeout,
+        finish_on_key=menu.finish_on_key,
+        hints=", ".join(k for o in menu.options for k in _keywords(o, language)),
+    )
+    # Reached only if Twilio ignores actionOnEmptyResult: treat it as silence, never dead air.
+    return [gather, RedirectVerb(_action("input", state))]
+
+
+def _answer_menu(
+    flow: Flow, turn: Turn, step: Step, menu: Menu, event: Gathered, router: Router
+) -> None:
+    option, problem = _choose(menu, event, turn.state.language)
+    turn.log.append(
+        (
+            "input",
+            {
+                "step": step.name,
+                "digits": event.digits,
+                "speech": event.speech,
+                "chosen": option.key if option else None,
+                "problem": problem,
+            },
+        )
+    )
+    if option is not None:
+        state = turn.state.evolve(attempts=0)
+        if option.language:
+            state = state.evolve(language=option.language)
+        turn.state = state
+        _walk(flow, turn, option.next or step.next, router)
+        return
+    used = turn.state.attempts + 1
+    turn.state = turn.state.evolve(attempts=used)
+    if used >= menu.attempts:
+        turn.log.append(("menu_exhausted", {"step": step.name, "attempts": used}))
+        if menu.otherwise is None:
+            turn.verbs.append(say_phrase(flow, "call_back_later", turn.state.language))
+        _walk(flow, turn, menu.otherwise, router)
+        return
+    language = turn.state.language
+    custom = menu.no_input if problem == "no_input" else menu.invalid
+    sorry = say(flow, language, custom) if custom else say_phrase(flow, problem, language)
+    turn.verbs += _gather(flow, turn.state, menu, (sorry,))
+
+
+def _choose(menu: Menu, event: Gathered, language: str) -> tuple[Option | None, str]:
+    """The option the caller chose, or why none was: "no_input" or "invalid"."""
+    digits = event.digits.strip()
+    if digits:
+        found = menu.option(digits)
+        return (found, "") if found else (None, "invalid")
+    words = _normalise(event.speech)
+    if not words:
+        return None, "no_input"
+    if event.confidence is not None and event.confidence < menu.min_confidence:
+        return None, "invalid"
+    said = f" {words} "
+    for option in menu.options:
+        if f" {_normalise(option.key)} " in said:
+            return option, ""
+        for keyword in _keywords(option, language):
+            if f" {_normalise(keyword)} " in said:
+                return option, ""
+    return None, "invalid"
+
+
+def _keywords(option: Option, language: str) -> tuple[str, ...]:
+    return option.keywords.get(language, ()) + option.keywords.get(ANY_LANGUAGE, ())
+
+
+def _normalise(text: str) -> str:
+    """Lower-case words without punctuation, keeping letters of every script and their marks."""
+    text = unicodedata.normalize("NFC", text).casefold()
+    return " ".join(re.sub(r"[^\w\s*#]", " ", text).split())
+
+
+def _branch(branch: Branch, state: CallState) -> str:
+    for case in branch.cases:
+        if _holds(case.when, state):
+            return case.next
+    return branch.default
+
+
+def _holds(when: Condition, state: CallState) -> bool:
+    if when.caller_prefix and not state.caller.startswith(when.caller_prefix):
+        return False
+    if when.from_country and state.from_country.upper() not in when.from_country:
+        return False
+    if when.language and state.language not in when.language:
+        return False
+    variables: Mapping[str, str] = state.variables
+    return all(variables.get(name) in allowed for name, allowed in when.variables.items())
+
+
+def _enter_route(flow: Flow, turn: Turn, route: Route, router: Router) -> None:
+    plan = router.plan(route, turn.state)
+    turn.log.append(
+        (
+            "route",
+            {
+                "queue": route.queue,
+                "reason": plan.reason,
+                "pools": list(dict.fromkeys(a.pool for a in plan.attempts)),
+            },
+        )
+    )
+    if not plan.attempts:
+        turn.state = turn.state.evolve(route=None)
+        _leave_route(flow, turn, route, router)
+        return
+    progress = RouteProgress(route.queue, plan.attempts, 0)
+    turn.state = turn.state.evolve(route=progress)
+    turn.verbs.append(say_phrase(flow, "connecting", turn.state.language))
+    turn.verbs.append(_dial_attempt(turn.state, progress.current))
+
+
+def _dial_attempt(state: CallState, attempt: DialAttempt) -> DialVerb:
+    return DialVerb(_action("dial", state), attempt.targets, attempt.timeout, attempt.caller_id)
+
+
+def _after_route_dial(flow: Flow, turn: Turn, route: Route, event: Dialed, router: Router) -> None:
+    progress = turn.state.route
+    if progress is None:
+        _leave_route(flow, turn, route, router)
+        return
+    attempt = progress.current
+    turn.log.append(
+        (
+            "dial_result",
+            {"pool": attempt.pool, "agents": list(attempt.agents), "status": event.status},
+        )
+    )
+    if event.status in ANSWERED:
+        turn.state = turn.state.evolve(outcome="answered")
+        _end(turn, "answered")
+        return
+    if progress.index + 1 < len(progress.attempts):
+        following = progress.attempts[progress.index + 1]
+        turn.state = turn.state.evolve(route=replace(progress, index=progress.index + 1))
+        if following.pool != attempt.pool:
+            turn.verbs.append(say_phrase(flow, "still_trying", turn.state.language))
+        turn.verbs.append(_dial_attempt(turn.state, following))
+        return
+    _leave_route(flow, turn, route, router)
+
+
+def _leave_route(flow: Flow, turn: Turn, route: Route, router: Router) -> None:
+    turn.verbs.append(say_phrase(flow, "all_busy", turn.state.language))
+    if route.otherwise is None:
+        turn.verbs.append(say_phrase(flow, "call_back_later", turn.state.language))
+    _walk(flow, turn, route.otherwise, router)
+
+
+def _after_dial(flow: Flow, turn: Turn, dial: Dial, event: Dialed, router: Router) -> None:
+    turn.log.append(("dial_result", {"number": dial.number, "status": event.status}))
+    if event.status in ANSWERED:
+        turn.state = turn.state.evolve(outcome="answered")
+        _end(turn, "answered")
+        return
+    if dial.otherwise is None:
+        turn.verbs.append(say_phrase(flow, "call_back_later", turn.state.language))
+    _walk(flow, turn, dial.otherwise, router)
+
+
+def _record(flow: Flow, state: CallState, voicemail: Voicemail) -> list[Verb]:
+    language = state.language
+    prompt = (
+        say(flow, language, voicemail.prompt)
+        if voicemail.prompt
+        else say_phrase(flow, "leave_message", language)
+    )
+    record = RecordVerb(
+        action=_action("recorded", state),
+        max_seconds=voicemail.max_seconds,
+        finish_on_key=voicemail.finish_on_key,
+        transcribe=voicemail.transcribe,
+        transcribe_callback="/voice/transcription",
+        recording_callback="/voice/recording",
+    )
+    return [prompt, record]
+
+
+def _after_voicemail(flow: Flow, turn: Turn, step: Step, event: Recorded, router: Router) -> None:
+    got_message = bool(event.recording_url) and event.duration > 0
+    turn.log.append(
+        (
+            "voicemail",
+            {"step": step.name, "recording_url": event.recording_url, "duration": event.duration},
+        )
+    )
+    language = turn.state.language
+    if got_message:
+        turn.state = turn.state.evolve(outcome="voicemail")
+    if step.next:
+        _walk(flow, turn, step.next, router)
+        return
+    turn.verbs.append(say_phrase(flow, "message_saved" if got_message else "no_message", language))
+    _end(turn, "voicemail" if got_message else "completed")

@@ -1,0 +1,122 @@
+"""What is remembered of a call between two webhooks, and what Twilio tells us in each."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from ivr.twiml import DialTarget
+
+
+@dataclass(frozen=True)
+class DialAttempt:
+    """One Dial of a route: a pool's agents rung together, or one agent of a sequence."""
+
+    pool: str
+    targets: tuple[DialTarget, ...]
+    timeout: int
+    caller_id: str | None = None
+    agents: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RouteProgress:
+    """A route under way: the attempts planned when the caller reached it, and the current one."""
+
+    queue: str
+    attempts: tuple[DialAttempt, ...]
+    index: int = 0
+
+    @property
+    def current(self) -> DialAttempt:
+        """The attempt being rung now."""
+        return self.attempts[self.index]
+
+
+@dataclass(frozen=True)
+class CallState:
+    """A call between webhooks: where it waits, in which language, and what it carries."""
+
+    sid: str
+    flow: str
+    version: str
+    step: str
+    language: str
+    turn: int = 0
+    attempts: int = 0
+    variables: Mapping[str, str] = field(default_factory=dict)
+    caller: str = ""
+    called: str = ""
+    from_country: str = ""
+    route: RouteProgress | None = None
+    ended: bool = False
+    outcome: str = ""
+
+    def evolve(self, **changes: Any) -> CallState:
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+    def to_json(self) -> str:
+        """The state as compact JSON, for Redis."""
+        return json.dumps(asdict(self), separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> CallState:
+        """The state read back from `to_json`."""
+        data = json.loads(text)
+        route = data.pop("route", None)
+        if route is not None:
+            route = RouteProgress(
+                queue=route["queue"],
+                index=route["index"],
+                attempts=tuple(
+                    DialAttempt(
+                        pool=a["pool"],
+                        timeout=a["timeout"],
+                        caller_id=a["caller_id"],
+                        agents=tuple(a["agents"]),
+                        targets=tuple(DialTarget(**t) for t in a["targets"]),
+                    )
+                    for a in route["attempts"]
+                ),
+            )
+        return cls(route=route, **data)
+
+
+@dataclass(frozen=True)
+class CallInfo:
+    """Who calls whom, as Twilio tells it on the first webhook."""
+
+    sid: str
+    caller: str = ""
+    called: str = ""
+    from_country: str = ""
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """A menu's result: keys pressed and/or words said (all empty when the caller was silent)."""
+
+    digits: str = ""
+    speech: str = ""
+    confidence: float | None = None
+
+
+@dataclass(frozen=True)
+class Dialed:
+    """A Dial's result, Twilio's DialCallStatus."""
+
+    status: str
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A voicemail's result."""
+
+    recording_url: str = ""
+    duration: int = 0
+
+
+Event = Gathered | Dialed | Recorded

@@ -1,0 +1,80 @@
+"""The product's own words to callers, in each supported language, and the default voices.
+
+Flows may override the menu reprompts; these are what a caller hears when a flow says nothing,
+and what an apology sounds like when something failed.
+"""
+
+from __future__ import annotations
+
+DEFAULT_VOICES: dict[str, str] = {
+    "en-US": "Google.en-US-Standard-C",
+    "vi-VN": "Google.vi-VN-Standard-A",
+    "ar-XA": "Google.ar-XA-Standard-A",
+}
+
+PHRASES: dict[str, dict[str, str]] = {
+    "no_input": {
+        "en-US": "Sorry, I didn't hear anything.",
+        "vi-VN": "Xin lỗi, chúng tôi không nghe thấy gì.",
+        "ar-XA": "عذرًا، لم نسمع أي شيء.",
+    },
+    "invalid": {
+        "en-US": "Sorry, that is not one of the choices.",
+        "vi-VN": "Xin lỗi, lựa chọn đó không hợp lệ.",
+        "ar-XA": "عذرًا، هذا ليس أحد الخيارات.",
+    },
+    "apology": {
+        "en-US": "We are sorry, we are having a technical problem.",
+        "vi-VN": "Chúng tôi xin lỗi, hệ thống đang gặp sự cố kỹ thuật.",
+        "ar-XA": "نعتذر، نواجه مشكلة فنية.",
+    },
+    "call_back_later": {
+        "en-US": "Please call again later. Goodbye.",
+        "vi-VN": "Vui lòng gọi lại sau. Xin chào tạm biệt.",
+        "ar-XA": "يرجى الاتصال لاحقًا. مع السلامة.",
+    },
+    "connecting": {
+        "en-US": "Connecting you to an agent.",
+        "vi-VN": "Đang kết nối quý khách với nhân viên hỗ trợ.",
+        "ar-XA": "جارٍ تحويلك إلى أحد الموظفين.",
+    },
+    "still_trying": {
+        "en-US": "Please hold, we are still trying to reach an agent.",
+        "vi-VN": "Xin vui lòng giữ máy, chúng tôi đang tiếp tục kết nối.",
+        "ar-XA": "يرجى الانتظار، ما زلنا نحاول الوصول إلى أحد الموظفين.",
+    },
+    "all_busy": {
+        "en-US": "All our agents are busy at the moment.",
+        "vi-VN": "Hiện tất cả nhân viên đều đang bận.",
+        "ar-XA": "جميع موظفينا مشغولون في الوقت الحالي.",
+    },
+    "leave_message": {
+        "en-US": "Please leave a message after the tone.",
+        "vi-VN": "Vui lòng để lại lời nhắn sau tiếng bíp.",
+        "ar-XA": "يرجى ترك رسالة بعد سماع الصفارة.",
+    },
+    "message_saved": {
+        "en-US": "Thank you, your message has been recorded. Goodbye.",
+        "vi-VN": "Cảm ơn quý khách, lời nhắn đã được ghi lại. Tạm biệt.",
+        "ar-XA": "شكرًا لك، تم تسجيل رسالتك. مع السلامة.",
+    },
+    "no_message": {
+        "en-US": "We did not receive a message. Goodbye.",
+        "vi-VN": "Chúng tôi không nhận được lời nhắn nào. Tạm biệt.",
+        "ar-XA": "لم نتلق أي رسالة. مع السلامة.",
+    },
+}
+
+FALLBACK_LANGUAGE = "en-US"
+
+
+def phrase(key: str, language: str) -> tuple[str, str]:
+    """The built-in phrase `key` as (text, language actually used)."""
+    texts = PHRASES[key]
+    if language in texts:
+        return texts[language], language
+    base = language.split("-")[0]
+    for candidate, text in texts.items():
+        if candidate.split("-")[0] == base:
+            return text, candidate
+    return texts[FALLBACK_LANGUAGE], FALLBACK_LANGUAGE

@@ -1,0 +1,92 @@
+"""Configuration from the environment (twelve-factor), read once into a frozen value."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ivr.errors import IvrError
+
+DEFAULT_RECORDING_HOSTS = ("api.twilio.com",)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app reads from its environment."""
+
+    auth_token: str | None = None
+    account_sid: str | None = None
+    public_url: str | None = None
+    redis_url: str | None = None
+    data_dir: Path = Path("var")
+    flows_dir: Path = Path("call_flows")
+    recordings_dir: Path = Path("recordings")
+    recording_hosts: tuple[str, ...] = DEFAULT_RECORDING_HOSTS
+    dev: bool = False
+    trust_proxy: bool = False
+    api_token: str | None = None
+    reload_interval: float = 1.0
+    call_ttl_seconds: int = 24 * 3600
+    redis_timeout: float = 0.5
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read the settings from `env` (the process environment by default)."""
+        env = os.environ if env is None else env
+        hosts = env.get("IVR_RECORDING_HOSTS")
+        return cls(
+            auth_token=env.get("TWILIO_AUTH_TOKEN") or None,
+            account_sid=env.get("TWILIO_ACCOUNT_SID") or None,
+            public_url=(env.get("IVR_PUBLIC_URL") or "").rstrip("/") or None,
+            redis_url=env.get("REDIS_URL") or None,
+            data_dir=Path(env.get("IVR_DATA_DIR") or "var"),
+            flows_dir=Path(env.get("IVR_FLOWS_DIR") or "call_flows"),
+            recordings_dir=Path(env.get("IVR_RECORDINGS_DIR") or "recordings"),
+            recording_hosts=tuple(h.strip() for h in hosts.split(",") if h.strip())
+            if hosts
+            else DEFAULT_RECORDING_HOSTS,
+            dev=_flag(env.get("IVR_DEV")),
+            trust_proxy=_flag(env.get("IVR_TRUST_PROXY")),
+            api_token=env.get("IVR_API_TOKEN") or None,
+            reload_interval=float(env.get("IVR_RELOAD_INTERVAL") or 1.0),
+        )
+
+    def with_(self, **changes: Any) -> Settings:
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+    def require_auth_token(self) -> Settings:
+        """Settings with an auth token: the configured one, or in dev mode a stable dev token."""
+        if self.auth_token:
+            return self
+        if not self.dev:
+            raise IvrError(
+                "TWILIO_AUTH_TOKEN is not set: refusing to serve unsigned webhooks "
+                "(set IVR_DEV=1 for a development token)"
+            )
+        return replace(self, auth_token=dev_token(self.data_dir))
+
+
+def dev_token(data_dir: Path) -> str:
+    """The development auth token of a data dir, created on first use and kept there."""
+    path = data_dir / "dev-auth-token"
+    try:
+        token = path.read_text().strip()
+        if token:
+            return token
+    except FileNotFoundError:
+        pass
+    data_dir.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_hex(16)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(token + "\n")
+    os.replace(tmp, path)
+    return token
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")

@@ -1,0 +1,236 @@
+"""A phone call without a phone: plays Twilio's part against the real app, signed like Twilio.
+
+The simulator reads each TwiML answer as Twilio would (speak, gather, dial, record, redirect,
+hang up) and posts the next webhook with the caller's scripted or typed input.
+"""
+
+from __future__ import annotations
+
+import secrets
+import urllib.error
+import urllib.request
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlencode, urljoin
+
+from flask.testing import FlaskClient
+
+from ivr.voice.security import SignatureChecker
+
+MAX_REQUESTS = 100  # a call that needs more webhooks than this is stuck in a loop
+
+
+class Transport(Protocol):
+    base: str
+
+    def post(self, url: str, params: dict[str, str], signature: str) -> tuple[int, str]:
+        """POST a webhook; return (status, body)."""
+
+
+@dataclass
+class InProcess:
+    """Webhooks through the Flask test client: the real app, no network."""
+
+    client: FlaskClient
+    base: str = "http://localhost"
+
+    def post(self, url: str, params: dict[str, str], signature: str) -> tuple[int, str]:
+        """POST through the test client."""
+        response = self.client.post(
+            url[len(self.base) :], data=params, headers={"X-Twilio-Signature": signature}
+        )
+        return response.status_code, response.get_data(as_text=True)
+
+
+@dataclass
+class OverHttp:
+    """Webhooks over real HTTP to a running server."""
+
+    base: str
+    timeout: float = 10.0
+
+    def post(self, url: str, params: dict[str, str], signature: str) -> tuple[int, str]:
+        """POST with urllib."""
+        request = urllib.request.Request(
+            url, data=urlencode(params).encode(), headers={"X-Twilio-Signature": signature}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return int(response.status), response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+
+@dataclass(frozen=True)
+class Heard:
+    """One thing that happened on the line, as the caller would notice it."""
+
+    kind: str  # say | play | pause | gather | record | dial | hangup | error
+    text: str = ""
+    language: str = ""
+
+    def __str__(self) -> str:
+        label = f"[{self.language}] " if self.language else ""
+        return f"{self.kind:>7}: {label}{self.text}".rstrip()
+
+
+@dataclass(frozen=True)
+class Input:
+    """What the caller does at a prompt: keys, words, or nothing; or how a Dial/Record ends."""
+
+    press: str = ""
+    say: str = ""
+    dial: str = "no-answer"
+    record_seconds: int = 5
+
+
+Prompter = Callable[[Heard], Input]
+
+
+@dataclass
+class SimulatedCall:
+    """One call: its sid, what the caller heard, and how it ended."""
+
+    sid: str
+    heard: list[Heard] = field(default_factory=list)
+    ended: bool = False
+
+    def texts(self) -> list[str]:
+        """Everything spoken to the caller, in order."""
+        return [h.text for h in self.heard if h.kind == "say"]
+
+
+def new_call_sid() -> str:
+    """A CallSid of Twilio's shape."""
+    return "CA" + secrets.token_hex(16)
+
+
+def place_call(
+    transport: Transport,
+    checker: SignatureChecker,
+    answer: Prompter,
+    caller: str = "+15551230000",
+    called: str = "+15005550006",
+    from_country: str = "US",
+    on_heard: Callable[[Heard], None] = lambda heard: None,
+) -> SimulatedCall:
+    """Run a whole call; `answer` decides the caller's input at each prompt."""
+    call = SimulatedCall(new_call_sid())
+    base_params = {
+        "CallSid": call.sid,
+        "From": caller,
+        "To": called,
+        "FromCountry": from_country,
+        "AccountSid": "AC" + "0" * 32,
+        "Direction": "inbound",
+    }
+    url = transport.base + "/voice/incoming"
+    params = {**base_params, "CallStatus": "ringing"}
+    for _ in range(MAX_REQUESTS):
+        status, body = transport.post(url, params, checker.sign(url, params))
+        next_request = None
+        for heard, request in _play(body, status):
+            call.heard.append(heard)
+            on_heard(heard)
+            if request is not None:
+                path, extra = request(answer(heard))
+                url, params = (
+                    urljoin(url, path),
+                    {**base_params, "CallStatus": "in-progress", **extra},
+                )
+                next_request = True
+                break
+        if next_request is None:
+            break
+    call.ended = True
+    end = {**base_params, "CallStatus": "completed", "CallDuration": "42"}
+    status_url = transport.base + "/voice/status"
+    transport.post(status_url, end, checker.sign(status_url, end))
+    return call
+
+
+Request = Callable[[Input], tuple[str, dict[str, str]]] | None
+
+
+def _play(body: str, status: int) -> Iterator[tuple[Heard, Request]]:
+    """What the caller hears from one TwiML answer, and the webhook that follows, if any."""
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        yield (
+            Heard("error", f"HTTP {status}: not TwiML (Twilio would say 'application error')"),
+            None,
+        )
+        return
+    if status != 200:
+        yield Heard("error", f"HTTP {status}"), None
+    for verb in root:
+        yield from _verb(verb)
+        if verb.tag in ("Gather", "Record", "Dial", "Redirect", "Hangup"):
+            return
+
+
+def _verb(verb: ET.Element) -> Iterator[tuple[Heard, Request]]:
+    attrs = verb.attrib
+    if verb.tag == "Say":
+        yield Heard("say", verb.text or "", attrs.get("language", "")), None
+    elif verb.tag == "Play":
+        yield Heard("play", verb.text or ""), None
+    elif verb.tag == "Pause":
+        yield Heard("pause", f"{attrs.get('length', '1')}s"), None
+    elif verb.tag == "Gather":
+        for child in verb:
+            yield from _verb(child)
+        inputs = attrs.get("input", "dtmf")
+        yield Heard("gather", f"waiting for {inputs}"), _gather_request(attrs)
+    elif verb.tag == "Record":
+        yield (
+            Heard("record", f"beep; recording up to {attrs.get('maxLength', '?')}s"),
+            _record(attrs),
+        )
+    elif verb.tag == "Dial":
+        targets = ", ".join(f"{child.tag.lower()} {child.text}" for child in verb)
+        yield (
+            Heard("dial", f"ringing {targets or verb.text} for {attrs.get('timeout', '30')}s"),
+            _dial(attrs),
+        )
+    elif verb.tag == "Redirect":
+        url = verb.text or ""
+        yield Heard("redirect", url), lambda _input: (url, {})
+    elif verb.tag == "Hangup":
+        yield Heard("hangup"), None
+
+
+def _gather_request(attrs: dict[str, str]) -> Request:
+    def request(given: Input) -> tuple[str, dict[str, str]]:
+        extra: dict[str, Any] = {"Digits": given.press} if given.press else {}
+        if given.say and not given.press:
+            extra = {"SpeechResult": given.say, "Confidence": "0.9"}
+        return attrs.get("action", ""), extra
+
+    return request
+
+
+def _record(attrs: dict[str, str]) -> Request:
+    def request(given: Input) -> tuple[str, dict[str, str]]:
+        sid = "RE" + secrets.token_hex(16)
+        url = f"https://api.twilio.com/2010-04-01/Accounts/AC{'0' * 32}/Recordings/{sid}"
+        seconds = given.record_seconds
+        extra = {
+            "RecordingUrl": url if seconds else "",
+            "RecordingSid": sid,
+            "RecordingDuration": str(seconds),
+            "Digits": "hangup",
+        }
+        return attrs.get("action", ""), extra
+
+    return request
+
+
+def _dial(attrs: dict[str, str]) -> Request:
+    def request(given: Input) -> tuple[str, dict[str, str]]:
+        return attrs.get("action", ""), {"DialCallStatus": given.dial}
+
+    return request

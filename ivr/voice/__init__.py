@@ -1,0 +1,1 @@
+"""Twilio voice webhooks: parsing, signature checks, the call service and its HTTP face."""

@@ -1,0 +1,121 @@
+"""The /voice/ webhooks: parse, check, hand to the call service, answer TwiML."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, current_app, request
+from werkzeug.exceptions import HTTPException
+
+from ivr.errors import BadRequest
+from ivr.services import Services
+from ivr.twiml import render
+from ivr.voice.params import parse_params
+from ivr.voice.services import fallback_done, fallback_verbs
+
+log = logging.getLogger(__name__)
+bp = Blueprint("voice", __name__, url_prefix="/voice")
+
+
+def _services() -> Services:
+    services: Services = current_app.extensions["ivr"]
+    return services
+
+
+def twiml(document: str, status: int = 200) -> Response:
+    """A TwiML answer."""
+    return Response(document, status=status, mimetype="text/xml")
+
+
+@bp.before_request
+def check_signature() -> Response | None:
+    """Refuse any request not signed by Twilio with our auth token, before reading it."""
+    checker = _services().signatures
+    url = checker.url_for(request.url, request.path, request.query_string.decode("latin-1"))
+    params = request.form.to_dict(flat=True) if request.method == "POST" else {}
+    if checker.valid(url, params, request.headers.get("X-Twilio-Signature")):
+        return None
+    log.warning("refused %s %s: missing or bad Twilio signature", request.method, url)
+    return Response("forbidden: bad or missing X-Twilio-Signature\n", 403, mimetype="text/plain")
+
+
+@bp.errorhandler(BadRequest)
+def bad_request(error: BadRequest) -> Response:
+    """A request we cannot act on: 400, with words for a caller all the same."""
+    log.warning("bad webhook %s: %s", request.path, error)
+    return twiml(render(fallback_verbs(None, _lang())), 400)
+
+
+@bp.errorhandler(HTTPException)
+def http_error(error: HTTPException) -> Response:
+    """Oversized or misrouted requests still answer TwiML."""
+    return twiml(render(fallback_verbs(None, _lang())), error.code or 400)
+
+
+@bp.errorhandler(Exception)
+def internal_error(error: Exception) -> Response:
+    """Whatever escaped the service: never a 5xx to Twilio."""
+    log.exception("webhook %s failed", request.path, exc_info=error)
+    return twiml(render(fallback_verbs(None, _lang())))
+
+
+def _lang() -> str:
+    return request.args.get("lang", "")[:16]
+
+
+def _form() -> dict[str, str]:
+    return request.form.to_dict(flat=True) if request.method == "POST" else request.args.to_dict()
+
+
+def _turn() -> int:
+    raw = request.args.get("turn", "")
+    if not raw.isdigit() or len(raw) > 6:
+        raise BadRequest("turn is missing or malformed")
+    return int(raw)
+
+
+@bp.route("/incoming", methods=["POST", "GET"])
+def incoming() -> Response:
+    """The number's Voice URL: a new call."""
+    params = parse_params(_form())
+    return twiml(_services().voice.answer(params, "incoming", 0))
+
+
+@bp.route("/<any(input, dial, recorded):kind>", methods=["POST"])
+def resume(kind: str) -> Response:
+    """Gather, Dial and Record actions: the call goes on."""
+    params = parse_params(_form())
+    return twiml(_services().voice.answer(params, kind, _turn(), _lang()))
+
+
+@bp.route("/status", methods=["POST"])
+def status() -> Response:
+    """The call's status callback."""
+    params = parse_params(_form())
+    try:
+        _services().voice.status(params)
+    except Exception:
+        log.exception("call %s: status %s not recorded", params.sid, params.call_status)
+    return twiml(render([]))
+
+
+@bp.route("/fallback", methods=["POST"])
+def fallback() -> Response:
+    """The end of a fallback voicemail or dial; needs no stored state."""
+    params = parse_params(_form())
+    kind = request.args.get("kind", "")
+    services = _services()
+    flowset = services.registry.current()
+    flow = flowset.for_number(params.called) if flowset else None
+    services.record_quietly(
+        params.sid, {"kind": "fallback", "result": kind, "recording_url": params.recording_url}
+    )
+    return twiml(render(fallback_done(flow, kind, params, _lang())))
+
+
+@bp.route("/<any(recording, transcription):kind>", methods=["POST"])
+def recording_callback(kind: str) -> Response:
+    """Recording and transcription callbacks: kept with the call."""
+    params = parse_params(_form())
+    _services().keep_recording_event(kind, params)
+    return twiml(render([]))

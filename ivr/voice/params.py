@@ -1,0 +1,102 @@
+"""Twilio's webhook parameters, checked and bounded before anything acts on them."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ivr.errors import BadRequest
+from ivr.flows.state import CallInfo, Dialed, Event, Gathered, Recorded
+
+CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}$")
+MAX_DIGITS = 32
+MAX_SPEECH = 500
+MAX_FIELD = 512
+
+
+@dataclass(frozen=True)
+class CallParams:
+    """The parameters of one voice webhook that the product reads."""
+
+    sid: str
+    caller: str = ""
+    called: str = ""
+    from_country: str = ""
+    digits: str = ""
+    speech: str = ""
+    confidence: float | None = None
+    dial_status: str = ""
+    recording_url: str = ""
+    recording_sid: str = ""
+    recording_duration: int = 0
+    call_status: str = ""
+    call_duration: int | None = None
+    transcript: str = ""
+    transcript_status: str = ""
+
+    @property
+    def call(self) -> CallInfo:
+        """Who calls whom."""
+        return CallInfo(self.sid, self.caller, self.called, self.from_country)
+
+    def event(self, kind: str) -> Event:
+        """What the webhook of `kind` reports about the waiting step."""
+        if kind == "dial":
+            return Dialed(self.dial_status or "failed")
+        if kind == "recorded":
+            return Recorded(self.recording_url, self.recording_duration)
+        return Gathered(self.digits, self.speech, self.confidence)
+
+    def fingerprint(self, kind: str) -> str:
+        """The request's input, to tell a retry from a different request."""
+        return json.dumps([kind, self.digits, self.speech, self.dial_status, self.recording_url])
+
+
+def parse_params(form: Mapping[str, str]) -> CallParams:
+    """Checked parameters, or BadRequest naming what is wrong."""
+    sid = form.get("CallSid", "")
+    if not CALL_SID.match(sid):
+        raise BadRequest("CallSid is missing or malformed")
+    digits = form.get("Digits", "")
+    if len(digits) > MAX_DIGITS or not re.fullmatch(r"[0-9*#wW]*", digits):
+        # Keys the caller cannot have pressed: an invalid choice, never a crash.
+        digits = "?"
+    return CallParams(
+        sid=sid,
+        caller=_field(form, "From"),
+        called=_field(form, "To"),
+        from_country=_field(form, "FromCountry")[:2].upper(),
+        digits=digits,
+        speech=form.get("SpeechResult", "")[:MAX_SPEECH],
+        confidence=_number(form.get("Confidence")),
+        dial_status=_field(form, "DialCallStatus").lower(),
+        recording_url=_field(form, "RecordingUrl"),
+        recording_sid=_field(form, "RecordingSid"),
+        recording_duration=_integer(form.get("RecordingDuration")) or 0,
+        call_status=_field(form, "CallStatus").lower(),
+        call_duration=_integer(form.get("CallDuration")),
+        transcript=form.get("TranscriptionText", "")[:20000],
+        transcript_status=_field(form, "TranscriptionStatus").lower(),
+    )
+
+
+def _field(form: Mapping[str, str], name: str) -> str:
+    return form.get(name, "")[:MAX_FIELD].strip()
+
+
+def _number(raw: str | None) -> float | None:
+    try:
+        value = float(raw) if raw else None
+    except ValueError:
+        return None
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _integer(raw: str | None) -> int | None:
+    try:
+        return max(0, int(raw)) if raw else None
+    except ValueError:
+        return None

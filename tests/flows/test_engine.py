@@ -1,0 +1,210 @@
+"""The flow engine on hand-built flows: no Redis, no HTTP, just (flow, state, input) -> answer."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from ivr.flows import engine
+from ivr.flows.engine import FlowFault, NoRouter, RoutePlan
+from ivr.flows.model import (
+    ANY_LANGUAGE,
+    Branch,
+    Case,
+    Condition,
+    Flow,
+    Menu,
+    Option,
+    Prompt,
+    Route,
+    Say,
+    SetVars,
+    Step,
+    SwitchLanguage,
+    Voicemail,
+)
+from ivr.flows.state import CallInfo, CallState, DialAttempt, Dialed, Gathered, Recorded
+from ivr.twiml import DialTarget, render, render_uncached
+
+CALL = CallInfo("CA" + "1" * 32, "+84901111222", "+15005550006", "VN")
+
+
+def text(**by_language: str) -> Prompt:
+    return Prompt({k.replace("_", "-"): v for k, v in by_language.items()})
+
+
+def every(words: str) -> Prompt:
+    return Prompt({ANY_LANGUAGE: words})
+
+
+def flow(*steps: Step, languages: tuple[str, ...] = ("en-US", "vi-VN")) -> Flow:
+    return Flow("test", "test.yaml", languages, steps[0].name, {s.name: s for s in steps})
+
+
+MENU = Menu(
+    prompt=text(en_US="Billing press 1.", vi_VN="Thanh toán nhấn 1."),
+    options=(
+        Option("1", "billing", keywords={"en-US": ("billing",), "vi-VN": ("thanh toán",)}),
+        Option("9", "main", language="vi-VN"),
+    ),
+    speech=True,
+    attempts=3,
+    otherwise="bye",
+)
+SUPPORT = flow(
+    Step("welcome", Say(every("Hello.")), next="main"),
+    Step("main", MENU),
+    Step("billing", Say(text(en_US="Billing.", vi_VN="Thanh toán.")), next="bye"),
+    Step("bye", Say(every("Goodbye.")), hangup=True),
+)
+
+
+def xml(turn: engine.Turn) -> ET.Element:
+    return ET.fromstring(render(turn.verbs, 1))
+
+
+def said(turn: engine.Turn) -> list[str]:
+    return [el.text or "" for el in xml(turn).iter("Say")]
+
+
+def test_begin_plays_until_the_first_menu_and_waits() -> None:
+    turn = engine.begin(SUPPORT, "v1", CALL, NoRouter())
+    root = xml(turn)
+    assert [v.tag for v in root] == ["Say", "Gather", "Redirect"]
+    gather = root.find("Gather")
+    assert gather is not None
+    assert gather.attrib["numDigits"] == "1"
+    assert gather.attrib["input"] == "dtmf speech"
+    assert gather.attrib["action"] == "/voice/input?turn=1&lang=en-US"
+    assert turn.state.step == "main" and not turn.state.ended
+
+
+def test_a_key_leads_to_its_step_and_the_call_ends_with_hangup() -> None:
+    first = engine.begin(SUPPORT, "v1", CALL, NoRouter())
+    turn = engine.resume(SUPPORT, first.state, Gathered(digits="1"), NoRouter())
+    assert said(turn) == ["Billing.", "Goodbye."]
+    assert xml(turn)[-1].tag == "Hangup"
+    assert turn.state.ended and turn.state.outcome == "completed"
+
+
+def test_option_switches_language_and_reprompts_in_it() -> None:
+    first = engine.begin(SUPPORT, "v1", CALL, NoRouter())
+    turn = engine.resume(SUPPORT, first.state, Gathered(digits="9"), NoRouter())
+    assert turn.state.language == "vi-VN"
+    assert said(turn) == ["Thanh toán nhấn 1."]
+    assert xml(turn).find("Gather").attrib["language"] == "vi-VN"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("event", "problem"),
+    [(Gathered(), "didn't hear"), (Gathered(digits="7"), "not one of the choices")],
+)
+def test_silence_and_wrong_keys_reprompt_with_distinct_words(event: Gathered, problem: str) -> None:
+    first = engine.begin(SUPPORT, "v1", CALL, NoRouter())
+    turn = engine.resume(SUPPORT, first.state, event, NoRouter())
+    words = said(turn)
+    assert problem in words[0] and words[1] == "Billing press 1."
+    assert turn.state.attempts == 1 and turn.state.step == "main"
+
+
+def test_attempts_count_every_try_then_otherwise() -> None:
+    state = engine.begin(SUPPORT, "v1", CALL, NoRouter()).state
+    for event in (Gathered(), Gathered(digits="*")):
+        state = engine.resume(SUPPORT, state, event, NoRouter()).state
+        assert not state.ended
+    last = engine.resume(SUPPORT, state, Gathered(digits="#"), NoRouter())
+    assert said(last) == ["Goodbye."] and last.state.ended
+
+
+def test_speech_matches_keywords_in_the_callers_language() -> None:
+    state = engine.begin(SUPPORT, "v1", CALL, NoRouter()).state.evolve(language="vi-VN")
+    turn = engine.resume(
+        SUPPORT, state, Gathered(speech="Tôi cần Thanh Toán.", confidence=0.8), NoRouter()
+    )
+    assert said(turn)[0] == "Thanh toán."
+
+
+def test_low_confidence_speech_is_an_invalid_try() -> None:
+    state = engine.begin(SUPPORT, "v1", CALL, NoRouter()).state
+    turn = engine.resume(SUPPORT, state, Gathered(speech="billing", confidence=0.1), NoRouter())
+    assert turn.state.attempts == 1 and turn.state.step == "main"
+
+
+def test_branch_on_caller_prefix_sets_and_switches() -> None:
+    branching = flow(
+        Step("start", Branch((Case(Condition(caller_prefix=("+84",)), "vn"),), "other")),
+        Step("vn", SetVars({"market": "vn"}), next="speak"),
+        Step("speak", SwitchLanguage("vi-VN"), next="hello"),
+        Step("other", Say(every("Other.")), hangup=True),
+        Step("hello", Say(text(en_US="Hello.", vi_VN="Xin chào.")), hangup=True),
+    )
+    turn = engine.begin(branching, "v1", CALL, NoRouter())
+    assert said(turn) == ["Xin chào."]
+    assert turn.state.variables == {"market": "vn"}
+    elsewhere = engine.begin(branching, "v1", CallInfo(CALL.sid, "+4420"), NoRouter())
+    assert said(elsewhere) == ["Other."]
+
+
+def test_a_loop_without_input_is_a_flow_fault_not_a_hang() -> None:
+    looping = flow(Step("a", Say(every("a")), next="b"), Step("b", None, next="a"))
+    with pytest.raises(FlowFault):
+        engine.begin(looping, "v1", CALL, NoRouter())
+
+
+class TwoPools:
+    def plan(self, route: Route, state: CallState) -> RoutePlan:
+        return RoutePlan(
+            (
+                DialAttempt("hanoi", (DialTarget("number", "+84901234567"),), 20),
+                DialAttempt("cairo", (DialTarget("client", "amr"),), 15, "+15005550006"),
+            ),
+            "hanoi on shift",
+        )
+
+
+ROUTED = flow(
+    Step("route", Route("billing", otherwise="vm")),
+    Step("vm", Voicemail(prompt=every("Leave a message."), max_seconds=60)),
+)
+
+
+def test_route_dials_each_pool_in_turn_then_voicemail() -> None:
+    turn = engine.begin(ROUTED, "v1", CALL, TwoPools())
+    root = xml(turn)
+    assert [v.tag for v in root] == ["Say", "Dial"]
+    assert root[1].attrib["timeout"] == "20" and root[1][0].text == "+84901234567"
+    turn = engine.resume(ROUTED, turn.state, Dialed("no-answer"), TwoPools())
+    root = xml(turn)
+    assert "still trying" in (root[0].text or "")
+    assert root[1][0].tag == "Client" and root[1].attrib["callerId"] == "+15005550006"
+    turn = engine.resume(ROUTED, turn.state, Dialed("busy"), TwoPools())
+    root = xml(turn)
+    assert [v.tag for v in root] == ["Say", "Say", "Record"]
+    assert "busy" in (root[0].text or "")
+    assert root[2].attrib["maxLength"] == "60"
+    done = engine.resume(
+        ROUTED, turn.state, Recorded("https://api.twilio.com/r/RE1", 12), TwoPools()
+    )
+    assert done.state.outcome == "voicemail" and xml(done)[-1].tag == "Hangup"
+
+
+def test_answered_route_ends_well() -> None:
+    turn = engine.begin(ROUTED, "v1", CALL, TwoPools())
+    done = engine.resume(ROUTED, turn.state, Dialed("completed"), TwoPools())
+    assert done.state.outcome == "answered" and [v.tag for v in xml(done)] == ["Hangup"]
+
+
+def test_route_without_pools_goes_to_otherwise_with_words_first() -> None:
+    turn = engine.begin(ROUTED, "v1", CALL, NoRouter())
+    assert [v.tag for v in xml(turn)] == ["Say", "Say", "Record"]
+
+
+def test_cached_rendering_equals_one_voice_response() -> None:
+    turn = engine.begin(SUPPORT, "v1", CALL, NoRouter())
+    assert render(turn.verbs, 1) == render_uncached(turn.verbs).replace("__TURN__", "1")
+
+
+def test_state_round_trips_through_json() -> None:
+    turn = engine.begin(ROUTED, "v1", CALL, TwoPools())
+    assert CallState.from_json(turn.state.to_json()) == turn.state
