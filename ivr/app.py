@@ -7,6 +7,7 @@ import logging
 import redis
 from flask import Flask, Response, jsonify
 
+from ivr.agents.http import bp as agents_bp
 from ivr.services import Services
 from ivr.settings import Settings
 from ivr.store import connect
@@ -30,6 +31,7 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
     app.extensions["ivr"] = services
     services.registry.refresh()
     app.register_blueprint(voice_bp)
+    app.register_blueprint(agents_bp)
 
     @app.get("/healthz")
     def healthz() -> Response:

@@ -15,9 +15,9 @@ def cli() -> None:
 
 def _register() -> None:
     # Imported here so that a command's heavy imports load only when the command runs.
-    from ivr.commands import check, graph, routing, serve, simulate
+    from ivr.commands import agents, check, graph, routing, serve, simulate
 
-    for module in (serve, check, simulate, graph, routing):
+    for module in (serve, check, simulate, graph, agents, routing):
         for command in module.COMMANDS:
             cli.add_command(command)
 

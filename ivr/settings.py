@@ -61,19 +61,22 @@ class Settings:
 
     def require_auth_token(self) -> Settings:
         """Settings with an auth token: the configured one, or in dev mode a stable dev token."""
+        settings = self
+        if self.dev and not self.api_token:
+            settings = replace(settings, api_token=dev_token(self.data_dir, "dev-api-token"))
         if self.auth_token:
-            return self
+            return settings
         if not self.dev:
             raise IvrError(
                 "TWILIO_AUTH_TOKEN is not set: refusing to serve unsigned webhooks "
                 "(set IVR_DEV=1 for a development token)"
             )
-        return replace(self, auth_token=dev_token(self.data_dir))
+        return replace(settings, auth_token=dev_token(self.data_dir))
 
 
-def dev_token(data_dir: Path) -> str:
-    """The development auth token of a data dir, created on first use and kept there."""
-    path = data_dir / "dev-auth-token"
+def dev_token(data_dir: Path, name: str = "dev-auth-token") -> str:
+    """A development secret of a data dir, created on first use and kept there."""
+    path = data_dir / name
     try:
         token = path.read_text().strip()
         if token:

@@ -1,0 +1,1 @@
+"""Agent presence: who is away, set from the CLI or the authenticated HTTP API."""

@@ -1,0 +1,56 @@
+"""The agents API the dashboard uses: list agents, mark one away or available. Bearer token."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from ivr.agents.services import UnknownAgent, list_agents, set_status
+from ivr.services import Services
+
+log = logging.getLogger(__name__)
+bp = Blueprint("agents", __name__, url_prefix="/api/agents")
+
+
+def _services() -> Services:
+    services: Services = current_app.extensions["ivr"]
+    return services
+
+
+@bp.before_request
+def authenticate() -> tuple[Response, int] | None:
+    """Only callers holding the API token may read or change presence."""
+    token = _services().settings.api_token
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if token and given and hmac.compare_digest(given.encode(), token.encode()):
+        return None
+    return jsonify(error="a valid API token is required (Authorization: Bearer ...)"), 401
+
+
+@bp.get("")
+def index() -> Response:
+    """Every agent with its presence."""
+    services = _services()
+    flowset = services.registry.current()
+    agents = list_agents(flowset.pools if flowset else None, services.store)
+    return jsonify(agents=[a.as_dict() for a in agents])
+
+
+@bp.put("/<agent_id>")
+def update(agent_id: str) -> tuple[Response, int]:
+    """Set one agent's presence from {"status": "available" | "away"}."""
+    services = _services()
+    body = request.get_json(silent=True)
+    status = body.get("status") if isinstance(body, dict) else None
+    flowset = services.registry.current()
+    try:
+        view = set_status(flowset.pools if flowset else None, services.store, agent_id,
+                          str(status), by="api")  # fmt: skip
+    except UnknownAgent as exc:
+        return jsonify(error=str(exc)), 404
+    except ValueError as exc:
+        return jsonify(error=str(exc)), 400
+    log.info("agent %s is now %s (API)", agent_id, view.status)
+    return jsonify(view.as_dict()), 200

@@ -1,0 +1,66 @@
+"""Agents across pools with their presence, and the one way to change it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ivr.errors import IvrError
+from ivr.store import Store
+from routing.model import Pools
+
+STATUSES = ("available", "away")
+
+
+class UnknownAgent(IvrError):
+    """No pool has an agent with that id."""
+
+
+@dataclass(frozen=True)
+class AgentView:
+    """An agent as supervisors see it: where it works and whether it takes calls."""
+
+    id: str
+    name: str
+    pools: tuple[str, ...]
+    address: str
+    status: str
+    since: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"id": self.id, "name": self.name, "pools": list(self.pools),
+                "address": self.address, "status": self.status, "since": self.since}  # fmt: skip
+
+
+def list_agents(pools: Pools | None, store: Store) -> list[AgentView]:
+    """Every agent of every pool, once each, in file order, with its presence."""
+    presence = store.presence()
+    seen: dict[str, AgentView] = {}
+    for pool in pools or ():
+        for agent in pool.agents:
+            known = seen.get(agent.id)
+            if known is not None:
+                seen[agent.id] = AgentView(known.id, known.name, (*known.pools, pool.name),
+                                           known.address, known.status, known.since)  # fmt: skip
+                continue
+            record = presence.get(agent.id, {})
+            seen[agent.id] = AgentView(
+                agent.id, agent.name, (pool.name,), agent.address,
+                record.get("status", "available"), record.get("since"),
+            )  # fmt: skip
+    return list(seen.values())
+
+
+def set_status(pools: Pools | None, store: Store, agent_id: str, status: str, by: str) -> AgentView:
+    """Mark a known agent available or away."""
+    if status not in STATUSES:
+        raise ValueError(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
+    if not any(agent.id == agent_id for agent in _agents(pools)):
+        raise UnknownAgent(f"no pool has an agent {agent_id!r}")
+    store.set_presence(agent_id, status, by)
+    return next(view for view in list_agents(pools, store) if view.id == agent_id)
+
+
+def _agents(pools: Pools | None) -> list[Any]:
+    return [agent for pool in pools or () for agent in pool.agents]

@@ -1,0 +1,76 @@
+"""Agent presence through the HTTP API and `ivr agents`; away agents are not rung."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import redis
+from click.testing import CliRunner
+from flask import Flask
+from flask.testing import FlaskClient
+
+from ivr.app import create_app
+from ivr.commands.agents import agents
+from ivr.settings import Settings
+from ivr.store import Store
+from tests.conftest import AUTH_TOKEN
+
+API_TOKEN = "api-token-for-tests"
+
+
+def api(settings: Settings, connection: redis.Redis) -> FlaskClient:
+    app: Flask = create_app(settings.with_(api_token=API_TOKEN), connection)
+    return app.test_client()
+
+
+def bearer(token: str = API_TOKEN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_api_requires_the_token(settings: Settings, connection: redis.Redis) -> None:
+    client = api(settings, connection)
+    assert client.get("/api/agents").status_code == 401
+    assert client.get("/api/agents", headers=bearer("wrong")).status_code == 401
+    assert client.put("/api/agents/lan", json={"status": "away"}).status_code == 401
+    assert not connection.exists("ivr:presence")
+
+
+def test_api_lists_and_sets_presence(settings: Settings, connection: redis.Redis) -> None:
+    client = api(settings, connection)
+    listed = client.get("/api/agents", headers=bearer()).get_json()["agents"]
+    lan = next(a for a in listed if a["id"] == "lan")
+    assert lan["status"] == "available" and lan["pools"] == ["hanoi"]
+    changed = client.put("/api/agents/lan", json={"status": "away"}, headers=bearer())
+    assert changed.status_code == 200 and changed.get_json()["status"] == "away"
+    assert Store(connection).away() == {"lan"}
+
+
+def test_api_rejects_unknown_agents_and_statuses(
+    settings: Settings, connection: redis.Redis
+) -> None:
+    client = api(settings, connection)
+    assert (
+        client.put("/api/agents/nobody", json={"status": "away"}, headers=bearer()).status_code
+        == 404
+    )
+    assert (
+        client.put("/api/agents/lan", json={"status": "asleep"}, headers=bearer()).status_code
+        == 400
+    )
+    assert client.put("/api/agents/lan", data="not json", headers=bearer()).status_code == 400
+    assert not connection.exists("ivr:presence")
+
+
+def test_cli_marks_agents_away_and_lists_them(
+    runner: CliRunner, flows_dir: Path, redis_url: str, connection: redis.Redis, tmp_path: Path
+) -> None:
+    env = {"IVR_FLOWS_DIR": str(flows_dir), "REDIS_URL": redis_url,
+           "IVR_DATA_DIR": str(tmp_path), "TWILIO_AUTH_TOKEN": AUTH_TOKEN}  # fmt: skip
+    result = runner.invoke(agents, ["away", "omar", "mona"], env=env)
+    assert result.exit_code == 0, result.output
+    listed = json.loads(runner.invoke(agents, ["--json"], env=env).output)["agents"]
+    assert {a["id"]: a["status"] for a in listed}["omar"] == "away"
+    typo = runner.invoke(agents, ["available", "omar", "nobody"], env=env)
+    assert typo.exit_code != 0 and "nobody" in typo.output
+    assert Store(connection).away() == {"omar", "mona"}

@@ -1,0 +1,76 @@
+"""The embedded Redis: one server per data dir, shared by every process, persisted, stopped."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import redis
+
+from ivr.embedded import EmbeddedRedis
+
+# Each process starts (or joins) the data dir's server and increments one counter.
+INCREMENT = """
+import sys, time
+from pathlib import Path
+import redis
+from ivr.embedded import EmbeddedRedis
+server = EmbeddedRedis(Path(sys.argv[1]))
+url = server.start()
+redis.Redis.from_url(url).incr("counter")
+print(url, flush=True)
+time.sleep(float(sys.argv[2]))
+server.stop()
+"""
+
+
+def test_concurrent_launchers_share_one_server(tmp_path: Path) -> None:
+    owner = EmbeddedRedis(tmp_path)
+    owner.start()
+    try:
+        runs = [
+            subprocess.Popen([sys.executable, "-c", INCREMENT, str(tmp_path), "0.5"],
+                             stdout=subprocess.PIPE, text=True)
+            for _ in range(3)
+        ]  # fmt: skip
+        urls = {run.communicate(timeout=30)[0].strip() for run in runs}
+        assert urls == {owner.url}
+        assert int(redis.Redis.from_url(owner.url).get("counter") or 0) == 3
+    finally:
+        owner.stop()
+
+
+def test_launchers_racing_to_start_start_only_one(tmp_path: Path) -> None:
+    runs = [
+        subprocess.Popen([sys.executable, "-c", INCREMENT, str(tmp_path), "3"],
+                         stdout=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]  # fmt: skip
+    urls = {run.stdout.readline().strip() for run in runs if run.stdout}
+    assert len(urls) == 1
+    url = urls.pop()
+    assert int(redis.Redis.from_url(url).get("counter") or 0) == 3
+    for run in runs:
+        run.wait(timeout=30)
+
+
+def test_data_persists_across_restarts_and_server_stops(tmp_path: Path) -> None:
+    with EmbeddedRedis(tmp_path) as server:
+        redis.Redis.from_url(server.url).set("kept", "yes")
+        url = server.url
+    try:
+        redis.Redis.from_url(url, socket_timeout=0.5).ping()
+        stopped = False
+    except (redis.ConnectionError, OSError):
+        stopped = True
+    assert stopped
+    with EmbeddedRedis(tmp_path) as again:
+        assert redis.Redis.from_url(again.url).get("kept") == b"yes"
+
+
+def test_long_data_dir_falls_back_to_loopback_tcp(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    with EmbeddedRedis(deep) as server:
+        assert server.url.startswith("redis://127.0.0.1:")
+        assert redis.Redis.from_url(server.url).ping()
