@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -94,13 +94,14 @@ class Store:
 
     def load_call(self, sid: str) -> CallState | None:
         """The call's state, or None for a call never seen (or long expired)."""
-        raw = self.redis.hget(CALL_KEY.format(sid), "state")
+        raw = cast(bytes | None, self.redis.hget(CALL_KEY.format(sid), "state"))
         return CallState.from_json(raw) if raw else None
 
     def reply(self, sid: str, turn: int) -> tuple[str | None, str | None]:
         """The answer given to request `turn` of a call, and that request's input."""
-        raw_reply, raw_input = self.redis.hmget(
-            CALL_KEY.format(sid), [f"reply:{turn}", f"input:{turn}"]
+        raw_reply, raw_input = cast(
+            list[bytes | None],
+            self.redis.hmget(CALL_KEY.format(sid), [f"reply:{turn}", f"input:{turn}"]),
         )
         return _text(raw_reply), _text(raw_input)
 
@@ -154,7 +155,8 @@ class Store:
 
     def call_log(self, sid: str) -> list[dict[str, Any]]:
         """A call's timeline, oldest first."""
-        return [json.loads(raw) for raw in self.redis.lrange(CALL_LOG_KEY.format(sid), 0, -1)]
+        raw = cast(list[bytes], self.redis.lrange(CALL_LOG_KEY.format(sid), 0, -1))
+        return [json.loads(entry) for entry in raw]
 
     def end_call(self, sid: str, status: str, duration: int | None) -> None:
         """Record Twilio's final status of a call and let its state expire sooner."""
@@ -175,7 +177,7 @@ class Store:
 
     def load_flowset(self, version: str) -> dict[str, str] | None:
         """The YAML of a flow version, if still kept."""
-        raw = self.redis.hgetall(FLOWSET_KEY.format(version))
+        raw = cast(dict[bytes, bytes], self.redis.hgetall(FLOWSET_KEY.format(version)))
         if not raw:
             return None
         return {k.decode(): v.decode() for k, v in raw.items()}
@@ -190,7 +192,7 @@ class Store:
 
     def presence(self) -> dict[str, dict[str, Any]]:
         """Every presence record, by agent id (agents without one are available)."""
-        raw = self.redis.hgetall(PRESENCE_KEY)
+        raw = cast(dict[bytes, bytes], self.redis.hgetall(PRESENCE_KEY))
         return {k.decode(): json.loads(v) for k, v in raw.items()}
 
     def away(self) -> set[str]:
@@ -199,7 +201,7 @@ class Store:
 
     def next_round_robin(self, pool: str) -> int:
         """A ticket for a round-robin pool: consecutive calls get consecutive numbers."""
-        return int(self.redis.incr(ROUND_ROBIN_KEY.format(pool))) - 1
+        return cast(int, self.redis.incr(ROUND_ROBIN_KEY.format(pool))) - 1
 
     def claim_longest_idle(self, pool: str, agent_ids: list[str]) -> list[str]:
         """Agents ordered by how long since each was last offered a call; the first is claimed."""

@@ -222,7 +222,7 @@ def _action(kind: str, state: CallState) -> str:
 
 def _gather(flow: Flow, state: CallState, menu: Menu, before: tuple[SayVerb, ...]) -> list[Verb]:
     language = state.language
-    prompts = (*before, say(flow, language, menu.prompt))
+    prompts = (*before, *_menu_prompt(flow, language, menu))
     num_digits = menu.num_digits
     if num_digits is None and menu.options and all(len(o.key) == 1 for o in menu.options):
         num_digits = 1
@@ -238,6 +238,14 @@ def _gather(flow: Flow, state: CallState, menu: Menu, before: tuple[SayVerb, ...
     )
     # Reached only if Twilio ignores actionOnEmptyResult: treat it as silence, never dead air.
     return [gather, RedirectVerb(_action("input", state))]
+
+
+def _menu_prompt(flow: Flow, language: str, menu: Menu) -> tuple[SayVerb, ...]:
+    """A language-choice menu speaks each language's words in that language's voice."""
+    texts = menu.prompt.texts
+    if ANY_LANGUAGE not in texts and all(option.language for option in menu.options):
+        return tuple(say(flow, lang, menu.prompt) for lang in flow.languages if lang in texts)
+    return (say(flow, language, menu.prompt),)
 
 
 def _answer_menu(

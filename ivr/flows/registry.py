@@ -85,7 +85,10 @@ def _unserved(
 
     found: list[Problem] = []
     for flow in flows.values():
+        # Steps copied in by `include` are reported once, in their own flow, not per includer.
         for step in flow.steps.values():
+            if "/" in step.name:
+                continue
             if isinstance(step.action, Route) and unserved(pools, [step.action.queue]):
                 at = step.at
                 found.append(

@@ -208,3 +208,25 @@ def test_cached_rendering_equals_one_voice_response() -> None:
 def test_state_round_trips_through_json() -> None:
     turn = engine.begin(ROUTED, "v1", CALL, TwoPools())
     assert CallState.from_json(turn.state.to_json()) == turn.state
+
+
+def test_a_language_choice_menu_speaks_each_language_in_its_voice() -> None:
+    choose = flow(
+        Step(
+            "choose",
+            Menu(
+                prompt=text(en_US="For English press 1.", vi_VN="Tiếng Việt nhấn 2."),
+                options=(
+                    Option("1", "bye", language="en-US"),
+                    Option("2", "bye", language="vi-VN"),
+                ),
+            ),
+        ),
+        Step("bye", Say(every("Bye.")), hangup=True),
+    )
+    says = xml(engine.begin(choose, "v1", CALL, NoRouter())).findall("Gather/Say")
+    assert [(s.attrib["language"], s.text) for s in says] == [
+        ("en-US", "For English press 1."),
+        ("vi-VN", "Tiếng Việt nhấn 2."),
+    ]
+    assert says[1].attrib["voice"] == "Google.vi-VN-Standard-A"

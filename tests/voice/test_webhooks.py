@@ -15,7 +15,8 @@ def test_incoming_call_greets_and_offers_languages(caller: Caller) -> None:
     root = caller.twiml("/voice/incoming")
     words = spoken(root)
     assert words[0] == "Thank you for calling customer support."
-    assert "Tiếng Việt" in words[1] and "للعربية" in words[1]
+    assert "Tiếng Việt" in words[2] and "للعربية" in words[3]
+    assert [say.attrib["language"] for say in root.iter("Say")][1:] == ["en-US", "vi-VN", "ar-XA"]
     gather = root.find("Gather")
     assert gather is not None and gather.attrib["action"].startswith("/voice/input?turn=1")
 

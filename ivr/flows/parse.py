@@ -1,0 +1,186 @@
+"""One call flow file's YAML turned into model values, checking keys, types and ranges.
+
+Whatever can be checked inside one file without following step names is checked here; links
+between steps and between flows are checked by `ivr.flows.validate` once includes are inlined.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ivr.errors import Problem
+from ivr.flows import model as m
+from ivr.flows.actions import ACTION_READERS
+from ivr.flows.reader import NAME, Reader
+from ivr.yamlsource import Path as YamlPath
+from ivr.yamlsource import Source
+
+DEFAULT_LANGUAGES = ("en-US",)
+DEFAULT_VOICES = {
+    "en-US": "Google.en-US-Standard-C",
+    "vi-VN": "Google.vi-VN-Standard-A",
+    "ar-XA": "Google.ar-XA-Standard-A",
+}
+
+FLOW_KEYS: tuple[str, ...] = ("flow", "description", "numbers", "default", "languages")
+FLOW_KEYS += ("voices", "start", "fallback", "steps")
+ACTIONS: tuple[str, ...] = ("say", "play", "pause", "menu", "language", "set", "branch")
+ACTIONS += ("include", "dial", "route", "voicemail")
+STEP_KEYS = (*ACTIONS, "next", "hangup")
+# A step with one of these (or none) may end the call with `hangup: true`.
+HANGUP_AFTER = ("say", "play", "pause")
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a step of a (possibly inlined) flow was written."""
+
+    flow: str  # the flow whose file holds the step
+    step: str  # the step's name in that file
+    source: Source
+
+    @property
+    def where(self) -> YamlPath:
+        """The YAML path of the step in its file."""
+        return ("steps", self.step)
+
+
+@dataclass
+class Draft:
+    """A flow read from one file, before the flows it includes are inlined."""
+
+    flow: m.Flow  # include steps are plain gotos to their own `next` here
+    source: Source
+    origins: dict[str, Origin]
+    includes: dict[str, str] = field(default_factory=dict)  # include step -> included flow
+    broken: set[str] = field(default_factory=set)  # steps whose action could not be read
+
+
+def parse_flow(source: Source, stem: str) -> tuple[Draft | None, list[Problem]]:
+    """Read one flow file's data into a draft flow, with every problem found on the way."""
+    reader = Reader(source)
+    data = reader.mapping((), source.data, "a call flow file", FLOW_KEYS, ("steps",))
+    if data is None:
+        return None, reader.problems
+    name = reader.name(("flow",), data.get("flow", stem), "flow") or stem
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        reader.error(("description",), "description must be text")
+        description = ""
+    numbers = _numbers(reader, data.get("numbers", []))
+    default = reader.flag(("default",), data.get("default", False), "default") or False
+    languages = _languages(reader, data.get("languages", list(DEFAULT_LANGUAGES)))
+    voices = _voices(reader, data.get("voices", {}), languages)
+    steps = _steps(reader, data.get("steps"))
+    if not steps:
+        return None, reader.problems
+    start = data.get("start", next(iter(steps)))
+    fallback = data.get("fallback")
+    flow = m.Flow(
+        name=name,
+        path=source.path,
+        languages=languages,
+        start=reader.name(("start",), start, "start") or "",
+        steps=steps,
+        numbers=numbers,
+        default=default,
+        voices=voices,
+        fallback=None if fallback is None else reader.name(("fallback",), fallback, "fallback"),
+        description=description.strip(),
+    )
+    origins = {step: Origin(name, step, source) for step in steps}
+    return Draft(flow, source, origins, reader.includes, reader.broken), reader.problems
+
+
+def _numbers(reader: Reader, value: Any) -> tuple[str, ...]:
+    found: list[str] = []
+    for where, item in reader.items(("numbers",), value, "numbers", may_be_empty=True):
+        number = reader.number(where, item, "number")
+        if number in found:
+            reader.error(where, f"number {number} is listed twice", "warning")
+        elif number:
+            found.append(number)
+    return tuple(found)
+
+
+def _languages(reader: Reader, value: Any) -> tuple[str, ...]:
+    found: list[str] = []
+    for where, item in reader.items(("languages",), value, "languages"):
+        code = reader.language(where, item)
+        if code in found:
+            reader.error(where, f"language {code} is listed twice")
+        elif code:
+            found.append(code)
+    return tuple(found) or DEFAULT_LANGUAGES
+
+
+def _voices(reader: Reader, value: Any, languages: tuple[str, ...]) -> dict[str, str]:
+    chosen = {code: voice for code, voice in DEFAULT_VOICES.items() if code in languages}
+    if not isinstance(value, dict):
+        reader.error(("voices",), "voices must be a map of language code to voice name")
+        return chosen
+    for code, voice in value.items():
+        if code not in languages:
+            reader.error(("voices", code), f"voice for {code}, which is not in languages")
+        elif reader.text(("voices", code), voice, f"the voice for {code}"):
+            chosen[code] = voice
+    return chosen
+
+
+def _steps(reader: Reader, value: Any) -> dict[str, m.Step]:
+    if not isinstance(value, dict) or not value:
+        reader.error(("steps",), "steps must be a map of step name to step, with at least one step")
+        return {}
+    steps: dict[str, m.Step] = {}
+    for name, body in value.items():
+        reader.step = name
+        if not NAME.match(name):
+            reader.error(
+                ("steps", name), "a step name is made of letters, digits, '_', '-' and '.'"
+            )
+        steps[name] = _step(reader, name, body)
+    reader.step = None
+    return steps
+
+
+def _step(reader: Reader, name: str, body: Any) -> m.Step:
+    where: YamlPath = ("steps", name)
+    line, col = reader.source.at(where)
+    at = m.Located(reader.source.path, line, col)
+    data = reader.mapping(where, {} if body is None else body, "a step", STEP_KEYS)
+    if data is None:
+        reader.broken.add(name)
+        return m.Step(name, None, at=at)
+    actions = [key for key in ACTIONS if key in data]
+    target = data.get("next")
+    following = None if target is None else reader.name((*where, "next"), target, "next")
+    hangup = reader.flag((*where, "hangup"), data.get("hangup", False), "hangup") or False
+    if len(actions) > 1:
+        reader.error(
+            (*where, actions[1]),
+            f"a step has one action, this one has {' and '.join(actions)}: "
+            "split it into steps joined by next",
+        )
+        reader.broken.add(name)
+        return m.Step(name, None, following, hangup, at)
+    kind = actions[0] if actions else None
+    if hangup and kind not in (None, *HANGUP_AFTER):
+        reader.error((*where, "hangup"), f"hangup: true can follow say, play or pause, not {kind}")
+    if hangup and following:
+        reader.error((*where, "next"), "hangup: true ends the call, so next would never be used")
+    if kind == "branch" and following:
+        reader.error(
+            (*where, "next"), "a branch picks the next step itself: use its cases and default"
+        )
+    if kind is None:
+        return m.Step(name, None, following, hangup, at)
+    if kind == "include":
+        included = reader.name((*where, "include"), data["include"], "include")
+        if included:
+            reader.includes[name] = included
+        return m.Step(name, None, following, hangup, at)
+    action = ACTION_READERS[kind](reader, (*where, kind), data[kind])
+    if action is None:
+        reader.broken.add(name)
+    return m.Step(name, action, following, hangup, at)

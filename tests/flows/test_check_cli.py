@@ -1,0 +1,155 @@
+"""`ivr check`: problems printed as path:line:col, a summary on stderr, exit 1 on any error."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import ivr.cli
+from ivr.cli import cli
+
+SAMPLES = Path(__file__).resolve().parents[2] / "call_flows"
+
+FLOW = """\
+flow: support
+numbers: ["+15005550006"]
+steps:
+  main:
+    menu:
+      prompt: "Billing, press 1."
+      options: {"1": billing}
+  billing: {route: {queue: billing, otherwise: voicemail}}
+  voicemail: {voicemail: {}}
+"""
+
+POOLS = """\
+pools:
+  hanoi:
+    timezone: Asia/Ho_Chi_Minh
+    queues: [billing]
+    shifts: [{days: mon-fri, from: "08:00", to: "17:00"}]
+    agents: [{name: Lan, phone: "+84901234567"}]
+"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def registered() -> None:
+    ivr.cli._register()
+
+
+@pytest.fixture
+def flows(tmp_path: Path) -> Path:
+    target = tmp_path / "call_flows"
+    target.mkdir()
+    (target / "support.yaml").write_text(FLOW, encoding="utf-8")
+    (target / "pools.yaml").write_text(POOLS, encoding="utf-8")
+    return target
+
+
+def test_the_samples_pass(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["check", str(SAMPLES)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    assert result.stderr == f"{SAMPLES}: 2 flows, no problems\n"
+
+
+def test_the_samples_as_json(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["check", str(SAMPLES), "--json"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == {"ok": True, "problems": [], "flows": ["hours", "support"]}
+    assert result.stderr == ""
+
+
+def test_the_directory_defaults_to_ivr_flows_dir(
+    runner: CliRunner, flows: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IVR_FLOWS_DIR", str(flows))
+    result = runner.invoke(cli, ["check"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith(f"{flows}: 1 flow,")
+
+
+def test_an_error_exits_1_and_is_printed_with_its_place(runner: CliRunner, flows: Path) -> None:
+    (flows / "support.yaml").write_text(FLOW.replace('{"1": billing}', '{"1": sales}'))
+    result = runner.invoke(cli, ["check", str(flows)])
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        f"{flows}/support.yaml:7:17: step 'main': option '1' leads to unknown step 'sales'",
+        f"{flows}/support.yaml:8:3: warning: step 'billing': never reached from start step 'main'",
+    ]
+    assert result.stderr == f"{flows}: 1 flow, 1 error, 1 warning\n"
+
+
+def test_an_error_as_json(runner: CliRunner, flows: Path) -> None:
+    (flows / "support.yaml").write_text(FLOW.replace('{"1": billing}', '{"1": sales}'))
+    result = runner.invoke(cli, ["check", str(flows), "--json"])
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["ok"] is False and report["flows"] == ["support"]
+    assert report["problems"][0] == {
+        "path": f"{flows}/support.yaml",
+        "line": 7,
+        "col": 17,
+        "severity": "error",
+        "message": "step 'main': option '1' leads to unknown step 'sales'",
+    }
+
+
+def test_warnings_alone_exit_0(runner: CliRunner, flows: Path) -> None:
+    (flows / "support.yaml").write_text(FLOW + "  lost: {say: Hi.}\n")
+    result = runner.invoke(cli, ["check", str(flows)])
+    assert result.exit_code == 0
+    assert result.stdout == (
+        f"{flows}/support.yaml:10:3: warning: step 'lost': never reached from start step 'main'\n"
+    )
+
+
+def test_a_routed_queue_no_pool_serves(runner: CliRunner, flows: Path) -> None:
+    (flows / "pools.yaml").write_text(POOLS.replace("[billing]", "[tech]"))
+    result = runner.invoke(cli, ["check", str(flows)])
+    assert result.exit_code == 1
+    assert result.stdout == (
+        f"{flows}/support.yaml:8:3: step 'billing': queue 'billing' is served by no pool in "
+        "pools.yaml (queues served: tech)\n"
+    )
+
+
+def test_pool_problems_are_reported(runner: CliRunner, flows: Path) -> None:
+    (flows / "pools.yaml").write_text(POOLS.replace("Asia/Ho_Chi_Minh", "Asia/Hanoi"))
+    result = runner.invoke(cli, ["check", str(flows)])
+    assert result.exit_code == 1
+    assert result.stdout.startswith(f"{flows}/pools.yaml:3:5: unknown time zone 'Asia/Hanoi'")
+
+
+def test_without_pools_routes_are_a_warning(runner: CliRunner, flows: Path) -> None:
+    (flows / "pools.yaml").unlink()
+    result = runner.invoke(cli, ["check", str(flows)])
+    assert result.exit_code == 0
+    assert result.stdout == (
+        f"{flows}/support.yaml:8:3: warning: step 'billing': there is no pools.yaml in {flows}, "
+        "so every route goes straight to its otherwise step\n"
+    )
+
+
+def test_a_broken_sample_copy(runner: CliRunner, tmp_path: Path) -> None:
+    copy = tmp_path / "flows"
+    shutil.copytree(SAMPLES, copy, ignore=shutil.ignore_patterns("scenarios"))
+    hours = copy / "hours.yaml"
+    hours.write_text(hours.read_text(encoding="utf-8").replace('ar-XA: "العودة', 'fr-FR: "Re'))
+    result = runner.invoke(cli, ["check", str(copy)])
+    assert result.exit_code == 1
+    assert "step 'back': say has no text for ar-XA" in result.stdout
+
+
+@pytest.mark.parametrize("setup", ["missing", "empty"])
+def test_no_flows_to_check_is_an_error(runner: CliRunner, tmp_path: Path, setup: str) -> None:
+    target = tmp_path / "call_flows"
+    if setup == "empty":
+        target.mkdir()
+    result = runner.invoke(cli, ["check", str(target)])
+    assert result.exit_code == 1
+    assert result.stdout.startswith(f"{target}:1:1: ")
