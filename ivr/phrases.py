@@ -48,6 +48,28 @@ PHRASES: dict[str, dict[str, str]] = {
         "vi-VN": "Hiện tất cả nhân viên đều đang bận.",
         "ar-XA": "جميع موظفينا مشغولون في الوقت الحالي.",
     },
+    "hold_position": {
+        "en-US": "You are number {position} in line.",
+        "vi-VN": "Quý khách đang ở vị trí số {position} trong hàng chờ.",
+        "ar-XA": "ترتيبك في قائمة الانتظار هو {position}.",
+    },
+    "hold_wait": {
+        "en-US": "The expected wait is about {minutes} minutes.",
+        "vi-VN": "Thời gian chờ dự kiến khoảng {minutes} phút.",
+        "ar-XA": "مدة الانتظار المتوقعة حوالي {minutes} دقائق.",
+    },
+    "hold_leave": {
+        "en-US": "To leave a message instead, press {key}.",
+        "vi-VN": "Để để lại lời nhắn thay vì chờ, xin nhấn phím {key}.",
+        "ar-XA": "لترك رسالة بدلًا من الانتظار، اضغط {key}.",
+    },
+    "key_star": {"en-US": "star", "vi-VN": "sao", "ar-XA": "النجمة"},
+    "key_hash": {"en-US": "pound", "vi-VN": "thăng", "ar-XA": "المربع"},
+    "queue_empty": {
+        "en-US": "No callers are waiting. Goodbye.",
+        "vi-VN": "Hiện không có khách hàng nào đang chờ. Tạm biệt.",
+        "ar-XA": "لا يوجد متصلون في الانتظار. مع السلامة.",
+    },
     "leave_message": {
         "en-US": "Please leave a message after the tone.",
         "vi-VN": "Vui lòng để lại lời nhắn sau tiếng bíp.",

@@ -67,7 +67,7 @@ class OverHttp:
 class Heard:
     """One thing that happened on the line, as the caller would notice it."""
 
-    kind: str  # say | play | pause | gather | record | dial | hangup | error
+    kind: str  # say | play | pause | gather | record | dial | enqueue | redirect | hangup | error
     text: str = ""
     language: str = ""
 
@@ -84,6 +84,7 @@ class Input:
     say: str = ""
     dial: str = "no-answer"
     record_seconds: int = 5
+    queue: str = "leave"  # how waiting in a hold line ends: leave (key pressed), bridged, hangup
 
 
 Prompter = Callable[[Heard], Input]
@@ -168,7 +169,7 @@ def _play(body: str, status: int) -> Iterator[tuple[Heard, Request]]:
         yield Heard("error", f"HTTP {status}"), None
     for verb in root:
         yield from _verb(verb)
-        if verb.tag in ("Gather", "Record", "Dial", "Redirect", "Hangup"):
+        if verb.tag in ("Gather", "Record", "Dial", "Enqueue", "Redirect", "Hangup"):
             return
 
 
@@ -196,6 +197,8 @@ def _verb(verb: ET.Element) -> Iterator[tuple[Heard, Request]]:
             Heard("dial", f"ringing {targets or verb.text} for {attrs.get('timeout', '30')}s"),
             _dial(attrs),
         )
+    elif verb.tag == "Enqueue":
+        yield Heard("enqueue", f"waiting in line {verb.text}"), _enqueue(attrs)
     elif verb.tag == "Redirect":
         url = verb.text or ""
         yield Heard("redirect", url), lambda _input: (url, {})
@@ -225,6 +228,13 @@ def _record(attrs: dict[str, str]) -> Request:
             "Digits": "hangup",
         }
         return attrs.get("action", ""), extra
+
+    return request
+
+
+def _enqueue(attrs: dict[str, str]) -> Request:
+    def request(given: Input) -> tuple[str, dict[str, str]]:
+        return attrs.get("action", ""), {"QueueResult": given.queue, "QueueTime": "30"}
 
     return request
 

@@ -15,8 +15,10 @@ from typing import Any
 from twilio.twiml import TwiML
 from twilio.twiml.voice_response import (
     Dial,
+    Enqueue,
     Gather,
     Hangup,
+    Leave,
     Pause,
     Play,
     Record,
@@ -73,7 +75,7 @@ class RecordVerb:
 
 @dataclass(frozen=True)
 class DialTarget:
-    kind: str  # "number" | "client" | "sip"
+    kind: str  # "number" | "client" | "sip" | "queue"
     address: str
 
 
@@ -83,6 +85,18 @@ class DialVerb:
     targets: tuple[DialTarget, ...]
     timeout: int = 20
     caller_id: str | None = None
+
+
+@dataclass(frozen=True)
+class EnqueueVerb:
+    queue: str
+    action: str
+    wait_url: str
+
+
+@dataclass(frozen=True)
+class LeaveVerb:
+    pass
 
 
 @dataclass(frozen=True)
@@ -96,7 +110,16 @@ class RedirectVerb:
 
 
 Verb = (
-    SayVerb | PlayVerb | PauseVerb | GatherVerb | RecordVerb | DialVerb | HangupVerb | RedirectVerb
+    SayVerb
+    | PlayVerb
+    | PauseVerb
+    | GatherVerb
+    | RecordVerb
+    | DialVerb
+    | EnqueueVerb
+    | LeaveVerb
+    | HangupVerb
+    | RedirectVerb
 )
 
 
@@ -165,9 +188,18 @@ def _element(verb: Verb) -> TwiML:
                     dial.number(target.address)
                 elif target.kind == "client":
                     dial.client(target.address)
+                elif target.kind == "queue":
+                    dial.queue(target.address)
                 else:
                     dial.sip(target.address)
             return dial
+        case EnqueueVerb():
+            return Enqueue(
+                verb.queue, action=verb.action, method="POST", wait_url=verb.wait_url,
+                wait_url_method="POST",
+            )  # fmt: skip
+        case LeaveVerb():
+            return Leave()
         case HangupVerb():
             return Hangup()
         case RedirectVerb():

@@ -137,7 +137,9 @@ def _describe(flow: m.Flow, step: m.Step) -> tuple[str, str]:
     if isinstance(action, m.Dial):
         return "dial", action.number
     if isinstance(action, m.Route):
-        return "route", f"queue {action.queue}"
+        return "route", f"queue {action.queue}" + (", hold" if action.hold else "")
+    if isinstance(action, m.Dequeue):
+        return "dequeue", f"queue {action.queue}"
     if step.next and step.next.startswith(step.name + "/"):
         target = flow.steps.get(step.next)
         return "include", Path(target.at.path).stem if target and target.at else ""
@@ -161,7 +163,7 @@ def _edges(step: m.Step) -> Iterator[tuple[str, str, bool]]:
             yield case.next, _condition(case.when), False
         yield action.default, "default", True
         return
-    if isinstance(action, m.Dial | m.Route) and action.otherwise:
+    if isinstance(action, m.Dial | m.Route | m.Dequeue) and action.otherwise:
         yield action.otherwise, "no answer", True
     if step.next:
         yield step.next, "", False

@@ -45,6 +45,9 @@ class Script:
         if heard.kind == "record":
             move = self._take(lambda m: _has(m, "record")) or {}
             return Input(record_seconds=int(move.get("record", 5)))
+        if heard.kind == "enqueue":
+            move = self._take(lambda m: _has(m, "queue")) or {}
+            return Input(queue=str(move.get("queue", "leave")))
         return Input()
 
     def _take(self, fits: Any) -> Any:

@@ -269,12 +269,53 @@ def _dial(reader: Reader, where: YamlPath, value: Any) -> m.Action | None:
 
 
 def _route(reader: Reader, where: YamlPath, value: Any) -> m.Action | None:
-    data = reader.mapping(where, value, "route", ("queue", "otherwise", "caller_id"), ("queue",))
+    keys = ("queue", "otherwise", "caller_id", "hold")
+    data = reader.mapping(where, value, "route", keys, ("queue",))
     if data is None or "queue" not in data:
         return None
     queue = reader.name((*where, "queue"), data["queue"], "queue")
     caller_id, otherwise = _caller_id_otherwise(reader, where, data)
-    return m.Route(queue, otherwise, caller_id) if queue else None
+    hold = _hold(reader, (*where, "hold"), data["hold"]) if "hold" in data else None
+    if "hold" in data and hold is None:
+        return None
+    return m.Route(queue, otherwise, caller_id, hold) if queue else None
+
+
+def _hold(reader: Reader, where: YamlPath, value: Any) -> m.Hold | None:
+    if value is True:
+        return m.Hold()
+    data = reader.mapping(where, value, "hold", ("music", "max_wait", "leave_key"))
+    if data is None:
+        return None
+    music = data.get("music")
+    if music is not None and not _is_url(music):
+        reader.error((*where, "music"), f"hold music needs an http(s) URL, not {music!r}")
+        return None
+    max_wait = reader.whole((*where, "max_wait"), data.get("max_wait", 600), "max_wait", 10, 7200)
+    leave_key = str(data.get("leave_key", "*"))
+    if leave_key not in tuple("0123456789*#"):
+        reader.error(
+            (*where, "leave_key"), f"leave_key must be one key (0-9, * or #), not {leave_key!r}"
+        )
+        return None
+    return m.Hold(music, max_wait or 600, leave_key) if max_wait else None
+
+
+def _dequeue(reader: Reader, where: YamlPath, value: Any) -> m.Action | None:
+    if isinstance(value, str):
+        queue = reader.name(where, value, "queue")
+        return m.Dequeue(queue) if queue else None
+    data = reader.mapping(where, value, "dequeue", ("queue", "otherwise"), ("queue",))
+    if data is None or "queue" not in data:
+        return None
+    queue = reader.name((*where, "queue"), data["queue"], "queue")
+    _, otherwise = _caller_id_otherwise(reader, where, data)
+    return m.Dequeue(queue, otherwise) if queue else None
+
+
+def _is_url(value: Any) -> bool:
+    parts = urlsplit(value) if isinstance(value, str) else None
+    return parts is not None and parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 def _caller_id_otherwise(
@@ -322,5 +363,6 @@ ACTION_READERS: dict[str, Callable[[Reader, YamlPath, Any], m.Action | None]] = 
     "branch": _branch,
     "dial": _dial,
     "route": _route,
+    "dequeue": _dequeue,
     "voicemail": _voicemail,
 }

@@ -16,6 +16,7 @@ from ivr.flows.model import (
     ANY_LANGUAGE,
     Branch,
     Condition,
+    Dequeue,
     Dial,
     Flow,
     Menu,
@@ -37,6 +38,7 @@ from ivr.flows.state import (
     Dialed,
     Event,
     Gathered,
+    Queued,
     Recorded,
     RouteProgress,
 )
@@ -45,6 +47,7 @@ from ivr.twiml import (
     TURN,
     DialTarget,
     DialVerb,
+    EnqueueVerb,
     GatherVerb,
     HangupVerb,
     PauseVerb,
@@ -122,7 +125,9 @@ def resume(flow: Flow, state: CallState, event: Event, router: Router) -> Turn:
         _answer_menu(flow, turn, step, action, event, router)
     elif isinstance(action, Route) and isinstance(event, Dialed):
         _after_route_dial(flow, turn, action, event, router)
-    elif isinstance(action, Dial) and isinstance(event, Dialed):
+    elif isinstance(action, Route) and isinstance(event, Queued):
+        _after_hold(flow, turn, action, event, router)
+    elif isinstance(action, Dial | Dequeue) and isinstance(event, Dialed):
         _after_dial(flow, turn, action, event, router)
     elif isinstance(action, Voicemail) and isinstance(event, Recorded):
         _after_voicemail(flow, turn, step, event, router)
@@ -199,6 +204,10 @@ def _walk(flow: Flow, turn: Turn, name: str | None, router: Router) -> None:
                         action.caller_id,
                     )
                 )
+                return
+            case Dequeue():
+                target = (DialTarget("queue", action.queue),)
+                turn.verbs.append(DialVerb(_action("dial", turn.state), target))
                 return
             case Voicemail():
                 turn.verbs += _record(flow, turn.state, action)
@@ -383,24 +392,51 @@ def _after_route_dial(flow: Flow, turn: Turn, route: Route, event: Dialed, route
             turn.verbs.append(say_phrase(flow, "still_trying", turn.state.language))
         turn.verbs.append(_dial_attempt(turn.state, following))
         return
-    _leave_route(flow, turn, route, router)
+    _leave_route(flow, turn, route, router, agents_on_shift=True)
 
 
-def _leave_route(flow: Flow, turn: Turn, route: Route, router: Router) -> None:
+def _leave_route(
+    flow: Flow, turn: Turn, route: Route, router: Router, agents_on_shift: bool = False
+) -> None:
     turn.verbs.append(say_phrase(flow, "all_busy", turn.state.language))
+    if route.hold is not None and agents_on_shift:
+        # Agents are working but busy: wait in line for the next one, or press a key for voicemail.
+        language = turn.state.language
+        turn.state = turn.state.evolve(route=None)
+        turn.log.append(("hold", {"queue": route.queue}))
+        wait_url = f"/voice/hold?lang={language}"
+        turn.verbs.append(EnqueueVerb(route.queue, _action("queue", turn.state), wait_url))
+        return
     if route.otherwise is None:
         turn.verbs.append(say_phrase(flow, "call_back_later", turn.state.language))
     _walk(flow, turn, route.otherwise, router)
 
 
-def _after_dial(flow: Flow, turn: Turn, dial: Dial, event: Dialed, router: Router) -> None:
-    turn.log.append(("dial_result", {"number": dial.number, "status": event.status}))
+def _after_hold(flow: Flow, turn: Turn, route: Route, event: Queued, router: Router) -> None:
+    turn.log.append(("hold_result", {"queue": route.queue, "result": event.result}))
+    if event.result in ("bridged", "bridging-in-process"):
+        _end(turn, "answered")
+        return
+    if event.result == "hangup":
+        _end(turn, "abandoned")
+        return
+    if route.otherwise is None:
+        turn.verbs.append(say_phrase(flow, "call_back_later", turn.state.language))
+    _walk(flow, turn, route.otherwise, router)
+
+
+def _after_dial(
+    flow: Flow, turn: Turn, dial: Dial | Dequeue, event: Dialed, router: Router
+) -> None:
+    target = dial.number if isinstance(dial, Dial) else f"queue {dial.queue}"
+    turn.log.append(("dial_result", {"number": target, "status": event.status}))
     if event.status in ANSWERED:
         turn.state = turn.state.evolve(outcome="answered")
         _end(turn, "answered")
         return
     if dial.otherwise is None:
-        turn.verbs.append(say_phrase(flow, "call_back_later", turn.state.language))
+        key = "call_back_later" if isinstance(dial, Dial) else "queue_empty"
+        turn.verbs.append(say_phrase(flow, key, turn.state.language))
     _walk(flow, turn, dial.otherwise, router)
 
 

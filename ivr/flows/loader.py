@@ -175,6 +175,6 @@ def _renamed(step: m.Step, prefix: str) -> m.Step:
     elif isinstance(action, m.Branch):
         cases = tuple(replace(c, next=prefix + c.next) for c in action.cases)
         action = replace(action, cases=cases, default=prefix + action.default)
-    elif isinstance(action, m.Dial | m.Route):
+    elif isinstance(action, m.Dial | m.Route | m.Dequeue):
         action = replace(action, otherwise=rename(action.otherwise))
     return replace(step, name=prefix + step.name, action=action, next=rename(step.next))

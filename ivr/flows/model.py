@@ -136,12 +136,30 @@ class Dial:
 
 
 @dataclass(frozen=True)
+class Hold:
+    """Waiting in line when every agent on shift is busy, with music and announcements."""
+
+    music: str | None = None  # audio URL played between announcements
+    max_wait: int = 600  # seconds in line before `otherwise`
+    leave_key: str = "*"  # pressed to leave a message instead of waiting
+
+
+@dataclass(frozen=True)
 class Route:
     """Hand the caller to the agent pools serving `queue`; `otherwise` when none answers."""
 
     queue: str
     otherwise: str | None = None
     caller_id: str | None = None
+    hold: Hold | None = None
+
+
+@dataclass(frozen=True)
+class Dequeue:
+    """Connect an agent who calls in to the caller waiting longest in `queue`."""
+
+    queue: str
+    otherwise: str | None = None
 
 
 @dataclass(frozen=True)
@@ -154,10 +172,22 @@ class Voicemail:
     finish_on_key: str = "#"
 
 
-Action = Say | Play | Pause | Menu | SetVars | Branch | SwitchLanguage | Dial | Route | Voicemail
+Action = (
+    Say
+    | Play
+    | Pause
+    | Menu
+    | SetVars
+    | Branch
+    | SwitchLanguage
+    | Dial
+    | Route
+    | Dequeue
+    | Voicemail
+)
 
 # Actions after which the call waits for Twilio to come back with the caller's input or a result.
-WAITING_ACTIONS = (Menu, Dial, Route, Voicemail)
+WAITING_ACTIONS = (Menu, Dial, Route, Dequeue, Voicemail)
 
 
 @dataclass(frozen=True)
@@ -179,7 +209,7 @@ class Step:
             found += [action.otherwise] if action.otherwise else []
         elif isinstance(action, Branch):
             found += [c.next for c in action.cases] + [action.default]
-        elif isinstance(action, Dial | Route) and action.otherwise:
+        elif isinstance(action, Dial | Route | Dequeue) and action.otherwise:
             found.append(action.otherwise)
         return tuple(found)
 

@@ -26,7 +26,7 @@ DEFAULT_VOICES = {
 FLOW_KEYS: tuple[str, ...] = ("flow", "description", "numbers", "default", "languages")
 FLOW_KEYS += ("voices", "start", "fallback", "steps")
 ACTIONS: tuple[str, ...] = ("say", "play", "pause", "menu", "language", "set", "branch")
-ACTIONS += ("include", "dial", "route", "voicemail")
+ACTIONS += ("include", "dial", "route", "dequeue", "voicemail")
 STEP_KEYS = (*ACTIONS, "next", "hangup")
 # A step with one of these (or none) may end the call with `hangup: true`.
 HANGUP_AFTER = ("say", "play", "pause")

@@ -119,4 +119,11 @@ class Recorded:
     duration: int = 0
 
 
-Event = Gathered | Dialed | Recorded
+@dataclass(frozen=True)
+class Queued:
+    """How a wait in a hold queue ended, Twilio's QueueResult."""
+
+    result: str
+
+
+Event = Gathered | Dialed | Recorded | Queued

@@ -35,8 +35,8 @@ def references(step: m.Step) -> list[Reference]:
         for i, case in enumerate(action.cases):
             found.append((("branch", "cases", i, "next"), case.next, f"case {i + 1}"))
         found.append((("branch", "default"), action.default, "default"))
-    elif isinstance(action, m.Dial | m.Route) and action.otherwise:
-        kind = "dial" if isinstance(action, m.Dial) else "route"
+    elif isinstance(action, m.Dial | m.Route | m.Dequeue) and action.otherwise:
+        kind = type(action).__name__.lower()
         found.append(((kind, "otherwise"), action.otherwise, "otherwise"))
     return found
 

@@ -81,11 +81,25 @@ def incoming() -> Response:
     return twiml(_services().voice.answer(params, "incoming", 0))
 
 
-@bp.route("/<any(input, dial, recorded):kind>", methods=["POST"])
+@bp.route("/<any(input, dial, recorded, queue):kind>", methods=["POST"])
 def resume(kind: str) -> Response:
     """Gather, Dial and Record actions: the call goes on."""
     params = parse_params(_form())
     return twiml(_services().voice.answer(params, kind, _turn(), _lang()))
+
+
+@bp.route("/hold", methods=["POST"])
+def hold() -> Response:
+    """The hold queue's wait URL: announcements and music while the caller waits in line."""
+    params = parse_params(_form())
+    return twiml(_services().voice.hold(params, _lang(), key_pressed=False))
+
+
+@bp.route("/hold/key", methods=["POST"])
+def hold_key() -> Response:
+    """A key pressed while waiting in line: leave for voicemail, or keep waiting."""
+    params = parse_params(_form())
+    return twiml(_services().voice.hold(params, _lang(), key_pressed=True))
 
 
 @bp.route("/status", methods=["POST"])

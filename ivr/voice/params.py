@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ivr.errors import BadRequest
-from ivr.flows.state import CallInfo, Dialed, Event, Gathered, Recorded
+from ivr.flows.state import CallInfo, Dialed, Event, Gathered, Queued, Recorded
 
 CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}$")
 MAX_DIGITS = 32
@@ -36,6 +36,10 @@ class CallParams:
     call_duration: int | None = None
     transcript: str = ""
     transcript_status: str = ""
+    queue_result: str = ""
+    queue_position: int | None = None
+    queue_seconds: int = 0
+    average_queue_seconds: int | None = None
 
     @property
     def call(self) -> CallInfo:
@@ -48,11 +52,22 @@ class CallParams:
             return Dialed(self.dial_status or "failed")
         if kind == "recorded":
             return Recorded(self.recording_url, self.recording_duration)
+        if kind == "queue":
+            return Queued(self.queue_result or "error")
         return Gathered(self.digits, self.speech, self.confidence)
 
     def fingerprint(self, kind: str) -> str:
         """The request's input, to tell a retry from a different request."""
-        return json.dumps([kind, self.digits, self.speech, self.dial_status, self.recording_url])
+        return json.dumps(
+            [
+                kind,
+                self.digits,
+                self.speech,
+                self.dial_status,
+                self.recording_url,
+                self.queue_result,
+            ]
+        )
 
 
 def parse_params(form: Mapping[str, str]) -> CallParams:
@@ -80,6 +95,10 @@ def parse_params(form: Mapping[str, str]) -> CallParams:
         call_duration=_integer(form.get("CallDuration")),
         transcript=form.get("TranscriptionText", "")[:20000],
         transcript_status=_field(form, "TranscriptionStatus").lower(),
+        queue_result=_field(form, "QueueResult").lower(),
+        queue_position=_integer(form.get("QueuePosition")),
+        queue_seconds=_integer(form.get("QueueTime")) or 0,
+        average_queue_seconds=_integer(form.get("AvgQueueTime")),
     )
 
 

@@ -13,11 +13,24 @@ from typing import Any
 
 from ivr.flows import engine
 from ivr.flows.engine import Router, Turn
-from ivr.flows.model import Dial, Flow, Voicemail
+from ivr.flows.model import Dial, Flow, Hold, Route, Voicemail
 from ivr.flows.registry import FlowRegistry, FlowSet
 from ivr.flows.state import CallState
+from ivr.phrases import phrase
 from ivr.store import Store
-from ivr.twiml import DialTarget, DialVerb, HangupVerb, RecordVerb, Verb, render
+from ivr.twiml import (
+    DialTarget,
+    DialVerb,
+    GatherVerb,
+    HangupVerb,
+    LeaveVerb,
+    PlayVerb,
+    RecordVerb,
+    RedirectVerb,
+    SayVerb,
+    Verb,
+    render,
+)
 from ivr.voice.params import CallParams
 
 log = logging.getLogger(__name__)
@@ -108,6 +121,32 @@ class VoiceService:
             raise LookupError(f"no answer kept for request {wanted} of call {params.sid}")
         return reply
 
+    def hold(self, params: CallParams, language: str, key_pressed: bool) -> str:
+        """The hold queue's wait music and announcements, or leaving the line for voicemail."""
+        try:
+            flow, hold = self._hold_of(params.sid)
+        except Exception:
+            log.exception("call %s: hold queue lookup failed; leaving the queue", params.sid)
+            return render([LeaveVerb()])
+        if hold is None or params.queue_seconds >= hold.max_wait:
+            return render([LeaveVerb()])
+        if key_pressed:
+            wanted = params.digits == hold.leave_key
+            return render(
+                [LeaveVerb()] if wanted else [RedirectVerb(f"/voice/hold?lang={language}")]
+            )
+        return render(hold_verbs(flow, language, hold, params))
+
+    def _hold_of(self, sid: str) -> tuple[Flow | None, Hold | None]:
+        state = self.store.load_call(sid)
+        if state is None:
+            return None, None
+        flowset = self.registry.version(state.version) or self.registry.current()
+        flow = flowset.flows.get(state.flow) if flowset else None
+        step = flow.steps.get(state.step) if flow else None
+        action = step.action if step else None
+        return flow, action.hold if isinstance(action, Route) else None
+
     def status(self, params: CallParams) -> None:
         """Record Twilio's status callback for a call."""
         if params.call_status in ("completed", "busy", "failed", "no-answer", "canceled"):
@@ -160,6 +199,30 @@ def fallback_verbs(flow: Flow | None, language: str) -> list[Verb]:
         return verbs
     verbs += [engine.say_phrase(flow, "call_back_later", language), HangupVerb()]
     return verbs
+
+
+def hold_verbs(flow: Flow | None, language: str, hold: Hold, params: CallParams) -> list[Verb]:
+    """One round of waiting: where the caller is in line, how to leave, then music."""
+    words: list[str] = []
+    if params.queue_position:
+        words.append(_phrase("hold_position", language, position=params.queue_position))
+    if params.average_queue_seconds:
+        minutes = max(1, -(-params.average_queue_seconds // 60))
+        words.append(_phrase("hold_wait", language, minutes=minutes))
+    key = {"*": _phrase("key_star", language), "#": _phrase("key_hash", language)}
+    words.append(_phrase("hold_leave", language, key=key.get(hold.leave_key, hold.leave_key)))
+    voice = engine.say_phrase(flow, "hold_leave", language)
+    prompts: list[SayVerb | PlayVerb] = [SayVerb(" ".join(words), voice.language, voice.voice)]
+    if hold.music:
+        prompts.append(PlayVerb(hold.music))
+    gather = GatherVerb(
+        action=f"/voice/hold/key?lang={language}", prompts=tuple(prompts), num_digits=1, timeout=1
+    )
+    return [gather]
+
+
+def _phrase(name: str, language: str, **values: object) -> str:
+    return phrase(name, language)[0].format(**values)
 
 
 def fallback_done(flow: Flow | None, kind: str, params: CallParams, language: str) -> list[Verb]:

@@ -13,7 +13,9 @@ from ivr.flows.model import (
     Branch,
     Case,
     Condition,
+    Dequeue,
     Flow,
+    Hold,
     Menu,
     Option,
     Prompt,
@@ -24,7 +26,15 @@ from ivr.flows.model import (
     SwitchLanguage,
     Voicemail,
 )
-from ivr.flows.state import CallInfo, CallState, DialAttempt, Dialed, Gathered, Recorded
+from ivr.flows.state import (
+    CallInfo,
+    CallState,
+    DialAttempt,
+    Dialed,
+    Gathered,
+    Queued,
+    Recorded,
+)
 from ivr.twiml import DialTarget, render, render_uncached
 
 CALL = CallInfo("CA" + "1" * 32, "+84901111222", "+15005550006", "VN")
@@ -230,3 +240,37 @@ def test_a_language_choice_menu_speaks_each_language_in_its_voice() -> None:
         ("vi-VN", "Tiếng Việt nhấn 2."),
     ]
     assert says[1].attrib["voice"] == "Google.vi-VN-Standard-A"
+
+
+HOLDING = flow(
+    Step("route", Route("billing", otherwise="vm", hold=Hold(music="https://example.com/m.mp3"))),
+    Step("vm", Voicemail()),
+)
+
+
+def test_busy_agents_put_the_caller_in_line_then_voicemail_on_request() -> None:
+    turn = engine.begin(HOLDING, "v1", CALL, TwoPools())
+    for status in ("no-answer", "busy"):
+        turn = engine.resume(HOLDING, turn.state, Dialed(status), TwoPools())
+    root = xml(turn)
+    assert [v.tag for v in root] == ["Say", "Enqueue"]
+    assert root[1].text == "billing" and root[1].attrib["waitUrl"] == "/voice/hold?lang=en-US"
+    assert root[1].attrib["action"] == "/voice/queue?turn=1&lang=en-US"
+    left = engine.resume(HOLDING, turn.state, Queued("leave"), TwoPools())
+    assert [v.tag for v in xml(left)] == ["Say", "Record"]
+    bridged = engine.resume(HOLDING, turn.state, Queued("bridged"), TwoPools())
+    assert bridged.state.outcome == "answered"
+
+
+def test_no_pool_on_shift_skips_the_line() -> None:
+    turn = engine.begin(HOLDING, "v1", CALL, NoRouter())
+    assert [v.tag for v in xml(turn)] == ["Say", "Say", "Record"]
+
+
+def test_dequeue_connects_an_agent_to_the_line() -> None:
+    agents_line = flow(Step("take", Dequeue("billing")))
+    turn = engine.begin(agents_line, "v1", CALL, NoRouter())
+    dial = xml(turn).find("Dial/Queue")
+    assert dial is not None and dial.text == "billing"
+    empty = engine.resume(agents_line, turn.state, Dialed("failed"), NoRouter())
+    assert "No callers are waiting" in said(empty)[0]

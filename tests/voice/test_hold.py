@@ -1,0 +1,77 @@
+"""The hold line: busy agents, position and wait announcements, a key to leave a message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import redis
+from flask.testing import FlaskClient
+
+from ivr.app import create_app
+from ivr.settings import Settings
+from tests.conftest import Caller, spoken
+
+FLOW = """
+flow: line
+numbers: ["+15005550006"]
+languages: [en-US, vi-VN]
+start: route
+steps:
+  route:
+    route:
+      queue: billing
+      otherwise: vm
+      hold: {music: "https://example.com/hold.mp3", max_wait: 300, leave_key: "*"}
+  vm:
+    voicemail: {}
+"""
+POOLS = """
+pools:
+  always:
+    timezone: Asia/Ho_Chi_Minh
+    queues: [billing]
+    languages: [en-US]
+    shifts: [{days: daily, from: "00:00", to: "24:00"}]
+    agents: [{name: Lan, phone: "+84901234567"}]
+"""
+
+
+@pytest.fixture
+def line(settings: Settings, connection: redis.Redis, tmp_path: Path) -> FlaskClient:
+    flows = tmp_path / "line_flows"
+    flows.mkdir()
+    (flows / "line.yaml").write_text(FLOW)
+    (flows / "pools.yaml").write_text(POOLS)
+    return create_app(settings.with_(flows_dir=flows), connection).test_client()
+
+
+def test_a_caller_waits_in_line_hears_position_and_leaves_with_star(line: FlaskClient) -> None:
+    caller = Caller(line)
+    dial = caller.twiml("/voice/incoming")
+    assert dial.find("Dial/Number") is not None
+    queued = caller.follow(dial, DialCallStatus="no-answer")
+    enqueue = queued.find("Enqueue")
+    assert enqueue is not None and enqueue.text == "billing"
+    wait = caller.twiml(enqueue.attrib["waitUrl"], QueuePosition="2", AvgQueueTime="150")
+    words = spoken(wait)[0]
+    assert "number 2 in line" in words and "about 3 minutes" in words and "press star" in words
+    gather = wait.find("Gather")
+    assert gather is not None and gather.find("Play").text == "https://example.com/hold.mp3"  # type: ignore[union-attr]
+    stay = caller.twiml(gather.attrib["action"], Digits="5")
+    assert stay[0].tag == "Redirect"
+    leave = caller.twiml(gather.attrib["action"], Digits="*")
+    assert [v.tag for v in leave] == ["Leave"]
+    after = caller.twiml(enqueue.attrib["action"], QueueResult="leave")
+    assert after.find("Record") is not None
+
+
+def test_the_line_ends_at_max_wait(line: FlaskClient) -> None:
+    caller = Caller(line)
+    queued = caller.follow(caller.twiml("/voice/incoming"), DialCallStatus="busy")
+    wait_url = queued.find("Enqueue").attrib["waitUrl"]  # type: ignore[union-attr]
+    assert [v.tag for v in caller.twiml(wait_url, QueueTime="301")] == ["Leave"]
+
+
+def test_a_wait_request_for_an_unknown_call_leaves_the_line(line: FlaskClient) -> None:
+    assert [v.tag for v in Caller(line).twiml("/voice/hold?lang=en-US")] == ["Leave"]
