@@ -8,6 +8,7 @@ import redis
 from flask import Flask, Response, jsonify
 
 from ivr.agents.http import bp as agents_bp
+from ivr.metrics import exposition
 from ivr.services import Services
 from ivr.settings import Settings
 from ivr.store import connect
@@ -36,6 +37,11 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
     @app.get("/healthz")
     def healthz() -> Response:
         return jsonify(status="ok")
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        body, content_type = exposition()
+        return Response(body, headers={"Content-Type": content_type})
 
     @app.get("/readyz")
     def readyz() -> tuple[Response, int]:

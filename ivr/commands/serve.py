@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import click
@@ -33,7 +35,15 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int = 4) -> di
         "errorlog": "-",
         "loglevel": "info",
         "preload_app": False,  # each worker opens its own Redis connections after the fork
+        "child_exit": _forget_worker_metrics,
     }
+
+
+def _forget_worker_metrics(server: Any, worker: Any) -> None:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 
 class GunicornServer(BaseApplication):  # type: ignore[misc]
@@ -75,6 +85,7 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
             click.echo(f"embedded Redis for {embedded.data_dir}: {embedded.url}", err=True)
         # Workers and tools started from here see the same Redis and token.
         os.environ["REDIS_URL"] = settings.redis_url or ""
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_fresh_metrics_dir(settings))
         _greet(settings, host, port)
         from ivr.app import create_app
 
@@ -84,6 +95,14 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
         except SystemExit as exit_:
             if exit_.code not in (0, None):
                 raise
+
+
+def _fresh_metrics_dir(settings: Settings) -> Path:
+    """An empty folder for the workers' metric files: counts start again with the server."""
+    folder = settings.data_dir / f"metrics-{os.getpid()}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
 
 
 def _greet(settings: Settings, host: str, port: int) -> None:

@@ -8,6 +8,7 @@ from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from ivr.errors import BadRequest
+from ivr.metrics import WEBHOOKS
 from ivr.services import Services
 from ivr.twiml import render
 from ivr.voice.params import parse_params
@@ -36,6 +37,7 @@ def check_signature() -> Response | None:
     if checker.valid(url, params, request.headers.get("X-Twilio-Signature")):
         return None
     log.warning("refused %s %s: missing or bad Twilio signature", request.method, url)
+    WEBHOOKS.labels(request.path.removeprefix("/voice/"), "refused").inc()
     return Response("forbidden: bad or missing X-Twilio-Signature\n", 403, mimetype="text/plain")
 
 
@@ -43,6 +45,7 @@ def check_signature() -> Response | None:
 def bad_request(error: BadRequest) -> Response:
     """A request we cannot act on: 400, with words for a caller all the same."""
     log.warning("bad webhook %s: %s", request.path, error)
+    WEBHOOKS.labels(request.path.removeprefix("/voice/"), "bad_request").inc()
     return twiml(render(fallback_verbs(None, _lang())), 400)
 
 

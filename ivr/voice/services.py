@@ -8,6 +8,7 @@ language, then the flow's fallback (voicemail or a number), never a Twilio appli
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +17,7 @@ from ivr.flows.engine import Router, Turn
 from ivr.flows.model import Dial, Flow, Hold, Route, Voicemail
 from ivr.flows.registry import FlowRegistry, FlowSet
 from ivr.flows.state import CallState
+from ivr.metrics import CALLS_ENDED, CALLS_STARTED, ROUTES, WEBHOOK_SECONDS, WEBHOOKS
 from ivr.phrases import phrase
 from ivr.store import Store
 from ivr.twiml import (
@@ -47,14 +49,18 @@ class VoiceService:
         self.routers = routers
 
     def answer(self, params: CallParams, kind: str, turn: int, language: str = "") -> str:
-        """TwiML for request `turn` of a call ("incoming", "input", "dial" or "recorded")."""
+        """TwiML for request `turn` of a call ("incoming", "input", "dial", "recorded", "queue")."""
+        started = time.perf_counter()
         try:
-            return self._answer(params, kind, turn)
+            reply, result = self._answer(params, kind, turn), "ok"
         except Exception:
             log.exception(
                 "call %s: %s webhook failed; answering with the fallback", params.sid, kind
             )
-            return self.safe_reply(params, language)
+            reply, result = self.safe_reply(params, language), "fallback"
+        WEBHOOKS.labels(kind, result).inc()
+        WEBHOOK_SECONDS.labels(kind).observe(time.perf_counter() - started)
+        return reply
 
     def _answer(self, params: CallParams, kind: str, turn: int) -> str:
         flowset = self.registry.current()
@@ -103,6 +109,7 @@ class VoiceService:
         reply = render(result.verbs, state.turn)
         entries: list[dict[str, Any]] = [{"kind": k, **detail} for k, detail in result.log]
         if self.store.commit(state, expected, turn, reply, params.fingerprint(kind), entries):
+            _count(entries, state)
             return reply
         # Another request of this call got there first (Twilio retried while we worked).
         stored = self.store.load_call(params.sid)
@@ -111,6 +118,7 @@ class VoiceService:
         return self._replay(params, kind, turn, stored)
 
     def _replay(self, params: CallParams, kind: str, turn: int, state: CallState) -> str:
+        WEBHOOKS.labels(kind, "replayed").inc()
         wanted = turn if turn < state.turn else state.turn - 1
         reply, answered_input = self.store.reply(params.sid, wanted)
         if answered_input is not None and answered_input != params.fingerprint(kind):
@@ -162,6 +170,16 @@ class VoiceService:
             flowset = None
         flow = flowset.for_number(params.called) if flowset else None
         return render(fallback_verbs(flow, language))
+
+
+def _count(entries: list[dict[str, Any]], state: CallState) -> None:
+    for entry in entries:
+        if entry["kind"] == "call":
+            CALLS_STARTED.labels(state.flow).inc()
+        elif entry["kind"] == "route":
+            ROUTES.labels(entry["queue"], (entry["pools"] or ["none"])[0]).inc()
+        elif entry["kind"] == "end":
+            CALLS_ENDED.labels(entry["outcome"]).inc()
 
 
 def fallback_verbs(flow: Flow | None, language: str) -> list[Verb]:

@@ -97,3 +97,18 @@ def test_status_callback_is_recorded(caller: Caller, connection: redis.Redis) ->
     assert response.status_code == 200
     timeline = [json.loads(x) for x in connection.lrange(f"ivr:call:{{{caller.sid}}}:log", 0, -1)]
     assert timeline[-1] == {**timeline[-1], "kind": "status", "status": "completed", "duration": 31}
+
+
+def test_metrics_count_webhooks_calls_and_refusals(client: FlaskClient, caller: Caller) -> None:
+    def value(line_start: str) -> float:
+        text = client.get("/metrics").get_data(as_text=True)
+        found = [ln for ln in text.splitlines() if ln.startswith(line_start)]
+        return float(found[0].rsplit(" ", 1)[1]) if found else 0.0
+
+    started = value('ivr_calls_started_total{flow="support"}')
+    refused = value('ivr_webhooks_total{kind="incoming",result="refused"}')
+    caller.twiml("/voice/incoming")
+    caller.post("/voice/incoming", token="forged")
+    assert value('ivr_calls_started_total{flow="support"}') == started + 1
+    assert value('ivr_webhooks_total{kind="incoming",result="refused"}') == refused + 1
+    assert client.get("/metrics").headers["Content-Type"].startswith("text/plain")

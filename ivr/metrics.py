@@ -1,0 +1,46 @@
+"""Prometheus metrics. Under gunicorn every worker writes to PROMETHEUS_MULTIPROC_DIR (set by
+`ivr serve`) and /metrics adds the workers up; each app host exposes its own."""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+WEBHOOKS = Counter(
+    "ivr_webhooks_total",
+    "Voice webhooks answered, by kind and result (ok, replayed, fallback, refused, bad_request).",
+    ["kind", "result"],
+)
+WEBHOOK_SECONDS = Histogram(
+    "ivr_webhook_seconds",
+    "Time to answer a voice webhook.",
+    ["kind"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+CALLS_STARTED = Counter("ivr_calls_started_total", "Calls started, by flow.", ["flow"])
+CALLS_ENDED = Counter(
+    "ivr_calls_ended_total", "Calls ended by the flow, by outcome (answered, voicemail, ...).",
+    ["outcome"],
+)  # fmt: skip
+ROUTES = Counter(
+    "ivr_routes_total", "Route decisions, by queue and first pool (none: straight to otherwise).",
+    ["queue", "pool"],
+)  # fmt: skip
+
+
+def exposition() -> tuple[bytes, str]:
+    """The metrics of this host (all its workers) in Prometheus text format."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
