@@ -37,7 +37,7 @@ redis.call('HSET', KEYS[1], 'turn', ARGV[2], 'state', ARGV[3], ARGV[4], ARGV[5],
 if ARGV[8] ~= '' then redis.call('HDEL', KEYS[1], 'reply:' .. ARGV[8], 'input:' .. ARGV[8]) end
 redis.call('EXPIRE', KEYS[1], ARGV[9])
 if #ARGV > 10 then
-  for i = 11, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
+  redis.call('RPUSH', KEYS[2], unpack(ARGV, 11))
   redis.call('EXPIRE', KEYS[2], ARGV[10])
 end
 return 1
@@ -136,10 +136,20 @@ class Store:
             LOG_TTL_SECONDS,
             *entries,
         ]
-        done = bool(self._commit(keys=keys, args=args))
-        if done and expected_turn is None:
-            self.redis.zadd(CALLS_KEY, {state.sid: at})
-        return done
+        if expected_turn is not None:
+            return bool(self._commit(keys=keys, args=args))
+        # A new call: its index entry goes in the same round trip (NX keeps a retry's first time).
+        for _ in range(2):
+            with self.redis.pipeline(transaction=False) as pipe:
+                pipe.evalsha(self._commit.sha, len(keys), *keys, *args)
+                pipe.zadd(CALLS_KEY, {state.sid: at}, nx=True)
+                done, _ = pipe.execute(raise_on_error=False)
+            if not isinstance(done, redis.exceptions.NoScriptError):
+                break
+            self.redis.script_load(_COMMIT)  # a restarted or flushed Redis forgot the script
+        if isinstance(done, Exception):
+            raise done
+        return bool(done)
 
     def append_log(self, sid: str, entries: Iterable[Mapping[str, Any]]) -> None:
         """Add entries to a call's timeline."""

@@ -64,6 +64,9 @@ class VoiceService:
 
     def _answer(self, params: CallParams, kind: str, turn: int) -> str:
         flowset = self.registry.current()
+        if kind == "incoming":
+            # A new call needs no read: the commit fails if a retry of it got there first.
+            return self._begin(params, kind, turn, flowset)
         state = self.store.load_call(params.sid)
         if state is None:
             return self._begin(params, kind, turn, flowset)

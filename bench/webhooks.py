@@ -1,0 +1,336 @@
+"""Webhook latency: `ivr serve` against a bare Flask floor, under the same gunicorn settings.
+
+Both servers run at once, each with the same workers and threads: the real app on the sample flows
+with its embedded Redis in a temporary data dir, and `bench.baseline_app` answering constant TwiML
+(the very documents the real app answered, so size and shape match). A fixed number of keep-alive
+connections post identical, pre-signed requests to each, after a warm-up:
+- incoming: a new call per request (the number's Voice URL);
+- menu: the language choice of a call prepared with an incoming request, one request per call.
+`run()` returns one figure per dict ({name, value, unit, goal, ratio, note}); a ratio is
+goal / measured, so above 1 means the goal is met.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+from xml.etree import ElementTree as ET
+
+from ivr.commands.serve import SAMPLE_NUMBER
+from ivr.simulate import new_call_sid
+from ivr.voice.security import SignatureChecker
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "bench-auth-token-0123456789abcdef"
+WORKERS = 2
+THREADS = 4
+CLIENTS = 4
+REQUESTS = 800  # per measured series
+WARM_UP = 100
+P50_GOAL = 1.5  # the real app's median within this factor of the floor's
+INCOMING = "/voice/incoming"
+VIETNAMESE = b'language="vi-VN"'  # what the menu answer to Digits=2 must contain
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One request, encoded and signed before any timing starts."""
+
+    path: str
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Series:
+    """The timings of one series of requests against one server."""
+
+    latencies_ms: list[float]
+    seconds: float
+    failures: int
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies_ms) / self.seconds
+
+    def percentile(self, p: int) -> float:
+        return statistics.quantiles(self.latencies_ms, n=100, method="inclusive")[p - 1]
+
+
+class Server:
+    """A server process on a loopback port, its output kept in a file."""
+
+    def __init__(self, name: str, command: list[str], env: dict[str, str], folder: Path) -> None:
+        self.name = name
+        self.port = _free_port()
+        self.command = [*command, "--port", str(self.port), "--workers", str(WORKERS)]
+        self.env = env
+        self.log = folder / f"{name}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> None:
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(
+                self.command,
+                cwd=ROOT,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while not _ready(self.port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                tail = self.log.read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"{self.name} did not start:\n{tail}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            with suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(5)
+
+
+def run(requests: int = REQUESTS, clients: int = CLIENTS) -> list[dict[str, Any]]:
+    """Measure both webhooks on both servers; one figure per dict."""
+    with _servers() as (ivr, floor, menu_path):
+        checker = SignatureChecker(TOKEN)
+        incoming = [_incoming(checker, ivr.base, new_call_sid()) for _ in range(requests)]
+        warm_calls = [new_call_sid() for _ in range(WARM_UP)]
+        menu_calls = [new_call_sid() for _ in range(requests)]
+        for server in (ivr, floor):
+            _series(server, [_incoming(checker, ivr.base, sid) for sid in warm_calls], clients)
+            warm_menu = [_menu(checker, ivr.base, menu_path, sid) for sid in warm_calls]
+            _series(server, warm_menu, clients)
+        # Untimed: the calls whose language choice the menu series posts.
+        _series(ivr, [_incoming(checker, ivr.base, sid) for sid in menu_calls], clients)
+        menu = [_menu(checker, ivr.base, menu_path, sid) for sid in menu_calls]
+        results = {
+            ("incoming", "bare Flask"): _series(floor, incoming, clients),
+            ("incoming", "ivr"): _series(ivr, incoming, clients),
+            ("menu", "bare Flask"): _series(floor, menu, clients, VIETNAMESE),
+            ("menu", "ivr"): _series(ivr, menu, clients, VIETNAMESE),
+        }
+        sizes = {name: len(path.read_bytes()) for name, path in _documents(ivr.log.parent)}
+    setting = f"{WORKERS} workers x {THREADS} threads, {clients} keep-alive clients"
+    figures: list[dict[str, Any]] = []
+    for webhook, answer in (("incoming", "incoming"), ("menu", "input")):
+        note = f"{requests} requests, {setting}; answers of {sizes.get(answer, 0)} bytes on both"
+        floor_series, ivr_series = results[webhook, "bare Flask"], results[webhook, "ivr"]
+        figures += _compare(webhook, floor_series, ivr_series, note)
+    return figures
+
+
+def _compare(webhook: str, floor: Series, ivr: Series, note: str) -> list[dict[str, Any]]:
+    """The figures of one webhook: each server's rate and percentiles, then their ratios."""
+    runs = (("bare Flask", floor, note), ("ivr", ivr, ""))
+    figures = []
+    for label, series, said in runs:
+        failed = f"{series.failures} requests FAILED" if series.failures else ""
+        text = "; ".join(part for part in (said, failed) if part)
+        name = f"{webhook} webhook, {label}: rate"
+        figures.append(_figure(name, series.rate, "req/s", None, text))
+    for p in (50, 99):
+        for label, series, _ in runs:
+            figures.append(_figure(f"{webhook} webhook, {label}: p{p}", series.percentile(p), "ms"))
+    versus = f"{webhook} webhook {{}}, ivr / bare Flask"
+    p50 = ivr.percentile(50) / floor.percentile(50)
+    figures.append(_figure(versus.format("p50"), p50, "x", P50_GOAL))
+    figures.append(_figure(versus.format("p99"), ivr.percentile(99) / floor.percentile(99), "x"))
+    figures.append(_figure(versus.format("rate"), ivr.rate / floor.rate, "x"))
+    return figures
+
+
+@contextmanager
+def _servers() -> Iterator[tuple[Server, Server, str]]:
+    """The real app and, once its answers are known, the floor serving those same answers."""
+    with tempfile.TemporaryDirectory(prefix="ivr-bench-") as temp:
+        folder = Path(temp)
+        flows = folder / "call_flows"
+        shutil.copytree(ROOT / "call_flows", flows, ignore=shutil.ignore_patterns("scenarios"))
+        env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "IVR_DEV")}
+        env.update(
+            TWILIO_AUTH_TOKEN=TOKEN,
+            IVR_DATA_DIR=str(folder / "var"),
+            IVR_FLOWS_DIR=str(flows),
+            IVR_RECORDINGS_DIR=str(folder / "recordings"),
+        )
+        env.pop("IVR_PUBLIC_URL", None)
+        ivr = Server("ivr", [sys.executable, "-m", "ivr", "serve"], env, folder)
+        floor: Server | None = None
+        try:
+            ivr.start()
+            menu_path = _keep_answers(ivr, folder / "twiml")
+            floor = Server(
+                "baseline",
+                [sys.executable, "-m", "bench.baseline_app", "--twiml", str(folder / "twiml")],
+                env,
+                folder,
+            )
+            floor.start()
+            yield ivr, floor, menu_path
+        finally:
+            if floor is not None:
+                floor.stop()
+            ivr.stop()
+
+
+def _keep_answers(ivr: Server, folder: Path) -> str:
+    """Keep the real answers to one call's incoming and menu webhooks, for the floor to serve;
+    return the menu's action path."""
+    folder.mkdir()
+    checker = SignatureChecker(TOKEN)
+    sid = new_call_sid()
+    incoming = _post(ivr, _incoming(checker, ivr.base, sid))
+    gather = ET.fromstring(incoming).find("Gather")
+    if gather is None:
+        raise RuntimeError(f"the incoming answer has no menu: {incoming!r}")
+    menu_path = gather.attrib["action"]
+    menu = _post(ivr, _menu(checker, ivr.base, menu_path, sid))
+    if VIETNAMESE not in menu:
+        raise RuntimeError(f"pressing 2 did not choose Vietnamese: {menu!r}")
+    (folder / "incoming.xml").write_bytes(incoming)
+    (folder / "input.xml").write_bytes(menu)
+    return menu_path
+
+
+def _post(server: Server, request: Prepared) -> bytes:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        connection.request("POST", request.path, request.body, request.headers)
+        response = connection.getresponse()
+        body = response.read()
+    finally:
+        connection.close()
+    if response.status != 200:
+        raise RuntimeError(f"{server.name} answered {response.status} to {request.path}: {body!r}")
+    return body
+
+
+def _documents(folder: Path) -> Iterator[tuple[str, Path]]:
+    for path in sorted((folder / "twiml").glob("*.xml")):
+        yield path.stem, path
+
+
+def _incoming(checker: SignatureChecker, base: str, sid: str) -> Prepared:
+    params = _call(sid) | {"CallStatus": "ringing"}
+    return _prepared(checker, base, INCOMING, params)
+
+
+def _menu(checker: SignatureChecker, base: str, path: str, sid: str) -> Prepared:
+    params = _call(sid) | {"CallStatus": "in-progress", "Digits": "2"}
+    return _prepared(checker, base, path, params)
+
+
+def _call(sid: str) -> dict[str, str]:
+    return {
+        "CallSid": sid,
+        "AccountSid": "AC" + "0" * 32,
+        "From": "+84901234567",
+        "To": SAMPLE_NUMBER,
+        "FromCountry": "VN",
+        "Direction": "inbound",
+    }
+
+
+def _prepared(checker: SignatureChecker, base: str, path: str, params: dict[str, str]) -> Prepared:
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Twilio-Signature": checker.sign(base + path, params),
+    }
+    return Prepared(path, urlencode(params).encode(), headers)
+
+
+def _series(
+    server: Server, requests: Sequence[Prepared], clients: int, expect: bytes = b"<Response>"
+) -> Series:
+    """Send `requests` over `clients` keep-alive connections at once; time each one."""
+    shares = [requests[i::clients] for i in range(clients)]
+    latencies: list[list[float]] = [[] for _ in shares]
+    failures = [0] * len(shares)
+    start = threading.Barrier(len(shares) + 1)
+
+    def client(index: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        clock = time.perf_counter
+        timings = latencies[index]
+        start.wait()
+        for request in shares[index]:
+            began = clock()
+            try:
+                connection.request("POST", request.path, request.body, request.headers)
+                response = connection.getresponse()
+                body = response.read()
+            except (OSError, http.client.HTTPException):
+                failures[index] += 1
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+                continue
+            timings.append((clock() - began) * 1000)
+            if response.status != 200 or expect not in body:
+                failures[index] += 1
+        connection.close()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(len(shares))]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - began
+    return Series([t for share in latencies for t in share], seconds, sum(failures))
+
+
+def _figure(
+    name: str, value: float, unit: str, goal: float | None = None, note: str = ""
+) -> dict[str, Any]:
+    ratio = round(goal / value, 2) if goal is not None and value > 0 else None
+    return {"name": name, "value": round(value, 2), "unit": unit, "goal": goal, "ratio": ratio} | {
+        "note": note
+    }
+
+
+def _ready(port: int) -> bool:
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+        connection.request("GET", "/readyz")
+        ok = connection.getresponse().status == 200
+        connection.close()
+        return ok
+    except (OSError, http.client.HTTPException):
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
