@@ -388,8 +388,8 @@ def _after_route_dial(flow: Flow, turn: Turn, route: Route, event: Dialed, route
     if progress.index + 1 < len(progress.attempts):
         following = progress.attempts[progress.index + 1]
         turn.state = turn.state.evolve(route=replace(progress, index=progress.index + 1))
-        if following.pool != attempt.pool:
-            turn.verbs.append(say_phrase(flow, "still_trying", turn.state.language))
+        # Words before every new Dial: between two rings the caller would otherwise hear nothing.
+        turn.verbs.append(say_phrase(flow, "still_trying", turn.state.language))
         turn.verbs.append(_dial_attempt(turn.state, following))
         return
     _leave_route(flow, turn, route, router, agents_on_shift=True)

@@ -174,10 +174,6 @@ def test_an_answered_dial_ends_the_call(server: Server) -> None:
     assert log[-1]["kind"] == "end" and log[-1]["outcome"] == "answered"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="between two agents of one sequential pool the next Dial comes with no Say",
-)
 def test_the_caller_hears_words_before_every_dial(server: Server) -> None:
     caller = server.caller(to=SUPPORT_LINE)
     root = caller.twiml("/voice/incoming")
