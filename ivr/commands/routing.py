@@ -1,0 +1,227 @@
+"""`ivr route` and `ivr coverage`: who would take a call and why, and when no one would.
+
+Both read `pools.yaml` from the flows directory (`--flows`, else $IVR_FLOWS_DIR, else
+./call_flows). Instants in JSON are UTC, written like 2026-03-08T07:00:00Z.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ivr.pools import load_pools
+from ivr.settings import Settings
+from routing.coverage import gaps, serving
+from routing.decide import Decision, decide, everyone_available
+from routing.model import DAY_NAMES, Agent, Pool, Pools
+from routing.shifts import local
+from routing.svg import render
+
+MAX_DRAWN_DAYS = 7
+
+flows_option = click.option(
+    "--flows",
+    "flows_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory holding pools.yaml (default: $IVR_FLOWS_DIR, else ./call_flows).",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+
+
+@click.command()
+@click.option("--queue", required=True, help="The queue a route step asks for.")
+@click.option("--language", help="The caller's language, e.g. vi-VN.")
+@click.option(
+    "--at", "at_text", metavar="ISO-8601", help="The instant (default: now; UTC if naive)."
+)
+@click.option("--away", multiple=True, metavar="AGENT", help="An agent id or name to take as away.")
+@json_option
+@flows_option
+def route(
+    queue: str,
+    language: str | None,
+    at_text: str | None,
+    away: tuple[str, ...],
+    as_json: bool,
+    flows_dir: Path | None,
+) -> None:
+    """Who would take a call for a queue at an instant, and why the other pools would not."""
+    at = parse_instant(at_text) if at_text else datetime.now(UTC)
+    pools = _load(flows_dir)
+    _check_away(pools, away)
+    decision = decide(pools, queue, language, at, _availability(away))
+    if as_json:
+        click.echo(json.dumps(decision_json(decision), ensure_ascii=False, indent=2))
+    else:
+        click.echo(describe(decision))
+
+
+@click.command()
+@click.option("--queue", required=True, help="The queue to plan for.")
+@click.option("--language", help="Count only pools speaking this language.")
+@click.option(
+    "--from", "first_day", required=True, type=click.DateTime(["%Y-%m-%d"]), help="YYYY-MM-DD."
+)
+@click.option("--days", required=True, type=click.IntRange(1, 3660), help="How many days.")
+@json_option
+@click.option(
+    "--svg",
+    "svg_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=f"Also draw the first {MAX_DRAWN_DAYS} days as an SVG grid into this file.",
+)
+@flows_option
+def coverage(
+    queue: str,
+    language: str | None,
+    first_day: datetime,
+    days: int,
+    as_json: bool,
+    svg_path: Path | None,
+    flows_dir: Path | None,
+) -> None:
+    """The gaps, over some days from 00:00 UTC, when no pool serving a queue is on shift."""
+    pools = _load(flows_dir)
+    start = datetime.combine(first_day.date(), datetime.min.time(), UTC)
+    end = start + timedelta(days=days)
+    found = gaps(pools, queue, language, start, end)
+    involved = serving(pools, queue, language)
+    if svg_path is not None:
+        drawn_end = start + timedelta(days=min(days, MAX_DRAWN_DAYS))
+        title = f"Queue {queue}{f' in {language}' if language else ''}: who is on shift (UTC)"
+        svg_path.write_text(render(involved, start, drawn_end, title), encoding="utf-8")
+        click.echo(f"wrote {svg_path}", err=True)
+    if as_json:
+        payload = {"gaps": [{"start": iso_utc(s), "end": iso_utc(e)} for s, e in found]}
+        click.echo(json.dumps(payload, indent=2))
+    else:
+        click.echo(gap_table(queue, language, start, end, found, involved))
+
+
+def parse_instant(text: str) -> datetime:
+    """An ISO-8601 instant; one written without an offset is taken as UTC."""
+    try:
+        at = datetime.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise click.BadParameter(f"not an ISO-8601 instant: {text!r}", param_hint="--at") from exc
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def iso_utc(at: datetime) -> str:
+    """An instant as ISO-8601 UTC with a Z, to the second."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def decision_json(decision: Decision) -> dict[str, Any]:
+    """The contract's JSON of `ivr route`, with the pools passed over and the agents to ring."""
+    return {
+        "pool": decision.pool.name if decision.pool else None,
+        "pools": [c.pool.name for c in decision.pools],
+        "reason": decision.reason,
+        "at": iso_utc(decision.at),
+        "agents": {c.pool.name: [a.id for a in c.agents] for c in decision.pools},
+        "passed_over": [{"pool": p.pool.name, "reason": p.reason} for p in decision.passed_over],
+    }
+
+
+def describe(decision: Decision) -> str:
+    """The decision for people: where the call goes, the order, and why others were passed over."""
+    asked = f"a call for {decision.queue}" + (
+        f" in {decision.language}" if decision.language else ""
+    )
+    when = f"{decision.at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+    target = decision.pool.name if decision.pool else "the route's `otherwise` step"
+    lines = [f"At {when}, {asked} goes to {target}: {decision.reason}"]
+    if decision.pools:
+        lines.append("Pools in order:")
+        lines += [
+            f"  {i}. {c.pool.name} ({c.pool.strategy}): {', '.join(a.name for a in c.agents)}"
+            for i, c in enumerate(decision.pools, 1)
+        ]
+    if decision.passed_over:
+        lines.append("Passed over:")
+        lines += [f"  {p.pool.name}: {p.reason}" for p in decision.passed_over]
+    return "\n".join(lines)
+
+
+def gap_table(
+    queue: str,
+    language: str | None,
+    start: datetime,
+    end: datetime,
+    found: list[tuple[datetime, datetime]],
+    involved: tuple[Pool, ...],
+) -> str:
+    """The gaps for people: UTC start, end and length, and each involved pool's local times."""
+    asked = queue + (f" in {language}" if language else "")
+    lines = [f"Coverage of {asked}, {_utc(start)} to {_utc(end)} UTC"]
+    if not involved:
+        lines.append(f"No pool serves {asked}: nobody takes these calls.")
+    else:
+        lines.append("Pools: " + ", ".join(f"{p.name} ({p.timezone})" for p in involved))
+    if not found:
+        lines.append("No gaps: some pool is on shift at every instant.")
+        return "\n".join(lines)
+    total = sum(((e - s) for s, e in found), timedelta())
+    lines += [f"{len(found)} gap(s), {_length(total)} in all:", ""]
+    width = max((len(p.name) for p in involved), default=0)
+    lines.append(f"{'start (UTC)':<20}{'end (UTC)':<20}{'length':<12}local time in each pool")
+    for s, e in found:
+        row = f"{_utc(s):<20}{_utc(e):<20}{_length(e - s):<12}"
+        if not involved:
+            lines.append(row.rstrip())
+        for i, pool in enumerate(involved):
+            clock = f"{pool.name:<{width}}  {_wall(s, pool)} to {_wall(e, pool)}"
+            lines.append((row if i == 0 else " " * len(row)) + clock)
+    return "\n".join(lines)
+
+
+def _load(flows_dir: Path | None) -> Pools:
+    directory = flows_dir if flows_dir is not None else Settings.from_env().flows_dir
+    pools, problems = load_pools(directory / "pools.yaml")
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if pools is None:
+        raise click.exceptions.Exit(1)
+    return pools
+
+
+def _availability(away: tuple[str, ...]) -> Callable[[Pool, Agent], bool]:
+    if not away:
+        return everyone_available
+    gone = set(away)
+    return lambda pool, agent: agent.id not in gone and agent.name not in gone
+
+
+def _check_away(pools: Pools, away: tuple[str, ...]) -> None:
+    known = {name for pool in pools for agent in pool.agents for name in (agent.id, agent.name)}
+    for name in away:
+        if name not in known:
+            click.echo(f"warning: --away {name}: no agent has this id or name", err=True)
+
+
+def _utc(at: datetime) -> str:
+    shown = at.astimezone(UTC)
+    return f"{shown:%Y-%m-%d %H:%M}" + (f":{shown:%S}" if shown.second else "")
+
+
+def _wall(at: datetime, pool: Pool) -> str:
+    shown = local(at.timestamp(), pool.zone)
+    seconds = f":{shown:%S}" if shown.second else ""
+    return f"{DAY_NAMES[shown.weekday()]} {shown:%m-%d %H:%M}{seconds}"
+
+
+def _length(length: timedelta) -> str:
+    minutes, seconds = divmod(int(length.total_seconds()), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    text = (f"{days}d " if days else "") + f"{hours}h {minutes:02d}m"
+    return text + (f" {seconds:02d}s" if seconds else "")
+
+
+COMMANDS = [route, coverage]

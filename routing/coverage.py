@@ -1,0 +1,43 @@
+"""Coverage planning: when no pool serving a queue (in a language) is on shift."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from routing.model import Pool, Pools
+from routing.shifts import Span, merge, span_seconds, timestamp, utc
+
+
+def serving(pools: Pools, queue: str, language: str | None = None) -> tuple[Pool, ...]:
+    """The pools serving `queue` and, when one is given, speaking `language`, in file order."""
+    return tuple(p for p in pools if p.serves(queue) and (language is None or p.speaks(language)))
+
+
+def gap_seconds(pools: Iterable[Pool], start: int, end: int) -> list[Span]:
+    """The maximal stretches of [start, end) during which none of `pools` is on shift."""
+    covered = merge([span for pool in pools for span in span_seconds(pool, start, end)])
+    found: list[Span] = []
+    cursor = start
+    for span_start, span_end in covered:
+        if span_start > cursor:
+            found.append((cursor, span_start))
+        cursor = max(cursor, span_end)
+    if cursor < end:
+        found.append((cursor, end))
+    return found
+
+
+def gaps(
+    pools: Pools, queue: str, language: str | None, start: datetime, end: datetime
+) -> list[tuple[datetime, datetime]]:
+    """Maximal stretches of [start, end) with no pool serving `queue` (in `language`) on shift."""
+    low, high = timestamp(start), timestamp(end)
+    if high <= low:
+        return []
+    found = gap_seconds(serving(pools, queue, language), math.floor(low), math.ceil(high))
+    return [
+        (utc(s) if s > low else start.astimezone(UTC), utc(e) if e < high else end.astimezone(UTC))
+        for s, e in found
+    ]

@@ -1,0 +1,291 @@
+"""Which pools take a call, in which order, and why the others do not.
+
+A pool takes a call when it serves the queue, one of its shifts is running at that instant and one
+of its agents is available. Pools speaking the caller's language come first, then lower `priority`,
+then file order. `Schedule` makes this fast: it precomputes, a week of UTC time at a time, the
+boundaries at which some pool goes on or off shift and, between them, the set of pools on shift as
+a bit mask (bit i is the i-th pool by priority, then file order).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from typing import NamedTuple
+
+from routing.model import DAY_NAMES, Agent, Pool, Pools
+from routing.shifts import (
+    contains,
+    local,
+    occurrences,
+    span_seconds,
+    timestamp,
+    wall_spans,
+)
+
+WINDOW_SECONDS = 7 * 24 * 3600
+MAX_WINDOWS = 60  # over a year of weeks, so planning a year ahead does not rebuild them
+MAX_ORDERS = 4096
+DAY = 24 * 3600
+
+Availability = Callable[[Pool, Agent], bool]
+
+
+def everyone_available(pool: Pool, agent: Agent) -> bool:
+    """Availability when no presence is known: every agent of a pool on shift."""
+    return True
+
+
+class Away(frozenset[str]):
+    """The ids of the agents who are away: an `is_available` that decide() applies set-wise."""
+
+    def __call__(self, pool: Pool, agent: Agent) -> bool:
+        return agent.id not in self
+
+
+class Candidate(NamedTuple):
+    """A pool that can take the call, with its available agents in file order."""
+
+    pool: Pool
+    agents: tuple[Agent, ...]
+
+
+@dataclass(frozen=True)
+class PassedOver:
+    """A pool that cannot take the call, and why."""
+
+    pool: Pool
+    reason: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The pools to try for one call, in order; after the last comes the route's `otherwise`."""
+
+    queue: str
+    language: str | None
+    at: datetime
+    pools: tuple[Candidate, ...]
+    all_pools: Pools = field(repr=False, compare=False)
+
+    @property
+    def pool(self) -> Pool | None:
+        """The pool to try first, or None when the call goes straight to `otherwise`."""
+        return self.pools[0].pool if self.pools else None
+
+    @cached_property
+    def reason(self) -> str:
+        """One line saying why the first pool was chosen, or why none was."""
+        if not self.pools:
+            return self._why_none()
+        pool = self.pools[0].pool
+        parts = [f"{pool.name} on shift ({_clock(timestamp(self.at), pool)})"]
+        if self.language is not None:
+            spoken = pool.speaks(self.language)
+            parts.append(
+                f"speaks {self.language}" if spoken else f"no available pool speaks {self.language}"
+            )
+        parts.append(f"priority {pool.priority}")
+        return ", ".join(parts)
+
+    @cached_property
+    def passed_over(self) -> tuple[PassedOver, ...]:
+        """Every pool that cannot take the call, in file order, with its reason."""
+        chosen = {c.pool.name for c in self.pools}
+        return tuple(
+            PassedOver(pool, why_not(pool, self.queue, self.at) or "no agent available")
+            for pool in self.all_pools
+            if pool.name not in chosen
+        )
+
+    def _why_none(self) -> str:
+        serving = [p for p in self.all_pools if p.serves(self.queue)]
+        if not serving:
+            return f"no pool serves queue {self.queue}"
+        instant = timestamp(self.at)
+        if not any(
+            contains(span_seconds(p, int(instant), int(instant) + 1), instant) for p in serving
+        ):
+            return f"no pool serving {self.queue} is on shift"
+        return f"no agent available in the pools serving {self.queue} on shift"
+
+
+class Schedule:
+    """Who is on shift when, built a week at a time on demand, with the orders found so far."""
+
+    def __init__(self, pools: tuple[Pool, ...]) -> None:
+        self.ranked = tuple(sorted(pools, key=lambda p: (p.priority, p.order)))
+        self.windows_built = 0
+        self._queue_bits: dict[str, int] = {}
+        self._language_bits: dict[str, int] = {}
+        for bit, pool in enumerate(self.ranked):
+            for queue in pool.queues if pool.agents else ():
+                self._queue_bits[queue] = self._queue_bits.get(queue, 0) | 1 << bit
+            for language in pool.languages:
+                self._language_bits[language] = self._language_bits.get(language, 0) | 1 << bit
+        # For each byte of a mask and each value of that byte, its candidates in rank order:
+        # turning a mask into candidates then takes one step per byte rather than per bit.
+        everyone = [Candidate(pool, pool.agents) for pool in self.ranked]
+        self._bytes = (len(everyone) + 7) // 8
+        self._by_byte = tuple(
+            tuple(
+                tuple(c for bit, c in enumerate(everyone[8 * i : 8 * i + 8]) if value >> bit & 1)
+                for value in range(256)
+            )
+            for i in range(self._bytes)
+        )
+        self._agent_ids = {pool.name: frozenset(a.id for a in pool.agents) for pool in self.ranked}
+        # Plain dicts: lookups are atomic, so threads sharing a schedule at worst build twice.
+        self._windows: dict[int, tuple[list[float], list[int]]] = {}
+        self._orders: dict[tuple[int, str | None], tuple[Candidate, ...]] = {}
+        self._reduced: dict[tuple[str, frozenset[str]], Candidate] = {}
+
+    def on_shift(self, instant: float) -> int:
+        """The bit mask of ranked pools on shift at `instant` (seconds since the epoch)."""
+        index = int(instant // WINDOW_SECONDS)
+        window = self._windows.get(index)
+        if window is None:
+            window = self._build(index)
+        boundaries, masks = window
+        return masks[bisect_right(boundaries, instant) - 1]
+
+    def candidates(self, queue: str, language: str | None, instant: float) -> tuple[Candidate, ...]:
+        """The pools on shift serving `queue`, in the order to try them, with all their agents."""
+        mask = self.on_shift(instant) & self._queue_bits.get(queue, 0)
+        key = (mask, language)
+        found = self._orders.get(key)
+        if found is None:
+            if len(self._orders) >= MAX_ORDERS:
+                self._orders.clear()
+            found = self._orders[key] = self._order(mask, language)
+        return found
+
+    def without(self, ordered: tuple[Candidate, ...], away: Away) -> tuple[Candidate, ...]:
+        """`ordered` less the agents who are away, and less the pools that leaves empty."""
+        kept: list[Candidate] = []
+        for candidate in ordered:
+            name = candidate.pool.name
+            gone = self._agent_ids[name] & away
+            if not gone:
+                kept.append(candidate)
+                continue
+            # Presence changes far less often than calls come: remember each reduced pool.
+            key = (name, gone)
+            reduced = self._reduced.get(key)
+            if reduced is None:
+                if len(self._reduced) >= MAX_ORDERS:
+                    self._reduced.clear()
+                agents = tuple(a for a in candidate.agents if a.id not in gone)
+                reduced = self._reduced[key] = Candidate(candidate.pool, agents)
+            if reduced.agents:
+                kept.append(reduced)
+        return tuple(kept)
+
+    def _order(self, mask: int, language: str | None) -> tuple[Candidate, ...]:
+        speaking = mask & self._language_bits.get(language, 0) if language is not None else 0
+        found: list[Candidate] = []
+        for part in (speaking, mask & ~speaking) if speaking else (mask,):
+            for table, value in zip(
+                self._by_byte, part.to_bytes(self._bytes, "little"), strict=True
+            ):
+                if value:
+                    found += table[value]
+        return tuple(found)
+
+    def _build(self, index: int) -> tuple[list[float], list[int]]:
+        start = index * WINDOW_SECONDS
+        end = start + WINDOW_SECONDS
+        # Each pool's spans are merged, so every boundary switches its bit on or off.
+        toggles: dict[int, int] = {}
+        for bit, pool in enumerate(self.ranked):
+            for span_start, span_end in span_seconds(pool, start, end):
+                toggles[span_start] = toggles.get(span_start, 0) ^ 1 << bit
+                if span_end < end:
+                    toggles[span_end] = toggles.get(span_end, 0) ^ 1 << bit
+        boundaries: list[float] = [start]
+        mask = toggles.pop(start, 0)
+        masks = [mask]
+        for instant in sorted(toggles):
+            mask ^= toggles[instant]
+            boundaries.append(instant)
+            masks.append(mask)
+        if len(self._windows) >= MAX_WINDOWS:
+            del self._windows[next(iter(self._windows))]
+        self._windows[index] = (boundaries, masks)
+        self.windows_built += 1
+        return boundaries, masks
+
+
+def decide(
+    pools: Pools,
+    queue: str,
+    language: str | None,
+    at: datetime,
+    is_available: Availability = everyone_available,
+) -> Decision:
+    """The pools that can take a call for `queue` at `at`, in the order to try them."""
+    schedule = pools.schedule
+    ordered = schedule.candidates(queue, language, timestamp(at))
+    if isinstance(is_available, Away):
+        ordered = schedule.without(ordered, is_available) if is_available else ordered
+    elif is_available is not everyone_available:
+        ordered = _available(ordered, is_available)
+    return Decision(queue, language, at, ordered, pools)
+
+
+def why_not(pool: Pool, queue: str, at: datetime) -> str | None:
+    """Why `pool` cannot take a call for `queue` at `at` whoever is available, or None if it can."""
+    if not pool.serves(queue):
+        return f"does not serve queue {queue}"
+    instant = timestamp(at)
+    now = int(instant)
+    around = span_seconds(pool, now - 8 * DAY, now + 8 * DAY)
+    if contains(around, instant):
+        return None if pool.agents else "has no agents"
+    for occurrence in occurrences(pool, now, now + 1):
+        if occurrence.start <= instant < occurrence.end:
+            holiday = pool.calendar.holiday(occurrence.day)
+            if holiday is not None:
+                return f"holiday, {holiday}"
+    for closure in pool.calendar.closures:
+        if contains(wall_spans(pool, (closure,)), instant):
+            return f"closed {closure.label()}"
+    parts = [f"off shift, {_clock(instant, pool)}"]
+    ended = [e for _, e in around if e <= instant]
+    starts = [s for s, _ in around if s > instant]
+    if ended:
+        parts.append(f"shift ended {_when(ended[-1], instant, pool)}")
+    if starts:
+        parts.append(f"next starts {_when(starts[0], instant, pool)}")
+    if not ended and not starts:
+        parts.append("no shift within a week")
+    return ", ".join(parts)
+
+
+def _available(ordered: tuple[Candidate, ...], is_available: Availability) -> tuple[Candidate, ...]:
+    kept: list[Candidate] = []
+    for candidate in ordered:
+        pool, everyone = candidate
+        agents = [a for a in everyone if is_available(pool, a)]
+        if len(agents) == len(everyone):
+            kept.append(candidate)
+        elif agents:
+            kept.append(Candidate(pool, tuple(agents)))
+    return tuple(kept)
+
+
+def _clock(instant: float, pool: Pool) -> str:
+    shown = local(instant, pool.zone)
+    return f"{DAY_NAMES[shown.weekday()]} {shown:%H:%M} {pool.timezone}"
+
+
+def _when(instant: float, now: float, pool: Pool) -> str:
+    shown, today = local(instant, pool.zone), local(now, pool.zone)
+    if shown.date() == today.date():
+        return f"{shown:%H:%M}"
+    if abs((shown.date() - today.date()).days) < 7:
+        return f"{DAY_NAMES[shown.weekday()]} {shown:%H:%M}"
+    return f"{shown:%Y-%m-%d %H:%M}"
