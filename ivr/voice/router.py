@@ -10,7 +10,7 @@ from ivr.flows.model import Route
 from ivr.flows.state import CallState, DialAttempt
 from ivr.store import Store, now
 from ivr.twiml import DialTarget
-from routing.decide import Candidate, decide
+from routing.decide import Away, Candidate, decide
 from routing.model import Agent, Pool, Pools
 
 _NOUNS = {"phone": "number", "client": "client", "sip": "sip"}
@@ -25,13 +25,12 @@ class PoolRouter:
 
     def plan(self, route: Route, state: CallState) -> RoutePlan:
         """The Dials to try now for this caller, pool by pool, in the pools' strategies."""
-        away = self.store.away()
         decision = decide(
             self.pools,
             route.queue,
             state.language,
             datetime.fromtimestamp(now(), UTC),
-            lambda pool, agent: agent.id not in away,
+            Away(self.store.away()),
         )
         attempts: list[DialAttempt] = []
         for candidate in decision.pools:

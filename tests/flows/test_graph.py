@@ -57,7 +57,7 @@ def test_the_sample_flow_as_mermaid() -> None:
     assert labels[by_name["welcome"]] == (
         "<b>welcome</b><br/>say: Thank you for calling customer support."
     )
-    assert labels[by_name["billing_queue"]] == "<b>billing_queue</b><br/>route: queue billing"
+    assert labels[by_name["billing_queue"]] == "<b>billing_queue</b><br/>route: queue billing, hold"
     assert labels[by_name["hours"]] == "<b>hours</b><br/>include: hours"
     main, bye = by_name["main"], by_name["bye"]
     assert (main, "1", by_name["billing"]) in edges(chart)
