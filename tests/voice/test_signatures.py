@@ -1,0 +1,54 @@
+"""Signatures are checked against the URL Twilio called: IVR_PUBLIC_URL, or a trusted proxy's."""
+
+from __future__ import annotations
+
+import redis
+
+from ivr.app import create_app
+from ivr.settings import Settings
+from ivr.simulate import new_call_sid
+from ivr.voice.security import SignatureChecker
+from tests.conftest import AUTH_TOKEN
+
+PARAMS = {"From": "+84901111222", "To": "+15005550006"}
+
+
+def post(client, url: str, signed_for: str, headers: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    params = {"CallSid": new_call_sid(), **PARAMS}
+    signature = SignatureChecker(AUTH_TOKEN).sign(signed_for, params)
+    return client.post(
+        url, data=params, headers={"X-Twilio-Signature": signature, **(headers or {})}
+    )
+
+
+def test_public_url_is_what_twilio_signed(settings: Settings, connection: redis.Redis) -> None:
+    public = settings.with_(public_url="https://ivr.example.com")
+    client = create_app(public, connection).test_client()
+    assert (
+        post(client, "/voice/incoming", "https://ivr.example.com/voice/incoming").status_code == 200
+    )
+    assert post(client, "/voice/incoming", "http://localhost/voice/incoming").status_code == 403
+    query = "/voice/input?turn=1&lang=en-US"
+    assert post(client, query, "https://ivr.example.com" + query).status_code == 200
+    assert (
+        post(client, query, "https://ivr.example.com/voice/input?turn=2&lang=en-US").status_code
+        == 403
+    )
+
+
+def test_forwarded_headers_count_only_behind_a_trusted_proxy(
+    settings: Settings, connection: redis.Redis
+) -> None:
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "ivr.example.com"}
+    signed_for = "https://ivr.example.com/voice/incoming"
+    untrusting = create_app(settings, connection).test_client()
+    assert post(untrusting, "/voice/incoming", signed_for, forwarded).status_code == 403
+    trusting = create_app(settings.with_(trust_proxy=True), connection).test_client()
+    assert post(trusting, "/voice/incoming", signed_for, forwarded).status_code == 200
+
+
+def test_a_url_with_its_default_port_still_validates(
+    settings: Settings, connection: redis.Redis
+) -> None:
+    client = create_app(settings, connection).test_client()
+    assert post(client, "/voice/incoming", "http://localhost:80/voice/incoming").status_code == 200
