@@ -12,25 +12,7 @@ from ivr.errors import Problem
 from ivr.pools import load_pools, unserved_queues
 from routing.calendar import WallSpan
 from routing.model import Pools, Shift
-
-CONTRACT_EXAMPLE = """\
-pools:
-  hanoi:
-    timezone: Asia/Ho_Chi_Minh
-    queues: [billing, tech]
-    languages: [vi-VN, en-US]
-    priority: 1                          # lower is tried first among pools on shift (default 100)
-    shifts:
-      - {days: mon-fri, from: "08:00", to: "17:00"}
-      - {days: [sat], from: "22:00", to: "06:00"}   # ends the next morning
-    holidays: {country: VN, dates: ["2026-09-02"]}
-    strategy: simultaneous               # simultaneous | sequential | round_robin | longest_idle
-    ring_seconds: 20
-    agents:
-      - {name: Lan, phone: "+84901234567"}
-      - {name: Minh, client: minh}
-      - {name: Desk, sip: "sip:desk@pbx.example.com"}
-"""
+from tests.contract_examples import CONTRACT_POOLS as CONTRACT_EXAMPLE
 
 # One pool with a slot for each thing the cases below change.
 TEMPLATE = """\
