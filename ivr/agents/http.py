@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import logging
 
+import redis
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from ivr.agents.services import UnknownAgent, list_agents, set_status
@@ -27,6 +28,13 @@ def authenticate() -> tuple[Response, int] | None:
     if token and given and hmac.compare_digest(given.encode(), token.encode()):
         return None
     return jsonify(error="a valid API token is required (Authorization: Bearer ...)"), 401
+
+
+@bp.errorhandler(redis.RedisError)
+def store_unavailable(error: redis.RedisError) -> tuple[Response, int]:
+    """Presence lives in Redis: without it, say so and change nothing."""
+    log.warning("agents API: Redis unavailable: %s", error)
+    return jsonify(error="agent presence is unavailable: Redis does not answer"), 503
 
 
 @bp.get("")

@@ -74,3 +74,12 @@ def test_cli_marks_agents_away_and_lists_them(
     typo = runner.invoke(agents, ["available", "omar", "nobody"], env=env)
     assert typo.exit_code != 0 and "nobody" in typo.output
     assert Store(connection).away() == {"omar", "mona"}
+
+
+def test_api_answers_503_when_redis_is_down(settings: Settings) -> None:
+    dead = redis.Redis(unix_socket_path="/nonexistent/redis.sock", socket_timeout=0.2)
+    client = create_app(settings.with_(api_token=API_TOKEN), dead).test_client()
+    assert client.get("/api/agents", headers=bearer()).status_code == 503
+    assert (
+        client.put("/api/agents/lan", json={"status": "away"}, headers=bearer()).status_code == 503
+    )
