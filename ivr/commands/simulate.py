@@ -130,9 +130,8 @@ def simulate(
     as_json: bool,
 ) -> None:
     """Place a simulated call and print what the caller hears."""
+    # A simulated call is local: the dev token serves when no real one is configured.
     settings = Settings.from_env().with_(dev=True)
-    if url and not Settings.from_env().auth_token:
-        settings = settings.with_(dev=True)
     try:
         settings = settings.require_auth_token()
     except IvrError as exc:

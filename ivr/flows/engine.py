@@ -196,21 +196,15 @@ def _walk(flow: Flow, turn: Turn, name: str | None, router: Router) -> None:
                 _enter_route(flow, turn, action, router)
                 return
             case Dial():
-                turn.verbs.append(
-                    DialVerb(
-                        _action("dial", turn.state),
-                        (DialTarget("number", action.number),),
-                        action.timeout,
-                        action.caller_id,
-                    )
-                )
+                turn.verbs.append(dial_verb(action, _action("dial", turn.state)))
                 return
             case Dequeue():
                 target = (DialTarget("queue", action.queue),)
                 turn.verbs.append(DialVerb(_action("dial", turn.state), target))
                 return
             case Voicemail():
-                turn.verbs += _record(flow, turn.state, action)
+                recorded = _action("recorded", turn.state)
+                turn.verbs += voicemail_verbs(flow, language, action, recorded)
                 return
         if step.hangup:
             _end(turn, "completed")
@@ -440,15 +434,15 @@ def _after_dial(
     _walk(flow, turn, dial.otherwise, router)
 
 
-def _record(flow: Flow, state: CallState, voicemail: Voicemail) -> list[Verb]:
-    language = state.language
+def voicemail_verbs(flow: Flow, language: str, voicemail: Voicemail, action: str) -> list[Verb]:
+    """The prompt and Record of a voicemail step, reporting to `action`."""
     prompt = (
         say(flow, language, voicemail.prompt)
         if voicemail.prompt
         else say_phrase(flow, "leave_message", language)
     )
     record = RecordVerb(
-        action=_action("recorded", state),
+        action=action,
         max_seconds=voicemail.max_seconds,
         finish_on_key=voicemail.finish_on_key,
         transcribe=voicemail.transcribe,
@@ -456,6 +450,11 @@ def _record(flow: Flow, state: CallState, voicemail: Voicemail) -> list[Verb]:
         recording_callback="/voice/recording",
     )
     return [prompt, record]
+
+
+def dial_verb(dial: Dial, action: str) -> DialVerb:
+    """The Dial of an outside number, reporting to `action`."""
+    return DialVerb(action, (DialTarget("number", dial.number),), dial.timeout, dial.caller_id)
 
 
 def _after_voicemail(flow: Flow, turn: Turn, step: Step, event: Recorded, router: Router) -> None:

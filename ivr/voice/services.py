@@ -21,13 +21,10 @@ from ivr.metrics import CALLS_ENDED, CALLS_STARTED, ROUTES, WEBHOOK_SECONDS, WEB
 from ivr.phrases import phrase
 from ivr.store import Store
 from ivr.twiml import (
-    DialTarget,
-    DialVerb,
     GatherVerb,
     HangupVerb,
     LeaveVerb,
     PlayVerb,
-    RecordVerb,
     RedirectVerb,
     SayVerb,
     Verb,
@@ -195,29 +192,9 @@ def fallback_verbs(flow: Flow | None, language: str) -> list[Verb]:
     action = step.action if step else None
     base = f"/voice/fallback?lang={language}&kind="
     if flow is not None and isinstance(action, Voicemail):
-        prompt = engine.say(flow, language, action.prompt) if action.prompt else None
-        verbs.append(prompt or engine.say_phrase(flow, "leave_message", language))
-        verbs.append(
-            RecordVerb(
-                action=base + "recorded",
-                max_seconds=action.max_seconds,
-                finish_on_key=action.finish_on_key,
-                transcribe=action.transcribe,
-                transcribe_callback="/voice/transcription",
-                recording_callback="/voice/recording",
-            )
-        )
-        return verbs
+        return verbs + engine.voicemail_verbs(flow, language, action, base + "recorded")
     if isinstance(action, Dial):
-        verbs.append(
-            DialVerb(
-                base + "dial",
-                (DialTarget("number", action.number),),
-                action.timeout,
-                action.caller_id,
-            )
-        )
-        return verbs
+        return [*verbs, engine.dial_verb(action, base + "dial")]
     verbs += [engine.say_phrase(flow, "call_back_later", language), HangupVerb()]
     return verbs
 
