@@ -8,6 +8,7 @@ import redis
 from flask import Flask, Response, jsonify
 
 from ivr.agents.http import bp as agents_bp
+from ivr.errors import StoreUnavailable
 from ivr.metrics import exposition
 from ivr.services import Services
 from ivr.settings import Settings
@@ -40,7 +41,11 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
 
     @app.get("/metrics")
     def metrics() -> Response:
-        body, content_type = exposition()
+        try:
+            waiting: int | None = services.store.waiting_count()
+        except StoreUnavailable:
+            waiting = None
+        body, content_type = exposition(waiting)
         return Response(body, headers={"Content-Type": content_type})
 
     @app.get("/readyz")
@@ -49,7 +54,7 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
         errors = [str(p) for p in services.registry.errors]
         try:
             redis_ok = services.store.ping()
-        except redis.RedisError as exc:
+        except StoreUnavailable as exc:
             log.warning("readyz: Redis unavailable: %s", exc)
             redis_ok = False
         ready = redis_ok and flowset is not None

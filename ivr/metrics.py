@@ -28,19 +28,34 @@ WEBHOOK_SECONDS = Histogram(
 )
 CALLS_STARTED = Counter("ivr_calls_started_total", "Calls started, by flow.", ["flow"])
 CALLS_ENDED = Counter(
-    "ivr_calls_ended_total", "Calls ended by the flow, by outcome (answered, voicemail, ...).",
+    "ivr_calls_ended_total", "Calls ended, by outcome (answered, voicemail, abandoned, ...).",
     ["outcome"],
 )  # fmt: skip
+ANSWER_SECONDS = Histogram(
+    "ivr_answer_seconds",
+    "Time to answer: from reaching the route step to an agent answering, by queue.",
+    ["queue"],
+    buckets=(5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600),
+)
 ROUTES = Counter(
     "ivr_routes_total", "Route decisions, by queue and first pool (none: straight to otherwise).",
     ["queue", "pool"],
 )  # fmt: skip
 
 
-def exposition() -> tuple[bytes, str]:
-    """The metrics of this host (all its workers) in Prometheus text format."""
+def exposition(waiting: int | None = None) -> tuple[bytes, str]:
+    """The metrics of this host (all its workers) in Prometheus text format, with the number
+    of callers waiting for an agent now (read from Redis, shared by every host) when known."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+        body = generate_latest(registry)
+    else:
+        body = generate_latest(REGISTRY)
+    if waiting is not None:
+        body += (
+            b"# HELP ivr_callers_waiting Callers waiting for an agent now (all hosts).\n"
+            b"# TYPE ivr_callers_waiting gauge\n"
+            b"ivr_callers_waiting %d\n" % waiting
+        )
+    return body, CONTENT_TYPE_LATEST

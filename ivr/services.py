@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-import fcntl
-import json
 import logging
-import os
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import redis
 
+from ivr.calls.events import CallEvent, TranscriptionArrived, VoicemailRecorded
+from ivr.calls.spool import spool
+from ivr.errors import IvrError, StoreUnavailable
 from ivr.flows.engine import NoRouter, Router
 from ivr.flows.registry import FlowRegistry, FlowSet
 from ivr.settings import Settings
-from ivr.store import Store, now
+from ivr.store import Store
 from ivr.voice.params import CallParams
 from ivr.voice.security import SignatureChecker
 from ivr.voice.services import VoiceService
 
 log = logging.getLogger(__name__)
+DAY = 24 * 3600
 
 
 @dataclass
@@ -38,37 +37,54 @@ class Services:
     def build(cls, settings: Settings, connection: redis.Redis) -> Services:
         """Wire the app's parts; the Redis connection is made by the caller."""
         if not settings.auth_token:
-            raise ValueError("an auth token is required to check webhook signatures")
-        store = Store(connection, settings.call_ttl_seconds)
+            raise IvrError("an auth token is required to check webhook signatures")
+        store = Store(connection, settings.call_ttl_seconds, settings.retention_days * DAY)
         registry = FlowRegistry(
             settings.flows_dir,
             interval=settings.reload_interval,
             save=store.save_flowset,
             fetch=store.load_flowset,
         )
-        voice = VoiceService(registry, store, lambda flowset: make_router(flowset, store))
+        services: Services
+
+        def record_quietly(sid: str, events: Sequence[CallEvent]) -> None:
+            services.record_quietly(sid, events)
+
+        voice = VoiceService(
+            registry, store, lambda flowset: make_router(flowset, store), record_quietly
+        )
         signatures = SignatureChecker(settings.auth_token, settings.public_url)
-        return cls(settings, store, registry, voice, signatures)
+        services = cls(settings, store, registry, voice, signatures)
+        return services
 
-    def keep_recording_event(self, kind: str, params: CallParams) -> None:
+    def keep_recording_event(self, kind: str, params: CallParams, at: float) -> None:
         """Keep a recording or transcription callback with its call; spool it if Redis fails."""
-        entry = {
-            "kind": kind,
-            "recording_sid": params.recording_sid,
-            "recording_url": params.recording_url,
-            "duration": params.recording_duration,
-        }
+        event: CallEvent
         if kind == "transcription":
-            entry.update(transcript=params.transcript, status=params.transcript_status)
-        self.record_quietly(params.sid, entry)
+            event = TranscriptionArrived(
+                at,
+                recording_sid=params.recording_sid,
+                text=params.transcript,
+                status=params.transcript_status,
+            )
+        else:
+            event = VoicemailRecorded(
+                at,
+                recording_sid=params.recording_sid,
+                url=params.recording_url,
+                seconds=params.recording_duration,
+                status=params.recording_status,
+                source="callback",
+            )
+        self.record_quietly(params.sid, [event])
 
-    def record_quietly(self, sid: str, entry: Mapping[str, Any]) -> None:
-        """Add to a call's timeline; on a Redis failure write it to the local spool instead."""
+    def record_quietly(self, sid: str, events: Sequence[CallEvent]) -> None:
+        """Add to a call's record; when Redis fails, to the local spool instead."""
         try:
-            self.store.append_log(sid, [entry])
-        except redis.RedisError as exc:
-            log.warning("call %s: Redis unavailable (%s); event spooled to disk", sid, exc)
-            spool(self.settings.data_dir, {"sid": sid, "at": now(), **entry})
+            self.store.record(sid, events)
+        except StoreUnavailable as exc:
+            log.warning("call %s: Redis unavailable (%s); events spooled to disk", sid, exc)
+            spool(self.settings.data_dir, sid, events)
 
 
 def make_router(flowset: FlowSet, store: Store) -> Router:
@@ -78,15 +94,3 @@ def make_router(flowset: FlowSet, store: Store) -> Router:
     from ivr.voice.router import PoolRouter
 
     return PoolRouter(flowset.pools, store)
-
-
-def spool(data_dir: Path, record: Mapping[str, Any]) -> None:
-    """Append one record to the local spool, durably, for delivery once Redis is back."""
-    folder = data_dir / "spool"
-    folder.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(record, ensure_ascii=False) + "\n"
-    with open(folder / "events.jsonl", "a", encoding="utf-8") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        handle.write(line)
-        handle.flush()
-        os.fsync(handle.fileno())

@@ -32,6 +32,7 @@ class Settings:
     reload_interval: float = 1.0
     call_ttl_seconds: int = 24 * 3600
     redis_timeout: float = 0.5
+    retention_days: int = 90
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -53,6 +54,7 @@ class Settings:
             trust_proxy=_flag(env.get("IVR_TRUST_PROXY")),
             api_token=env.get("IVR_API_TOKEN") or None,
             reload_interval=float(env.get("IVR_RELOAD_INTERVAL") or 1.0),
+            retention_days=_whole(env, "IVR_RETENTION_DAYS", 90),
         )
 
     def with_(self, **changes: Any) -> Settings:
@@ -89,6 +91,15 @@ def dev_token(data_dir: Path, name: str = "dev-auth-token") -> str:
     tmp.write_text(token + "\n")
     os.replace(tmp, path)
     return token
+
+
+def _whole(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise IvrError(f"{name} must be a whole number of at least 1, not {raw!r}")
+    return int(raw)
 
 
 def _flag(value: str | None) -> bool:

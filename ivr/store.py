@@ -1,48 +1,96 @@
 """All Redis I/O of the product, over a connection that is always passed in.
 
 Keys that must change together share a hash tag ({sid}) so that a Redis Cluster keeps them in
-one slot and one script can update them atomically.
+one slot and one script can update them atomically. The few cross-call keys (the event stream,
+the call indexes, who is waiting) are listed below; on a single Redis or Sentinel they are
+written by the same script as the call, on a Cluster right after it.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import time
-from collections.abc import Iterable, Mapping
-from typing import Any, cast
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
 import redis
+from redis.cluster import RedisCluster
 
+from ivr.calls.events import CallEvent
+from ivr.calls.events import from_json as event_from_json
+from ivr.calls.events import to_json as event_json
+from ivr.calls.summary import INDEXED, CallSummary, fold
+from ivr.errors import StoreUnavailable
 from ivr.flows.state import CallState
 from ivr.settings import Settings
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 CALL_KEY = "ivr:call:{{{0}}}"  # hash: turn, state, reply:<turn>, input:<turn>
-CALL_LOG_KEY = "ivr:call:{{{0}}}:log"  # list of JSON timeline entries
-CALLS_KEY = "ivr:calls"  # sorted set: sid by start time
+CALL_LOG_KEY = "ivr:call:{{{0}}}:log"  # list of the call's events (JSON), oldest first
+SUMMARY_KEY = "ivr:call:{{{0}}}:summary"  # the call's summary (JSON), a fold of its events
+SPOOLED_KEY = "ivr:call:{{{0}}}:spooled"  # set: ids of spooled events already replayed
+EVENTS_KEY = "ivr:events"  # cross-call: stream of every call's events
+CALLS_KEY = "ivr:calls"  # cross-call: sorted set of sids by start time (every call)
+INDEX_KEY = "ivr:index:{0}:{1}"  # cross-call: sids by start time, per flow/queue/... value
+INDEXES_KEY = "ivr:indexes"  # cross-call: set of every index key, for the retention trim
+WAITING_KEY = "ivr:waiting"  # cross-call: sids by the time their caller started waiting
 FLOWSET_KEY = "ivr:flowset:{0}"  # hash: file name -> YAML text of one flow version
 PRESENCE_KEY = "ivr:presence"  # hash: agent id -> JSON {status, since}
 ROUND_ROBIN_KEY = "ivr:pool:{{{0}}}:next"  # counter: the next agent of a round-robin pool
 IDLE_KEY = "ivr:pool:{{{0}}}:idle"  # sorted set: agent id by the time it was last offered a call
 
-LOG_TTL_SECONDS = 90 * 24 * 3600
 FLOWSET_TTL_SECONDS = 7 * 24 * 3600
-KEEP_REPLIES = 2  # replies kept per call: enough to answer a retry of the previous request
+KEEP_REPLIES = 2  # replies kept per call besides the first: enough to answer a retried request
+EVENTS_MAXLEN = 100_000  # the global stream is a recent feed; each call keeps its own timeline
+RECORD_RETRIES = 8  # callbacks racing a webhook of the same call: fold again, a bounded number
+_NO_WRITE = ("", "", "", "", "", "", "")
 
-# Compare-and-set of a call: write only if nobody moved the call on since it was read.
-_COMMIT = """
-local current = redis.call('HGET', KEYS[1], 'turn')
-if current == false then current = '' end
-if current ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'turn', ARGV[2], 'state', ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7])
-if ARGV[8] ~= '' then redis.call('HDEL', KEYS[1], 'reply:' .. ARGV[8], 'input:' .. ARGV[8]) end
-redis.call('EXPIRE', KEYS[1], ARGV[9])
-if #ARGV > 10 then
-  redis.call('RPUSH', KEYS[2], unpack(ARGV, 11))
-  redis.call('EXPIRE', KEYS[2], ARGV[10])
+# One call's write, atomic: state and reply (compare-and-set on the turn, skipped when ARGV[1] is
+# '*'), its events and summary (compare-and-set on the number of events the summary was folded
+# from), then the cross-call writes as (op, key index, a, b) quadruples.
+# ARGV: 1 expected turn, 2 expected events, 3 new turn ('' = state unchanged), 4 state,
+# 5 reply field, 6 reply, 7 input field, 8 input, 9 turn to prune, 10 call TTL, 11 record TTL,
+# 12 summary, 13 number of events, 14 number of ops, 15 spooled id, 16 stream length; events; ops.
+# Returns 1 written, 0 turn moved on, -1 events added meanwhile, 2 spooled event already in.
+_RECORD = """
+if ARGV[1] ~= '*' then
+  local current = redis.call('HGET', KEYS[1], 'turn')
+  if current == false then current = '' end
+  if current ~= ARGV[1] then return 0 end
+end
+if ARGV[15] ~= '' and redis.call('SISMEMBER', KEYS[4], ARGV[15]) == 1 then return 2 end
+if redis.call('LLEN', KEYS[2]) ~= tonumber(ARGV[2]) then return -1 end
+if ARGV[3] ~= '' then
+  redis.call('HSET', KEYS[1], 'turn', ARGV[3], 'state', ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8])
+  if ARGV[9] ~= '' then redis.call('HDEL', KEYS[1], 'reply:' .. ARGV[9], 'input:' .. ARGV[9]) end
+  redis.call('EXPIRE', KEYS[1], ARGV[10])
+end
+local n = tonumber(ARGV[13])
+if n > 0 then
+  redis.call('RPUSH', KEYS[2], unpack(ARGV, 17, 16 + n))
+  redis.call('EXPIRE', KEYS[2], ARGV[11])
+end
+if ARGV[12] ~= '' then redis.call('SET', KEYS[3], ARGV[12], 'EX', ARGV[11]) end
+if ARGV[15] ~= '' then
+  redis.call('SADD', KEYS[4], ARGV[15])
+  redis.call('EXPIRE', KEYS[4], ARGV[11])
+end
+local i = 17 + n
+for _ = 1, tonumber(ARGV[14]) do
+  local op, key, a, b = ARGV[i], KEYS[tonumber(ARGV[i + 1])], ARGV[i + 2], ARGV[i + 3]
+  if op == 'x' then redis.call('XADD', key, 'MAXLEN', '~', ARGV[16], '*', 'sid', a, 'e', b)
+  elseif op == 'z' then redis.call('ZADD', key, a, b)
+  elseif op == 'n' then redis.call('ZADD', key, 'NX', a, b)
+  elseif op == 'r' then redis.call('ZREM', key, b)
+  elseif op == 's' then redis.call('SADD', key, b)
+  end
+  i = i + 4
 end
 return 1
 """
-
 
 # Order agents by the time each was last offered a call (never = first), in file order on ties,
 # and mark the first as offered now, in one step so that concurrent calls pick different agents.
@@ -66,7 +114,7 @@ return ordered
 def connect(settings: Settings) -> redis.Redis:
     """A client for `settings.redis_url` with bounded timeouts, so a dead Redis fails fast."""
     if not settings.redis_url:
-        raise ValueError("no Redis URL: start the embedded server or set REDIS_URL")
+        raise StoreUnavailable("no Redis URL: start the embedded server or set REDIS_URL")
     return redis.Redis.from_url(
         settings.redis_url,
         socket_timeout=settings.redis_timeout,
@@ -81,22 +129,68 @@ def now() -> float:
     return time.time()
 
 
-class Store:
-    """The product's state in Redis."""
+def translated(method: F) -> F:
+    """Redis failures of a Store method surface as StoreUnavailable."""
 
-    def __init__(self, connection: redis.Redis, call_ttl: int = 24 * 3600) -> None:
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"Redis: {exc}") from exc
+
+    return cast(F, wrapper)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A call as read before a turn: its state, its summary so far and how many events that is."""
+
+    state: CallState | None
+    summary: CallSummary
+    events: int
+
+
+Op = tuple[str, str, Any, Any]
+
+
+class Store:
+    """The product's state in Redis; every Redis failure surfaces as StoreUnavailable."""
+
+    def __init__(
+        self,
+        connection: redis.Redis,
+        call_ttl: int = 24 * 3600,
+        record_ttl: int = 90 * 24 * 3600,
+    ) -> None:
         self.redis = connection
         self.call_ttl = call_ttl
-        self._commit = connection.register_script(_COMMIT)
+        self.record_ttl = record_ttl
+        self.cluster = isinstance(connection, RedisCluster)
+        self._record = connection.register_script(_RECORD)
         self._claim_idle = connection.register_script(_CLAIM_IDLE)
 
     # Calls -------------------------------------------------------------------------------
 
+    @translated
     def load_call(self, sid: str) -> CallState | None:
         """The call's state, or None for a call never seen (or long expired)."""
         raw = cast(bytes | None, self.redis.hget(CALL_KEY.format(sid), "state"))
         return CallState.from_json(raw) if raw else None
 
+    @translated
+    def load_turn(self, sid: str) -> Loaded:
+        """The call's state with its summary so far, in one round trip."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hget(CALL_KEY.format(sid), "state")
+            pipe.get(SUMMARY_KEY.format(sid))
+            pipe.llen(CALL_LOG_KEY.format(sid))
+            raw_state, raw_summary, length = pipe.execute()
+        state = CallState.from_json(raw_state) if raw_state else None
+        summary = CallSummary.from_json(raw_summary) if raw_summary else CallSummary(sid)
+        return Loaded(state, summary, int(length))
+
+    @translated
     def reply(self, sid: str, turn: int) -> tuple[str | None, str | None]:
         """The answer given to request `turn` of a call, and that request's input."""
         raw_reply, raw_input = cast(
@@ -105,6 +199,7 @@ class Store:
         )
         return _text(raw_reply), _text(raw_input)
 
+    @translated
     def commit(
         self,
         state: CallState,
@@ -112,69 +207,153 @@ class Store:
         answered_turn: int,
         reply: str,
         request_input: str,
-        log: Iterable[Mapping[str, Any]] = (),
+        events: Sequence[CallEvent] = (),
+        before: Loaded | None = None,
     ) -> bool:
-        """Store the call's new state and the reply to request `answered_turn`, atomically.
+        """Store the call's new state, the reply to request `answered_turn` and the turn's
+        events, atomically.
 
         Fails (False) when the stored turn is not `expected_turn` (None: no call stored),
-        meaning another request for the same call got there first.
+        meaning another request for the same call got there first. Events that callbacks of
+        the same call recorded meanwhile are folded in and the write tried again.
         """
-        at = now()
-        entries = [json.dumps({"at": at, **entry}, ensure_ascii=False) for entry in log]
+        loaded = before or Loaded(None, CallSummary(state.sid), 0)
+        expected = "" if expected_turn is None else str(expected_turn)
         prune = answered_turn - KEEP_REPLIES
-        keys = [CALL_KEY.format(state.sid), CALL_LOG_KEY.format(state.sid)]
-        args: list[Any] = [
-            "" if expected_turn is None else str(expected_turn),
+        write = (
             str(state.turn),
             state.to_json(),
             f"reply:{answered_turn}",
             reply,
             f"input:{answered_turn}",
             request_input,
-            str(prune) if prune >= 0 else "",
-            self.call_ttl,
-            LOG_TTL_SECONDS,
-            *entries,
-        ]
-        if expected_turn is not None:
-            return bool(self._commit(keys=keys, args=args))
-        # A new call: its index entry goes in the same round trip (NX keeps a retry's first time).
-        for _ in range(2):
-            with self.redis.pipeline(transaction=False) as pipe:
-                pipe.evalsha(self._commit.sha, len(keys), *keys, *args)
-                pipe.zadd(CALLS_KEY, {state.sid: at}, nx=True)
-                done, _ = pipe.execute(raise_on_error=False)
-            if not isinstance(done, redis.exceptions.NoScriptError):
-                break
-            self.redis.script_load(_COMMIT)  # a restarted or flushed Redis forgot the script
-        if isinstance(done, Exception):
-            raise done
-        return bool(done)
+            str(prune) if prune >= 1 else "",  # the first answer is kept for the call's life
+        )
+        for _ in range(RECORD_RETRIES):
+            done = self._write(state.sid, expected, write, events, loaded)
+            if done != -1:
+                return done == 1
+            loaded = self._reload(state.sid)
+        raise StoreUnavailable(f"call {state.sid}: events kept changing while writing")
 
-    def append_log(self, sid: str, entries: Iterable[Mapping[str, Any]]) -> None:
-        """Add entries to a call's timeline."""
-        at = now()
-        values = [json.dumps({"at": at, **entry}, ensure_ascii=False) for entry in entries]
-        if not values:
-            return
-        key = CALL_LOG_KEY.format(sid)
-        with self.redis.pipeline(transaction=True) as pipe:
-            pipe.rpush(key, *values)
-            pipe.expire(key, LOG_TTL_SECONDS)
+    @translated
+    def record(
+        self,
+        sid: str,
+        events: Sequence[CallEvent],
+        spooled_id: str = "",
+        then: Callable[[CallSummary], Sequence[CallEvent]] | None = None,
+    ) -> CallSummary:
+        """Add events to a call's record outside its turns (callbacks); the new summary.
+
+        `then` may add events that depend on the summary these make (the call's end and its
+        outcome), in the same write. With `spooled_id`, an event replayed from the disk spool
+        is recorded once only.
+        """
+        for _ in range(RECORD_RETRIES):
+            loaded = self._reload(sid)
+            written = list(events)
+            if then is not None:
+                written += then(fold(loaded.summary, written))
+            done = self._write(sid, "*", _NO_WRITE, written, loaded, spooled_id)
+            if done == 2:
+                return loaded.summary
+            if done != -1:
+                return fold(loaded.summary, written)
+        raise StoreUnavailable(f"call {sid}: events kept changing while recording")
+
+    def _reload(self, sid: str) -> Loaded:
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(SUMMARY_KEY.format(sid))
+            pipe.llen(CALL_LOG_KEY.format(sid))
+            raw_summary, length = pipe.execute()
+        summary = CallSummary.from_json(raw_summary) if raw_summary else CallSummary(sid)
+        return Loaded(None, summary, int(length))
+
+    def _write(
+        self,
+        sid: str,
+        expected_turn: str,
+        write: tuple[str, ...],
+        events: Sequence[CallEvent],
+        loaded: Loaded,
+        spooled_id: str = "",
+    ) -> int:
+        after = fold(loaded.summary, events)
+        encoded = [event_json(e) for e in events]
+        keys = [CALL_KEY.format(sid), CALL_LOG_KEY.format(sid), SUMMARY_KEY.format(sid)]
+        keys.append(SPOOLED_KEY.format(sid))
+        ops = cross_call_writes(loaded.summary, after, encoded)
+        inline = [] if self.cluster else ops
+        args: list[Any] = [
+            expected_turn,
+            loaded.events,
+            *write,
+            self.call_ttl,
+            self.record_ttl,
+            after.to_json() if events else "",
+            len(encoded),
+            len(inline),
+            spooled_id,
+            EVENTS_MAXLEN,
+            *encoded,
+        ]
+        slots: dict[str, int] = {}
+        for op, key, a, b in inline:
+            args += [op, slots.setdefault(key, len(keys) + len(slots) + 1), a, b]
+        done = int(self._record(keys=keys + list(slots), args=args))
+        if done == 1 and self.cluster and ops:
+            self._write_cross_call(ops)
+        return done
+
+    def _write_cross_call(self, ops: list[Op]) -> None:
+        with self.redis.pipeline(transaction=False) as pipe:
+            for op, key, a, b in ops:
+                if op == "x":
+                    pipe.xadd(key, {"sid": a, "e": b}, maxlen=EVENTS_MAXLEN, approximate=True)
+                elif op in ("z", "n"):
+                    pipe.zadd(key, {b: a}, nx=op == "n")
+                elif op == "r":
+                    pipe.zrem(key, b)
+                else:
+                    pipe.sadd(key, b)
             pipe.execute()
 
+    @translated
     def call_log(self, sid: str) -> list[dict[str, Any]]:
-        """A call's timeline, oldest first."""
+        """A call's events as stored (JSON objects), oldest first."""
         raw = cast(list[bytes], self.redis.lrange(CALL_LOG_KEY.format(sid), 0, -1))
         return [json.loads(entry) for entry in raw]
 
-    def end_call(self, sid: str, status: str, duration: int | None) -> None:
-        """Record Twilio's final status of a call and let its state expire sooner."""
-        self.append_log(sid, [{"kind": "status", "status": status, "duration": duration}])
+    @translated
+    def events(self, sid: str) -> list[CallEvent]:
+        """A call's events, oldest first."""
+        raw = cast(list[bytes], self.redis.lrange(CALL_LOG_KEY.format(sid), 0, -1))
+        return [event_from_json(entry) for entry in raw]
+
+    @translated
+    def summary(self, sid: str) -> CallSummary | None:
+        """A call's summary, or None for a call not on record."""
+        raw = cast(bytes | None, self.redis.get(SUMMARY_KEY.format(sid)))
+        return CallSummary.from_json(raw) if raw else None
+
+    @translated
+    def end_call(
+        self, sid: str, status: CallEvent, closing: Callable[[CallSummary], Sequence[CallEvent]]
+    ) -> CallSummary:
+        """Record Twilio's final status of a call, close its record, let its state expire."""
+        summary = self.record(sid, [status], then=closing)
         self.redis.expire(CALL_KEY.format(sid), min(self.call_ttl, 3600))
+        return summary
+
+    @translated
+    def waiting_count(self) -> int:
+        """How many callers wait for an agent now, on every host."""
+        return int(cast(int, self.redis.zcard(WAITING_KEY)))
 
     # Flow versions -------------------------------------------------------------------------
 
+    @translated
     def save_flowset(self, version: str, texts: Mapping[str, str]) -> None:
         """Keep the YAML of a flow version, so any worker can serve calls that started on it."""
         key = FLOWSET_KEY.format(version)
@@ -185,6 +364,7 @@ class Store:
             pipe.expire(key, FLOWSET_TTL_SECONDS)
             pipe.execute()
 
+    @translated
     def load_flowset(self, version: str) -> dict[str, str] | None:
         """The YAML of a flow version, if still kept."""
         raw = cast(dict[bytes, bytes], self.redis.hgetall(FLOWSET_KEY.format(version)))
@@ -194,12 +374,14 @@ class Store:
 
     # Agents ---------------------------------------------------------------------------------
 
+    @translated
     def set_presence(self, agent_id: str, status: str, by: str = "") -> dict[str, Any]:
         """Mark an agent available or away; returns the record kept."""
         record = {"status": status, "since": now(), "by": by}
         self.redis.hset(PRESENCE_KEY, agent_id, json.dumps(record))
         return record
 
+    @translated
     def presence(self) -> dict[str, dict[str, Any]]:
         """Every presence record, by agent id (agents without one are available)."""
         raw = cast(dict[bytes, bytes], self.redis.hgetall(PRESENCE_KEY))
@@ -209,20 +391,51 @@ class Store:
         """The ids of agents marked away."""
         return {agent for agent, record in self.presence().items() if record["status"] == "away"}
 
+    @translated
     def next_round_robin(self, pool: str) -> int:
         """A ticket for a round-robin pool: consecutive calls get consecutive numbers."""
         return cast(int, self.redis.incr(ROUND_ROBIN_KEY.format(pool))) - 1
 
-    def claim_longest_idle(self, pool: str, agent_ids: list[str]) -> list[str]:
+    @translated
+    def claim_longest_idle(self, pool: str, agent_ids: list[str], at: float) -> list[str]:
         """Agents ordered by how long since each was last offered a call; the first is claimed."""
         if not agent_ids:
             return []
-        ordered = self._claim_idle(keys=[IDLE_KEY.format(pool)], args=[now(), *agent_ids])
+        ordered = self._claim_idle(keys=[IDLE_KEY.format(pool)], args=[at, *agent_ids])
         return [a.decode() if isinstance(a, bytes) else str(a) for a in ordered]
 
+    @translated
     def ping(self) -> bool:
         """Whether Redis answers."""
         return bool(self.redis.ping())
+
+
+def cross_call_writes(before: CallSummary, after: CallSummary, encoded: Sequence[str]) -> list[Op]:
+    """The writes outside the call's own keys: the global stream, the indexes, who waits."""
+    sid = after.sid
+    ops: list[Op] = [("x", EVENTS_KEY, sid, e) for e in encoded]
+    if after.started_at is None:
+        return ops
+    score = after.started_at
+    if before.started_at is None:
+        ops.append(("n", CALLS_KEY, score, sid))
+    old = before.index_values() if before.started_at is not None else {}
+    new = after.index_values()
+    for name in INDEXED:
+        was, value = old.get(name), new.get(name)
+        if was == value:
+            continue
+        if was:
+            ops.append(("r", INDEX_KEY.format(name, was), 0, sid))
+        if value:
+            key = INDEX_KEY.format(name, value)
+            ops.append(("z", key, score, sid))
+            ops.append(("s", INDEXES_KEY, 0, key))
+    if after.waiting and not before.waiting:
+        ops.append(("z", WAITING_KEY, after.waiting_since, sid))
+    elif before.waiting and not after.waiting:
+        ops.append(("r", WAITING_KEY, 0, sid))
+    return ops
 
 
 def _text(raw: bytes | None) -> str | None:

@@ -77,6 +77,7 @@ class RecordVerb:
 class DialTarget:
     kind: str  # "number" | "client" | "sip" | "queue"
     address: str
+    answered_url: str | None = None  # told when this party picks up
 
 
 @dataclass(frozen=True)
@@ -184,14 +185,15 @@ def _element(verb: Verb) -> TwiML:
                 action=verb.action, method="POST", timeout=verb.timeout, caller_id=verb.caller_id
             )
             for target in verb.targets:
+                told = _answered(target)
                 if target.kind == "number":
-                    dial.number(target.address)
+                    dial.number(target.address, **told)
                 elif target.kind == "client":
-                    dial.client(target.address)
+                    dial.client(target.address, **told)
                 elif target.kind == "queue":
                     dial.queue(target.address)
                 else:
-                    dial.sip(target.address)
+                    dial.sip(target.address, **told)
             return dial
         case EnqueueVerb():
             return Enqueue(
@@ -205,6 +207,16 @@ def _element(verb: Verb) -> TwiML:
         case RedirectVerb():
             return Redirect(verb.url, method="POST")
     raise TypeError(f"not a verb: {verb!r}")  # pragma: no cover
+
+
+def _answered(target: DialTarget) -> dict[str, Any]:
+    if not target.answered_url:
+        return {}
+    return {
+        "status_callback": target.answered_url,
+        "status_callback_event": "answered",
+        "status_callback_method": "POST",
+    }
 
 
 def _loop(loop: int) -> dict[str, Any]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import hmac
 import logging
 
-import redis
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from ivr.agents.services import UnknownAgent, list_agents, set_status
+from ivr.errors import StoreUnavailable
 from ivr.services import Services
 
 log = logging.getLogger(__name__)
@@ -30,8 +30,8 @@ def authenticate() -> tuple[Response, int] | None:
     return jsonify(error="a valid API token is required (Authorization: Bearer ...)"), 401
 
 
-@bp.errorhandler(redis.RedisError)
-def store_unavailable(error: redis.RedisError) -> tuple[Response, int]:
+@bp.errorhandler(StoreUnavailable)
+def store_unavailable(error: StoreUnavailable) -> tuple[Response, int]:
     """Presence lives in Redis: without it, say so and change nothing."""
     log.warning("agents API: Redis unavailable: %s", error)
     return jsonify(error="agent presence is unavailable: Redis does not answer"), 503

@@ -169,8 +169,8 @@ def _summary(call: SimulatedCall, store: Any) -> dict[str, Any]:
     if store is not None:
         entries = store.call_log(call.sid)
         summary["steps"] = [e["step"] for e in entries if e.get("kind") == "step"]
-        ends = [e["outcome"] for e in entries if e.get("kind") == "end"]
-        summary["outcome"] = ends[-1] if ends else "abandoned"
+        record = store.summary(call.sid)
+        summary["outcome"] = record.outcome if record else "in_progress"
     return summary
 
 

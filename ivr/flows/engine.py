@@ -12,6 +12,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from ivr.calls.events import (
+    CallEvent,
+    DialEnded,
+    DialStarted,
+    FlowHungUp,
+    HoldJoined,
+    HoldLeft,
+    InputReceived,
+    LanguageChosen,
+    MenuExhausted,
+    PassedPool,
+    RouteDecided,
+    StepEntered,
+    VoicemailRecorded,
+)
+from ivr.errors import IvrError
 from ivr.flows.model import (
     ANY_LANGUAGE,
     Branch,
@@ -44,7 +60,6 @@ from ivr.flows.state import (
 )
 from ivr.phrases import DEFAULT_VOICES, phrase
 from ivr.twiml import (
-    TURN,
     DialTarget,
     DialVerb,
     EnqueueVerb,
@@ -63,41 +78,80 @@ MAX_HOPS = 200
 ANSWERED = frozenset({"completed", "answered"})
 
 
-class FlowFault(Exception):
+class FlowFault(IvrError):
     """The flow cannot go on (a missing step, a loop): the caller gets the fallback."""
 
 
 @dataclass(frozen=True)
 class RoutePlan:
-    """The Dials to try for a route, in order, and why."""
+    """The Dials to try for a route, in order, and why; the pools passed over and why."""
 
     attempts: tuple[DialAttempt, ...]
     reason: str
+    passed_over: tuple[PassedPool, ...] = ()
+    strategy: str | None = None
 
 
 class Router(Protocol):
-    def plan(self, route: Route, state: CallState) -> RoutePlan:
-        """The Dials to try for this caller now."""
+    def plan(self, route: Route, state: CallState, at: float) -> RoutePlan:
+        """The Dials to try for this caller at `at`."""
 
 
 class NoRouter:
     """A router with no pools: every route goes to its `otherwise`."""
 
-    def plan(self, route: Route, state: CallState) -> RoutePlan:
+    def plan(self, route: Route, state: CallState, at: float) -> RoutePlan:
         """No attempts."""
         return RoutePlan((), "no agent pools are configured")
 
 
+class Urls(Protocol):
+    """Where Twilio reports back: the web layer decides the paths, the engine only asks."""
+
+    def action(self, kind: str, language: str) -> str:
+        """The action URL of a waiting verb: kind is "input", "dial", "recorded" or "queue"."""
+
+    def hold(self, language: str) -> str:
+        """The wait URL of the hold line."""
+
+    def recording(self) -> str:
+        """The recording status callback."""
+
+    def transcription(self) -> str:
+        """The transcription callback."""
+
+    def answered(self, pool: str, agent: str) -> str:
+        """The status callback telling that `agent` of `pool` picked up."""
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a turn is played with: the router, the URLs, and the instant (read at the edge)."""
+
+    router: Router
+    urls: Urls
+    at: float
+
+
 @dataclass
 class Turn:
-    """One webhook's answer: the verbs to play and the state to keep."""
+    """One webhook's answer: the verbs to play, the state to keep and the events to record."""
 
     state: CallState
+    context: Context
     verbs: list[Verb] = field(default_factory=list)
-    log: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    events: list[CallEvent] = field(default_factory=list)
+
+    def emit(self, kind: type[CallEvent], **values: Any) -> None:
+        """Record an event of this turn, at the turn's instant."""
+        self.events.append(kind(at=self.context.at, **values))
+
+    def action(self, kind: str) -> str:
+        """The action URL of a waiting verb, in the caller's current language."""
+        return self.context.urls.action(kind, self.state.language)
 
 
-def begin(flow: Flow, version: str, call: CallInfo, router: Router) -> Turn:
+def begin(flow: Flow, version: str, call: CallInfo, context: Context) -> Turn:
     """Start a call at the flow's first step."""
     state = CallState(
         sid=call.sid,
@@ -109,33 +163,32 @@ def begin(flow: Flow, version: str, call: CallInfo, router: Router) -> Turn:
         called=call.called,
         from_country=call.from_country,
     )
-    turn = Turn(state)
-    _walk(flow, turn, flow.start, router)
+    turn = Turn(state, context)
+    _walk(flow, turn, flow.start)
     return turn
 
 
-def resume(flow: Flow, state: CallState, event: Event, router: Router) -> Turn:
+def resume(flow: Flow, state: CallState, event: Event, context: Context) -> Turn:
     """Continue a waiting call with what Twilio reported."""
-    turn = Turn(state)
+    turn = Turn(state, context)
     step = _step(flow, state.step)
     action = step.action
     if state.ended:
         turn.verbs.append(HangupVerb())
     elif isinstance(action, Menu) and isinstance(event, Gathered):
-        _answer_menu(flow, turn, step, action, event, router)
+        _answer_menu(flow, turn, step, action, event)
     elif isinstance(action, Route) and isinstance(event, Dialed):
-        _after_route_dial(flow, turn, action, event, router)
+        _after_route_dial(flow, turn, action, event)
     elif isinstance(action, Route) and isinstance(event, Queued):
-        _after_hold(flow, turn, action, event, router)
+        _after_hold(flow, turn, action, event)
     elif isinstance(action, Dial | Dequeue) and isinstance(event, Dialed):
-        _after_dial(flow, turn, action, event, router)
+        _after_dial(flow, turn, action, event)
     elif isinstance(action, Voicemail) and isinstance(event, Recorded):
-        _after_voicemail(flow, turn, step, event, router)
+        _after_voicemail(flow, turn, step, event)
     else:
         # Twilio reported something this step does not wait for (a stale or odd request):
         # play the waiting step again rather than guess.
-        turn.log.append(("unexpected", {"step": step.name, "event": type(event).__name__}))
-        _walk(flow, turn, step.name, router)
+        _walk(flow, turn, step.name)
     return turn
 
 
@@ -163,7 +216,7 @@ def _step(flow: Flow, name: str) -> Step:
         raise FlowFault(f"flow {flow.name!r} has no step {name!r}") from None
 
 
-def _walk(flow: Flow, turn: Turn, name: str | None, router: Router) -> None:
+def _walk(flow: Flow, turn: Turn, name: str | None) -> None:
     """Play steps from `name` on until one waits for the caller or the call ends."""
     for _ in range(MAX_HOPS):
         if name is None:
@@ -171,7 +224,7 @@ def _walk(flow: Flow, turn: Turn, name: str | None, router: Router) -> None:
             return
         step = _step(flow, name)
         turn.state = turn.state.evolve(step=name)
-        turn.log.append(("step", {"step": name}))
+        turn.emit(StepEntered, step=name)
         language = turn.state.language
         action = step.action
         following = step.next
@@ -185,26 +238,29 @@ def _walk(flow: Flow, turn: Turn, name: str | None, router: Router) -> None:
             case SetVars():
                 turn.state = turn.state.evolve(variables={**turn.state.variables, **action.values})
             case SwitchLanguage():
-                turn.state = turn.state.evolve(language=action.language)
+                _switch_language(turn, action.language)
             case Branch():
                 following = _branch(action, turn.state)
             case Menu():
                 turn.state = turn.state.evolve(attempts=0)
-                turn.verbs += _gather(flow, turn.state, action, ())
+                turn.verbs += _gather(flow, turn, action, ())
                 return
             case Route():
-                _enter_route(flow, turn, action, router)
+                _enter_route(flow, turn, step, action)
                 return
             case Dial():
-                turn.verbs.append(dial_verb(action, _action("dial", turn.state)))
+                turn.emit(DialStarted, number=action.number, timeout=action.timeout)
+                turn.verbs.append(dial_verb(action, turn.action("dial")))
                 return
             case Dequeue():
+                turn.emit(DialStarted, number=f"queue {action.queue}")
                 target = (DialTarget("queue", action.queue),)
-                turn.verbs.append(DialVerb(_action("dial", turn.state), target))
+                turn.verbs.append(DialVerb(turn.action("dial"), target))
                 return
             case Voicemail():
-                recorded = _action("recorded", turn.state)
-                turn.verbs += voicemail_verbs(flow, language, action, recorded)
+                turn.verbs += voicemail_verbs(
+                    flow, language, action, turn.action("recorded"), turn.context.urls
+                )
                 return
         if step.hangup:
             _end(turn, "completed")
@@ -213,24 +269,26 @@ def _walk(flow: Flow, turn: Turn, name: str | None, router: Router) -> None:
     raise FlowFault(f"flow {flow.name!r} walked {MAX_HOPS} steps without waiting for the caller")
 
 
+def _switch_language(turn: Turn, language: str) -> None:
+    turn.state = turn.state.evolve(language=language)
+    turn.emit(LanguageChosen, language=language)
+
+
 def _end(turn: Turn, outcome: str) -> None:
     turn.verbs.append(HangupVerb())
     turn.state = turn.state.evolve(ended=True, outcome=turn.state.outcome or outcome)
-    turn.log.append(("end", {"outcome": turn.state.outcome}))
+    turn.emit(FlowHungUp, step=turn.state.step)
 
 
-def _action(kind: str, state: CallState) -> str:
-    return f"/voice/{kind}?turn={TURN}&lang={state.language}"
-
-
-def _gather(flow: Flow, state: CallState, menu: Menu, before: tuple[SayVerb, ...]) -> list[Verb]:
-    language = state.language
+def _gather(flow: Flow, turn: Turn, menu: Menu, before: tuple[SayVerb, ...]) -> list[Verb]:
+    language = turn.state.language
     prompts = (*before, *_menu_prompt(flow, language, menu))
     num_digits = menu.num_digits
     if num_digits is None and menu.options and all(len(o.key) == 1 for o in menu.options):
         num_digits = 1
+    action = turn.action("input")
     gather = GatherVerb(
-        action=_action("input", state),
+        action=action,
         prompts=prompts,
         speech=menu.speech,
         language=language,
@@ -240,7 +298,7 @@ def _gather(flow: Flow, state: CallState, menu: Menu, before: tuple[SayVerb, ...
         hints=", ".join(k for o in menu.options for k in _keywords(o, language)),
     )
     # Reached only if Twilio ignores actionOnEmptyResult: treat it as silence, never dead air.
-    return [gather, RedirectVerb(_action("input", state))]
+    return [gather, RedirectVerb(action)]
 
 
 def _menu_prompt(flow: Flow, language: str, menu: Menu) -> tuple[SayVerb, ...]:
@@ -251,41 +309,35 @@ def _menu_prompt(flow: Flow, language: str, menu: Menu) -> tuple[SayVerb, ...]:
     return (say(flow, language, menu.prompt),)
 
 
-def _answer_menu(
-    flow: Flow, turn: Turn, step: Step, menu: Menu, event: Gathered, router: Router
-) -> None:
+def _answer_menu(flow: Flow, turn: Turn, step: Step, menu: Menu, event: Gathered) -> None:
     option, problem = _choose(menu, event, turn.state.language)
-    turn.log.append(
-        (
-            "input",
-            {
-                "step": step.name,
-                "digits": event.digits,
-                "speech": event.speech,
-                "chosen": option.key if option else None,
-                "problem": problem,
-            },
-        )
+    turn.emit(
+        InputReceived,
+        step=step.name,
+        digits=event.digits,
+        speech=event.speech,
+        confidence=event.confidence,
+        chosen=option.key if option else None,
+        problem=problem,
     )
     if option is not None:
-        state = turn.state.evolve(attempts=0)
+        turn.state = turn.state.evolve(attempts=0)
         if option.language:
-            state = state.evolve(language=option.language)
-        turn.state = state
-        _walk(flow, turn, option.next or step.next, router)
+            _switch_language(turn, option.language)
+        _walk(flow, turn, option.next or step.next)
         return
     used = turn.state.attempts + 1
     turn.state = turn.state.evolve(attempts=used)
     if used >= menu.attempts:
-        turn.log.append(("menu_exhausted", {"step": step.name, "attempts": used}))
+        turn.emit(MenuExhausted, step=step.name, attempts=used)
         if menu.otherwise is None:
             turn.verbs.append(say_phrase(flow, "call_back_later", turn.state.language))
-        _walk(flow, turn, menu.otherwise, router)
+        _walk(flow, turn, menu.otherwise)
         return
     language = turn.state.language
     custom = menu.no_input if problem == "no_input" else menu.invalid
     sorry = say(flow, language, custom) if custom else say_phrase(flow, problem, language)
-    turn.verbs += _gather(flow, turn.state, menu, (sorry,))
+    turn.verbs += _gather(flow, turn, menu, (sorry,))
 
 
 def _choose(menu: Menu, event: Gathered, language: str) -> tuple[Option | None, str]:
@@ -337,43 +389,57 @@ def _holds(when: Condition, state: CallState) -> bool:
     return all(variables.get(name) in allowed for name, allowed in when.variables.items())
 
 
-def _enter_route(flow: Flow, turn: Turn, route: Route, router: Router) -> None:
-    plan = router.plan(route, turn.state)
-    turn.log.append(
-        (
-            "route",
-            {
-                "queue": route.queue,
-                "reason": plan.reason,
-                "pools": list(dict.fromkeys(a.pool for a in plan.attempts)),
-            },
-        )
+def _enter_route(flow: Flow, turn: Turn, step: Step, route: Route) -> None:
+    plan = turn.context.router.plan(route, turn.state, turn.context.at)
+    pools = tuple(dict.fromkeys(a.pool for a in plan.attempts))
+    turn.emit(
+        RouteDecided,
+        step=step.name,
+        queue=route.queue,
+        language=turn.state.language,
+        pools=pools,
+        passed_over=plan.passed_over,
+        chosen=pools[0] if pools else None,
+        strategy=plan.strategy,
+        reason=plan.reason,
     )
     if not plan.attempts:
         turn.state = turn.state.evolve(route=None)
-        _leave_route(flow, turn, route, router)
+        _leave_route(flow, turn, route)
         return
     progress = RouteProgress(route.queue, plan.attempts, 0)
     turn.state = turn.state.evolve(route=progress)
     turn.verbs.append(say_phrase(flow, "connecting", turn.state.language))
-    turn.verbs.append(_dial_attempt(turn.state, progress.current))
+    turn.verbs.append(_dial_attempt(turn, progress.current))
 
 
-def _dial_attempt(state: CallState, attempt: DialAttempt) -> DialVerb:
-    return DialVerb(_action("dial", state), attempt.targets, attempt.timeout, attempt.caller_id)
+def _dial_attempt(turn: Turn, attempt: DialAttempt) -> DialVerb:
+    turn.emit(DialStarted, pool=attempt.pool, agents=attempt.agents, timeout=attempt.timeout)
+    urls = turn.context.urls
+    targets = tuple(
+        DialTarget(endpoint.kind, endpoint.address, urls.answered(attempt.pool, agent))
+        for endpoint, agent in zip(attempt.targets, _padded(attempt), strict=True)
+    )
+    return DialVerb(turn.action("dial"), targets, attempt.timeout, attempt.caller_id)
 
 
-def _after_route_dial(flow: Flow, turn: Turn, route: Route, event: Dialed, router: Router) -> None:
+def _padded(attempt: DialAttempt) -> tuple[str, ...]:
+    agents = attempt.agents
+    return agents + ("",) * (len(attempt.targets) - len(agents))
+
+
+def _after_route_dial(flow: Flow, turn: Turn, route: Route, event: Dialed) -> None:
     progress = turn.state.route
     if progress is None:
-        _leave_route(flow, turn, route, router)
+        _leave_route(flow, turn, route)
         return
     attempt = progress.current
-    turn.log.append(
-        (
-            "dial_result",
-            {"pool": attempt.pool, "agents": list(attempt.agents), "status": event.status},
-        )
+    turn.emit(
+        DialEnded,
+        pool=attempt.pool,
+        agents=attempt.agents,
+        status=event.status,
+        seconds=event.seconds,
     )
     if event.status in ANSWERED:
         turn.state = turn.state.evolve(outcome="answered")
@@ -384,30 +450,28 @@ def _after_route_dial(flow: Flow, turn: Turn, route: Route, event: Dialed, route
         turn.state = turn.state.evolve(route=replace(progress, index=progress.index + 1))
         # Words before every new Dial: between two rings the caller would otherwise hear nothing.
         turn.verbs.append(say_phrase(flow, "still_trying", turn.state.language))
-        turn.verbs.append(_dial_attempt(turn.state, following))
+        turn.verbs.append(_dial_attempt(turn, following))
         return
-    _leave_route(flow, turn, route, router, agents_on_shift=True)
+    _leave_route(flow, turn, route, agents_on_shift=True)
 
 
-def _leave_route(
-    flow: Flow, turn: Turn, route: Route, router: Router, agents_on_shift: bool = False
-) -> None:
+def _leave_route(flow: Flow, turn: Turn, route: Route, agents_on_shift: bool = False) -> None:
     turn.verbs.append(say_phrase(flow, "all_busy", turn.state.language))
     if route.hold is not None and agents_on_shift:
         # Agents are working but busy: wait in line for the next one, or press a key for voicemail.
         language = turn.state.language
         turn.state = turn.state.evolve(route=None)
-        turn.log.append(("hold", {"queue": route.queue}))
-        wait_url = f"/voice/hold?lang={language}"
-        turn.verbs.append(EnqueueVerb(route.queue, _action("queue", turn.state), wait_url))
+        turn.emit(HoldJoined, queue=route.queue)
+        wait_url = turn.context.urls.hold(language)
+        turn.verbs.append(EnqueueVerb(route.queue, turn.action("queue"), wait_url))
         return
     if route.otherwise is None:
         turn.verbs.append(say_phrase(flow, "call_back_later", turn.state.language))
-    _walk(flow, turn, route.otherwise, router)
+    _walk(flow, turn, route.otherwise)
 
 
-def _after_hold(flow: Flow, turn: Turn, route: Route, event: Queued, router: Router) -> None:
-    turn.log.append(("hold_result", {"queue": route.queue, "result": event.result}))
+def _after_hold(flow: Flow, turn: Turn, route: Route, event: Queued) -> None:
+    turn.emit(HoldLeft, queue=route.queue, result=event.result, seconds=event.seconds)
     if event.result in ("bridged", "bridging-in-process"):
         _end(turn, "answered")
         return
@@ -416,14 +480,12 @@ def _after_hold(flow: Flow, turn: Turn, route: Route, event: Queued, router: Rou
         return
     if route.otherwise is None:
         turn.verbs.append(say_phrase(flow, "call_back_later", turn.state.language))
-    _walk(flow, turn, route.otherwise, router)
+    _walk(flow, turn, route.otherwise)
 
 
-def _after_dial(
-    flow: Flow, turn: Turn, dial: Dial | Dequeue, event: Dialed, router: Router
-) -> None:
+def _after_dial(flow: Flow, turn: Turn, dial: Dial | Dequeue, event: Dialed) -> None:
     target = dial.number if isinstance(dial, Dial) else f"queue {dial.queue}"
-    turn.log.append(("dial_result", {"number": target, "status": event.status}))
+    turn.emit(DialEnded, number=target, status=event.status, seconds=event.seconds)
     if event.status in ANSWERED:
         turn.state = turn.state.evolve(outcome="answered")
         _end(turn, "answered")
@@ -431,10 +493,12 @@ def _after_dial(
     if dial.otherwise is None:
         key = "call_back_later" if isinstance(dial, Dial) else "queue_empty"
         turn.verbs.append(say_phrase(flow, key, turn.state.language))
-    _walk(flow, turn, dial.otherwise, router)
+    _walk(flow, turn, dial.otherwise)
 
 
-def voicemail_verbs(flow: Flow, language: str, voicemail: Voicemail, action: str) -> list[Verb]:
+def voicemail_verbs(
+    flow: Flow, language: str, voicemail: Voicemail, action: str, urls: Urls
+) -> list[Verb]:
     """The prompt and Record of a voicemail step, reporting to `action`."""
     prompt = (
         say(flow, language, voicemail.prompt)
@@ -446,8 +510,8 @@ def voicemail_verbs(flow: Flow, language: str, voicemail: Voicemail, action: str
         max_seconds=voicemail.max_seconds,
         finish_on_key=voicemail.finish_on_key,
         transcribe=voicemail.transcribe,
-        transcribe_callback="/voice/transcription",
-        recording_callback="/voice/recording",
+        transcribe_callback=urls.transcription(),
+        recording_callback=urls.recording(),
     )
     return [prompt, record]
 
@@ -457,19 +521,20 @@ def dial_verb(dial: Dial, action: str) -> DialVerb:
     return DialVerb(action, (DialTarget("number", dial.number),), dial.timeout, dial.caller_id)
 
 
-def _after_voicemail(flow: Flow, turn: Turn, step: Step, event: Recorded, router: Router) -> None:
+def _after_voicemail(flow: Flow, turn: Turn, step: Step, event: Recorded) -> None:
     got_message = bool(event.recording_url) and event.duration > 0
-    turn.log.append(
-        (
-            "voicemail",
-            {"step": step.name, "recording_url": event.recording_url, "duration": event.duration},
-        )
+    turn.emit(
+        VoicemailRecorded,
+        step=step.name,
+        recording_sid=event.recording_sid,
+        url=event.recording_url,
+        seconds=event.duration,
     )
     language = turn.state.language
     if got_message:
         turn.state = turn.state.evolve(outcome="voicemail")
     if step.next:
-        _walk(flow, turn, step.next, router)
+        _walk(flow, turn, step.next)
         return
     turn.verbs.append(say_phrase(flow, "message_saved" if got_message else "no_message", language))
     _end(turn, "voicemail" if got_message else "completed")

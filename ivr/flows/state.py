@@ -7,7 +7,13 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from ivr.twiml import DialTarget
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where an agent is rung: a phone number, a Twilio client or a SIP address."""
+
+    kind: str  # "number" | "client" | "sip"
+    address: str
 
 
 @dataclass(frozen=True)
@@ -15,7 +21,7 @@ class DialAttempt:
     """One Dial of a route: a pool's agents rung together, or one agent of a sequence."""
 
     pool: str
-    targets: tuple[DialTarget, ...]
+    targets: tuple[Endpoint, ...]
     timeout: int
     caller_id: str | None = None
     agents: tuple[str, ...] = ()
@@ -82,7 +88,7 @@ class CallState:
                         timeout=a["timeout"],
                         caller_id=a["caller_id"],
                         agents=tuple(a["agents"]),
-                        targets=tuple(DialTarget(**t) for t in a["targets"]),
+                        targets=tuple(Endpoint(t["kind"], t["address"]) for t in a["targets"]),
                     )
                     for a in route["attempts"]
                 ),
@@ -114,9 +120,10 @@ class Gathered:
 
 @dataclass(frozen=True)
 class Dialed:
-    """A Dial's result, Twilio's DialCallStatus."""
+    """A Dial's result, Twilio's DialCallStatus, and how long the dialled party talked."""
 
     status: str
+    seconds: int | None = None
 
 
 @dataclass(frozen=True)
@@ -125,13 +132,15 @@ class Recorded:
 
     recording_url: str = ""
     duration: int = 0
+    recording_sid: str = ""
 
 
 @dataclass(frozen=True)
 class Queued:
-    """How a wait in a hold queue ended, Twilio's QueueResult."""
+    """How a wait in a hold queue ended, Twilio's QueueResult, and how long it lasted."""
 
     result: str
+    seconds: int = 0
 
 
 Event = Gathered | Dialed | Recorded | Queued

@@ -8,9 +8,11 @@ from urllib.parse import parse_qsl
 from flask import Blueprint, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
-from ivr.errors import BadRequest
+from ivr.calls.events import CallEvent, DialEnded, TwilioStatus, VoicemailRecorded
+from ivr.errors import BadRequest, StoreUnavailable
 from ivr.metrics import WEBHOOKS
 from ivr.services import Services
+from ivr.store import now
 from ivr.twiml import render
 from ivr.voice.params import parse_params
 from ivr.voice.services import fallback_done, fallback_verbs
@@ -97,14 +99,14 @@ def _turn() -> int:
 def incoming() -> Response:
     """The number's Voice URL: a new call."""
     params = parse_params(_form())
-    return twiml(_services().voice.answer(params, "incoming", 0))
+    return twiml(_services().voice.answer(params, "incoming", 0, now()))
 
 
 @bp.route("/<any(input, dial, recorded, queue):kind>", methods=["POST"])
 def resume(kind: str) -> Response:
     """Gather, Dial and Record actions: the call goes on."""
     params = parse_params(_form())
-    return twiml(_services().voice.answer(params, kind, _turn(), _lang()))
+    return twiml(_services().voice.answer(params, kind, _turn(), now(), _lang()))
 
 
 @bp.route("/hold", methods=["POST"])
@@ -125,10 +127,27 @@ def hold_key() -> Response:
 def status() -> Response:
     """The call's status callback."""
     params = parse_params(_form())
+    at = now()
+    services = _services()
     try:
-        _services().voice.status(params)
+        services.voice.status(params, at)
+    except StoreUnavailable:
+        event = TwilioStatus(at, status=params.call_status, duration=params.call_duration)
+        services.record_quietly(params.sid, [event])
     except Exception:
         log.exception("call %s: status %s not recorded", params.sid, params.call_status)
+    return twiml(render([]))
+
+
+@bp.route("/answered", methods=["POST"])
+def answered() -> Response:
+    """An agent's leg was answered: who picked up, and when."""
+    params = parse_params(_form())
+    pool, agent = request.args.get("pool", ""), request.args.get("agent", "")
+    try:
+        _services().voice.agent_answered(params, pool, agent, now())
+    except Exception:
+        log.exception("call %s: answer by %s/%s not recorded", params.parent_sid, pool, agent)
     return twiml(render([]))
 
 
@@ -137,12 +156,24 @@ def fallback() -> Response:
     """The end of a fallback voicemail or dial; needs no stored state."""
     params = parse_params(_form())
     kind = request.args.get("kind", "")
+    at = now()
     services = _services()
     flowset = services.registry.current()
     flow = flowset.for_number(params.called) if flowset else None
-    services.record_quietly(
-        params.sid, {"kind": "fallback", "result": kind, "recording_url": params.recording_url}
-    )
+    event: CallEvent
+    if kind == "recorded":
+        event = VoicemailRecorded(
+            at,
+            recording_sid=params.recording_sid,
+            url=params.recording_url,
+            seconds=params.recording_duration,
+            source="fallback",
+        )
+    else:
+        event = DialEnded(
+            at, number="fallback", status=params.dial_status, seconds=params.dial_seconds
+        )
+    services.record_quietly(params.sid, [event])
     return twiml(render(fallback_done(flow, kind, params, _lang())))
 
 
@@ -150,5 +181,5 @@ def fallback() -> Response:
 def recording_callback(kind: str) -> Response:
     """Recording and transcription callbacks: kept with the call."""
     params = parse_params(_form())
-    _services().keep_recording_event(kind, params)
+    _services().keep_recording_event(kind, params, now())
     return twiml(render([]))

@@ -12,6 +12,7 @@ from ivr.errors import BadRequest
 from ivr.flows.state import CallInfo, Dialed, Event, Gathered, Queued, Recorded
 
 CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}$")
+RECORDING_SID = re.compile(r"RE[0-9a-fA-F]{32}$")
 MAX_DIGITS = 32
 MAX_SPEECH = 500
 MAX_FIELD = 512
@@ -29,9 +30,12 @@ class CallParams:
     speech: str = ""
     confidence: float | None = None
     dial_status: str = ""
+    dial_seconds: int | None = None
+    parent_sid: str = ""
     recording_url: str = ""
     recording_sid: str = ""
     recording_duration: int = 0
+    recording_status: str = ""
     call_status: str = ""
     call_duration: int | None = None
     transcript: str = ""
@@ -49,11 +53,11 @@ class CallParams:
     def event(self, kind: str) -> Event:
         """What the webhook of `kind` reports about the waiting step."""
         if kind == "dial":
-            return Dialed(self.dial_status or "failed")
+            return Dialed(self.dial_status or "failed", self.dial_seconds)
         if kind == "recorded":
-            return Recorded(self.recording_url, self.recording_duration)
+            return Recorded(self.recording_url, self.recording_duration, self.recording_sid)
         if kind == "queue":
-            return Queued(self.queue_result or "error")
+            return Queued(self.queue_result or "error", self.queue_seconds)
         return Gathered(self.digits, self.speech, self.confidence)
 
     def fingerprint(self, kind: str) -> str:
@@ -88,9 +92,14 @@ def parse_params(form: Mapping[str, str]) -> CallParams:
         speech=form.get("SpeechResult", "")[:MAX_SPEECH],
         confidence=_number(form.get("Confidence")),
         dial_status=_field(form, "DialCallStatus").lower(),
+        dial_seconds=_integer(form.get("DialCallDuration")),
+        parent_sid=parent if CALL_SID.match(parent := form.get("ParentCallSid", "")) else "",
         recording_url=_field(form, "RecordingUrl"),
-        recording_sid=_field(form, "RecordingSid"),
+        recording_sid=recording
+        if RECORDING_SID.match(recording := form.get("RecordingSid", ""))
+        else "",
         recording_duration=_integer(form.get("RecordingDuration")) or 0,
+        recording_status=_field(form, "RecordingStatus").lower(),
         call_status=_field(form, "CallStatus").lower(),
         call_duration=_integer(form.get("CallDuration")),
         transcript=form.get("TranscriptionText", "")[:20000],

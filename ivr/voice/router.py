@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from ivr.calls.events import PassedPool
 from ivr.flows.engine import RoutePlan
 from ivr.flows.model import Route
-from ivr.flows.state import CallState, DialAttempt
-from ivr.store import Store, now
-from ivr.twiml import DialTarget
+from ivr.flows.state import CallState, DialAttempt, Endpoint
+from ivr.store import Store
 from routing.decide import Away, Candidate, decide
 from routing.model import Agent, Pool, Pools
 
@@ -23,21 +23,27 @@ class PoolRouter:
         self.pools = pools
         self.store = store
 
-    def plan(self, route: Route, state: CallState) -> RoutePlan:
-        """The Dials to try now for this caller, pool by pool, in the pools' strategies."""
+    def plan(self, route: Route, state: CallState, at: float) -> RoutePlan:
+        """The Dials to try at `at` for this caller, pool by pool, in the pools' strategies."""
         decision = decide(
             self.pools,
             route.queue,
             state.language,
-            datetime.fromtimestamp(now(), UTC),
+            datetime.fromtimestamp(at, UTC),
             Away(self.store.away()),
         )
         attempts: list[DialAttempt] = []
         for candidate in decision.pools:
-            attempts += self._attempts(candidate, route)
-        return RoutePlan(tuple(attempts), decision.reason)
+            attempts += self._attempts(candidate, route, at)
+        passed = tuple(
+            PassedPool(p.pool.name, p.reason)
+            for p in decision.passed_over
+            if p.pool.serves(route.queue)
+        )
+        first = decision.pools[0].pool.strategy if decision.pools else None
+        return RoutePlan(tuple(attempts), decision.reason, passed, first)
 
-    def _attempts(self, candidate: Candidate, route: Route) -> list[DialAttempt]:
+    def _attempts(self, candidate: Candidate, route: Route, at: float) -> list[DialAttempt]:
         pool, agents = candidate.pool, list(candidate.agents)
         caller_id = route.caller_id or pool.caller_id
         if pool.strategy == "simultaneous":
@@ -46,7 +52,7 @@ class PoolRouter:
             start = self.store.next_round_robin(pool.name) % len(agents)
             agents = agents[start:] + agents[:start]
         elif pool.strategy == "longest_idle":
-            order = self.store.claim_longest_idle(pool.name, [a.id for a in agents])
+            order = self.store.claim_longest_idle(pool.name, [a.id for a in agents], at)
             by_id = {a.id: a for a in agents}
             agents = [by_id[agent_id] for agent_id in order]
         return [_attempt(pool, [agent], caller_id) for agent in agents]
@@ -55,7 +61,7 @@ class PoolRouter:
 def _attempt(pool: Pool, agents: list[Agent], caller_id: str | None) -> DialAttempt:
     return DialAttempt(
         pool=pool.name,
-        targets=tuple(DialTarget(_NOUNS[a.kind], a.address) for a in agents),
+        targets=tuple(Endpoint(_NOUNS[a.kind], a.address) for a in agents),
         timeout=pool.ring_seconds,
         caller_id=caller_id,
         agents=tuple(a.id for a in agents),

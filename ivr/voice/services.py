@@ -9,17 +9,33 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
 
+from ivr.calls.events import (
+    AgentAnswered,
+    CallEnded,
+    CallEvent,
+    CallStarted,
+    FallbackUsed,
+    RouteDecided,
+    TwilioStatus,
+)
+from ivr.calls.summary import CallSummary, fold
 from ivr.flows import engine
-from ivr.flows.engine import Router, Turn
+from ivr.flows.engine import Context, FlowFault, Router, Turn
 from ivr.flows.model import Dial, Flow, Hold, Route, Voicemail
 from ivr.flows.registry import FlowRegistry, FlowSet
 from ivr.flows.state import CallState
-from ivr.metrics import CALLS_ENDED, CALLS_STARTED, ROUTES, WEBHOOK_SECONDS, WEBHOOKS
+from ivr.metrics import (
+    ANSWER_SECONDS,
+    CALLS_ENDED,
+    CALLS_STARTED,
+    ROUTES,
+    WEBHOOK_SECONDS,
+    WEBHOOKS,
+)
 from ivr.phrases import phrase
-from ivr.store import Store
+from ivr.store import Loaded, Store
 from ivr.twiml import (
     GatherVerb,
     HangupVerb,
@@ -31,90 +47,113 @@ from ivr.twiml import (
     render,
 )
 from ivr.voice.params import CallParams
+from ivr.voice.urls import VOICE_URLS, VoiceUrls
 
 log = logging.getLogger(__name__)
 
 RouterFactory = Callable[[FlowSet], Router]
+Recorder = Callable[[str, Sequence[CallEvent]], None]
+FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 
 
 class VoiceService:
     """Answers Twilio's voice webhooks for the flows of a registry."""
 
-    def __init__(self, registry: FlowRegistry, store: Store, routers: RouterFactory) -> None:
+    def __init__(
+        self,
+        registry: FlowRegistry,
+        store: Store,
+        routers: RouterFactory,
+        record_quietly: Recorder,
+        urls: VoiceUrls = VOICE_URLS,
+    ) -> None:
         self.registry = registry
         self.store = store
         self.routers = routers
+        self.record_quietly = record_quietly
+        self.urls = urls
 
-    def answer(self, params: CallParams, kind: str, turn: int, language: str = "") -> str:
+    def answer(
+        self, params: CallParams, kind: str, turn: int, at: float, language: str = ""
+    ) -> str:
         """TwiML for request `turn` of a call ("incoming", "input", "dial", "recorded", "queue")."""
         started = time.perf_counter()
         try:
-            reply, result = self._answer(params, kind, turn), "ok"
-        except Exception:
+            reply, result = self._answer(params, kind, turn, at), "ok"
+        except Exception as exc:
             log.exception(
                 "call %s: %s webhook failed; answering with the fallback", params.sid, kind
             )
             reply, result = self.safe_reply(params, language), "fallback"
+            self._record_fallback(params, kind, at, exc)
         WEBHOOKS.labels(kind, result).inc()
         WEBHOOK_SECONDS.labels(kind).observe(time.perf_counter() - started)
         return reply
 
-    def _answer(self, params: CallParams, kind: str, turn: int) -> str:
+    def _answer(self, params: CallParams, kind: str, turn: int, at: float) -> str:
         flowset = self.registry.current()
         if kind == "incoming":
             # A new call needs no read: the commit fails if a retry of it got there first.
-            return self._begin(params, kind, turn, flowset)
-        state = self.store.load_call(params.sid)
+            return self._begin(params, kind, turn, flowset, at, None)
+        loaded = self.store.load_turn(params.sid)
+        state = loaded.state
         if state is None:
-            return self._begin(params, kind, turn, flowset)
+            return self._begin(params, kind, turn, flowset, at, loaded)
         if turn != state.turn:
             return self._replay(params, kind, turn, state)
         call_flows = self.registry.version(state.version) or flowset
         flow = call_flows.flows.get(state.flow) if call_flows else None
         if call_flows is None or flow is None:
-            raise LookupError(f"flow {state.flow!r} of version {state.version} is gone")
-        result = engine.resume(flow, state, params.event(kind), self.routers(call_flows))
-        return self._commit(params, kind, turn, result, expected=turn)
+            raise FlowFault(f"flow {state.flow!r} of version {state.version} is gone")
+        context = Context(self.routers(call_flows), self.urls, at)
+        result = engine.resume(flow, state, params.event(kind), context)
+        return self._commit(params, kind, turn, result, turn, loaded)
 
-    def _begin(self, params: CallParams, kind: str, turn: int, flowset: FlowSet | None) -> str:
+    def _begin(
+        self,
+        params: CallParams,
+        kind: str,
+        turn: int,
+        flowset: FlowSet | None,
+        at: float,
+        loaded: Loaded | None,
+    ) -> str:
         if flowset is None:
-            raise LookupError("no call flows are loaded")
+            raise FlowFault("no call flows are loaded")
         flow = flowset.for_number(params.called)
         if flow is None:
             log.warning("call %s to %s: no flow answers that number", params.sid, params.called)
+            self._record_fallback(params, kind, at, FlowFault("no flow answers that number"))
             return self.safe_reply(params, "")
         if kind != "incoming":
             log.warning(
                 "call %s: %s webhook for a call not known here; starting it", params.sid, kind
             )
-        result = engine.begin(flow, flowset.version, params.call, self.routers(flowset))
-        result.log.insert(
-            0,
-            (
-                "call",
-                {
-                    "from": params.caller,
-                    "to": params.called,
-                    "flow": flow.name,
-                    "version": flowset.version,
-                },
-            ),
-        )
-        return self._commit(params, kind, turn, result, expected=None)
+        context = Context(self.routers(flowset), self.urls, at)
+        result = engine.begin(flow, flowset.version, params.call, context)
+        result.events.insert(0, _started(params, at, flow.name, flowset.version, flow.language))
+        return self._commit(params, kind, turn, result, None, loaded)
 
     def _commit(
-        self, params: CallParams, kind: str, turn: int, result: Turn, expected: int | None
+        self,
+        params: CallParams,
+        kind: str,
+        turn: int,
+        result: Turn,
+        expected: int | None,
+        loaded: Loaded | None,
     ) -> str:
         state = result.state.evolve(turn=turn + 1)
         reply = render(result.verbs, state.turn)
-        entries: list[dict[str, Any]] = [{"kind": k, **detail} for k, detail in result.log]
-        if self.store.commit(state, expected, turn, reply, params.fingerprint(kind), entries):
-            _count(entries, state)
+        fingerprint = params.fingerprint(kind)
+        if self.store.commit(state, expected, turn, reply, fingerprint, result.events, loaded):
+            before = loaded.summary if loaded else CallSummary(state.sid)
+            count(before, fold(before, result.events), result.events)
             return reply
         # Another request of this call got there first (Twilio retried while we worked).
         stored = self.store.load_call(params.sid)
         if stored is None:
-            raise LookupError("call state vanished during commit")
+            raise FlowFault("call state vanished during commit")
         return self._replay(params, kind, turn, stored)
 
     def _replay(self, params: CallParams, kind: str, turn: int, state: CallState) -> str:
@@ -126,7 +165,7 @@ class VoiceService:
                 "call %s: request %d repeated with other input; same answer", params.sid, turn
             )
         if reply is None:
-            raise LookupError(f"no answer kept for request {wanted} of call {params.sid}")
+            raise FlowFault(f"no answer kept for request {wanted} of call {params.sid}")
         return reply
 
     def hold(self, params: CallParams, language: str, key_pressed: bool) -> str:
@@ -140,10 +179,8 @@ class VoiceService:
             return render([LeaveVerb()])
         if key_pressed:
             wanted = params.digits == hold.leave_key
-            return render(
-                [LeaveVerb()] if wanted else [RedirectVerb(f"/voice/hold?lang={language}")]
-            )
-        return render(hold_verbs(flow, language, hold, params))
+            return render([LeaveVerb()] if wanted else [RedirectVerb(self.urls.hold(language))])
+        return render(hold_verbs(flow, language, hold, params, self.urls))
 
     def _hold_of(self, sid: str) -> tuple[Flow | None, Hold | None]:
         state = self.store.load_call(sid)
@@ -155,34 +192,82 @@ class VoiceService:
         action = step.action if step else None
         return flow, action.hold if isinstance(action, Route) else None
 
-    def status(self, params: CallParams) -> None:
-        """Record Twilio's status callback for a call."""
-        if params.call_status in ("completed", "busy", "failed", "no-answer", "canceled"):
-            self.store.end_call(params.sid, params.call_status, params.call_duration)
-        else:
-            self.store.append_log(params.sid, [{"kind": "status", "status": params.call_status}])
+    def status(self, params: CallParams, at: float) -> None:
+        """Record Twilio's status callback for a call; its final status closes the record."""
+        status = TwilioStatus(at, status=params.call_status, duration=params.call_duration)
+        if params.call_status not in FINAL_STATUSES:
+            self.store.record(params.sid, [status])
+            return
+        closed: list[CallSummary] = []
+
+        def closing(summary: CallSummary) -> list[CallEvent]:
+            closed.clear()
+            if summary.closed:
+                return []  # a repeated final callback: the record is closed already
+            closed.append(summary)
+            return [CallEnded(at, outcome=summary.outcome, duration=summary.duration)]
+
+        self.store.end_call(params.sid, status, closing)
+        for summary in closed:
+            CALLS_ENDED.labels(summary.outcome).inc()
+
+    def agent_answered(self, params: CallParams, pool: str, agent: str, at: float) -> None:
+        """An agent picked up a call of ours (the status callback of the agent's leg)."""
+        if params.call_status not in ("in-progress", "answered", ""):
+            return
+        sid = params.parent_sid or params.sid
+        before = self.store.summary(sid) or CallSummary(sid)
+        event = AgentAnswered(at, pool=pool[:64], agent=agent[:64])
+        count(before, self.store.record(sid, [event]), [event])
 
     def safe_reply(self, params: CallParams, language: str) -> str:
         """Apology, then the flow's fallback; needs no Redis and cannot fail."""
+        return render(fallback_verbs(self._flow_for(params), language, self.urls))
+
+    def _flow_for(self, params: CallParams) -> Flow | None:
         try:
             flowset = self.registry.current()
         except Exception:
             flowset = None
-        flow = flowset.for_number(params.called) if flowset else None
-        return render(fallback_verbs(flow, language))
+        return flowset.for_number(params.called) if flowset else None
+
+    def _record_fallback(self, params: CallParams, kind: str, at: float, exc: Exception) -> None:
+        events: list[CallEvent] = []
+        if kind == "incoming":
+            flow = self._flow_for(params)
+            name, language = (flow.name, flow.language) if flow else ("", "")
+            events.append(_started(params, at, name, "", language))
+        reason = f"{type(exc).__name__}: {exc}"[:300]
+        events.append(FallbackUsed(at, reason=reason, webhook=kind))
+        self.record_quietly(params.sid, events)
 
 
-def _count(entries: list[dict[str, Any]], state: CallState) -> None:
-    for entry in entries:
-        if entry["kind"] == "call":
-            CALLS_STARTED.labels(state.flow).inc()
-        elif entry["kind"] == "route":
-            ROUTES.labels(entry["queue"], (entry["pools"] or ["none"])[0]).inc()
-        elif entry["kind"] == "end":
-            CALLS_ENDED.labels(entry["outcome"]).inc()
+def _started(params: CallParams, at: float, flow: str, version: str, language: str) -> CallStarted:
+    return CallStarted(
+        at,
+        caller=params.caller,
+        called=params.called,
+        from_country=params.from_country,
+        flow=flow,
+        version=version,
+        language=language,
+    )
 
 
-def fallback_verbs(flow: Flow | None, language: str) -> list[Verb]:
+def count(before: CallSummary, after: CallSummary, events: Sequence[CallEvent]) -> None:
+    """Metrics of what a write changed: calls started, routes, time to answer."""
+    for event in events:
+        if isinstance(event, CallStarted):
+            CALLS_STARTED.labels(event.flow or "none").inc()
+        elif isinstance(event, RouteDecided):
+            ROUTES.labels(event.queue, event.chosen or "none").inc()
+    if before.answered_at is None and after.answered_at is not None:
+        wait = after.wait_seconds
+        if wait is not None:
+            ANSWER_SECONDS.labels(after.queue or "none").observe(wait)
+
+
+def fallback_verbs(flow: Flow | None, language: str, urls: VoiceUrls = VOICE_URLS) -> list[Verb]:
     """What a caller hears when the call cannot go on normally."""
     if flow is not None and language not in flow.languages:
         language = flow.language
@@ -190,16 +275,18 @@ def fallback_verbs(flow: Flow | None, language: str) -> list[Verb]:
     verbs: list[Verb] = [engine.say_phrase(flow, "apology", language)]
     step = flow.steps.get(flow.fallback) if flow and flow.fallback else None
     action = step.action if step else None
-    base = f"/voice/fallback?lang={language}&kind="
     if flow is not None and isinstance(action, Voicemail):
-        return verbs + engine.voicemail_verbs(flow, language, action, base + "recorded")
+        recorded = urls.fallback("recorded", language)
+        return verbs + engine.voicemail_verbs(flow, language, action, recorded, urls)
     if isinstance(action, Dial):
-        return [*verbs, engine.dial_verb(action, base + "dial")]
+        return [*verbs, engine.dial_verb(action, urls.fallback("dial", language))]
     verbs += [engine.say_phrase(flow, "call_back_later", language), HangupVerb()]
     return verbs
 
 
-def hold_verbs(flow: Flow | None, language: str, hold: Hold, params: CallParams) -> list[Verb]:
+def hold_verbs(
+    flow: Flow | None, language: str, hold: Hold, params: CallParams, urls: VoiceUrls
+) -> list[Verb]:
     """One round of waiting: where the caller is in line, how to leave, then music."""
     words: list[str] = []
     if params.queue_position:
@@ -214,7 +301,10 @@ def hold_verbs(flow: Flow | None, language: str, hold: Hold, params: CallParams)
     if hold.music:
         prompts.append(PlayVerb(hold.music))
     gather = GatherVerb(
-        action=f"/voice/hold/key?lang={language}", prompts=tuple(prompts), num_digits=1, timeout=1
+        action=urls.hold_key(language),
+        prompts=tuple(prompts),
+        num_digits=1,
+        timeout=1,
     )
     return [gather]
 

@@ -23,14 +23,14 @@ def test_scripted_call_prints_what_the_caller_hears(runner: CliRunner, env: dict
     result = runner.invoke(simulate, ["--press", "3", "--press", "0"], env=env)
     assert result.exit_code == 0, result.output
     assert "[ar-XA] للفواتير" in result.output
-    assert "steps: welcome > choose_language > main > bye; outcome: completed" in result.output
+    assert "steps: welcome > choose_language > main > bye; outcome: self_service" in result.output
 
 
 def test_json_output_has_the_steps_and_heard(runner: CliRunner, env: dict[str, str]) -> None:
     result = runner.invoke(simulate, ["--press", "2", "--say", "tạm biệt", "--json"], env=env)
     assert result.exit_code == 0, result.output
     call = json.loads(result.output)
-    assert call["steps"][-1] == "bye" and call["outcome"] == "completed"
+    assert call["steps"][-1] == "bye" and call["outcome"] == "self_service"
     assert any(h["language"] == "vi-VN" for h in call["heard"])
 
 
@@ -51,4 +51,6 @@ def test_a_scenario_that_does_not_hold_fails(
     )
     result = runner.invoke(simulate, ["--scenario", str(scenario)], env=env)
     assert result.exit_code == 1
-    assert "FAIL" in result.output and "outcome 'completed', expected 'voicemail'" in result.output
+    assert (
+        "FAIL" in result.output and "outcome 'self_service', expected 'voicemail'" in result.output
+    )

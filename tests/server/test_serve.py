@@ -134,28 +134,43 @@ def test_sample_flow_walked_in_each_language(server: Server, language: str) -> N
 
     log = server.store().call_log(caller.sid)
     assert log[0] | {"at": 0} == {
+        "v": 1,
         "at": 0,
-        "kind": "call",
-        "from": "+84901111222",
-        "to": SUPPORT_NUMBER,
+        "kind": "call_started",
+        "caller": "+84901111222",
+        "called": SUPPORT_NUMBER,
+        "from_country": "VN",
         "flow": "support",
         "version": log[0]["version"],
+        "language": "en-US",
     }
     steps = [e["step"] for e in log if e["kind"] == "step"]
     assert steps == ["welcome", "choose_language", "main", "billing", "billing_queue", "voicemail"]
     inputs = [(e["step"], e["digits"], e["chosen"]) for e in log if e["kind"] == "input"]
     assert inputs == [("choose_language", said.key, said.key), ("main", "1", "1")]
-    others = [e["kind"] for e in log if e["kind"] not in ("step", "input")]
-    waited = ["hold", "hold_result"] if held else []
+    others = [e["kind"] for e in log if e["kind"] not in ("step", "input", "dial")]
+    waited = ["hold_joined", "hold_left"] if held else []
     results = ["dial_result"] * dials
-    assert others == ["call", "route", *results, *waited, "voicemail", "end", "status"]
+    assert others == [
+        "call_started",
+        "language",
+        "route",
+        *results,
+        *waited,
+        "voicemail",
+        "hangup",
+        "status",
+        "call_ended",
+    ]
     route = next(e for e in log if e["kind"] == "route")
     assert route["queue"] == "billing"
     for result in (e for e in log if e["kind"] == "dial_result"):
         assert result["status"] == "no-answer" and result["pool"] in route["pools"]
     voicemail = next(e for e in log if e["kind"] == "voicemail")
-    assert voicemail["recording_url"] == RECORDING["RecordingUrl"] and voicemail["duration"] == 7
-    assert log[-2]["outcome"] == "voicemail" and log[-1]["status"] == "completed"
+    assert voicemail["url"] == RECORDING["RecordingUrl"] and voicemail["seconds"] == 7
+    assert log[-2]["status"] == "completed" and log[-1]["outcome"] == "voicemail"
+    summary = server.store().summary(caller.sid)
+    assert summary is not None and summary.outcome == "voicemail" and summary.queue == "billing"
     state = server.store().load_call(caller.sid)
     assert state is not None and state.language == language and state.ended
 
@@ -306,13 +321,15 @@ def test_fifty_concurrent_calls_keep_their_own_state(server: Server) -> None:
     store = server.store()
     for sid, number, language in walked:
         log = store.call_log(sid)
-        assert log[0]["kind"] == "call" and log[0]["from"] == number, log
-        assert all(e.get("from", number) == number for e in log)
+        assert log[0]["kind"] == "call_started" and log[0]["caller"] == number, log
         key = LANGUAGES[language].key
         assert [e["digits"] for e in log if e["kind"] == "input"] == [key, "3", "1", "0"]
         steps = [e["step"] for e in log if e["kind"] == "step"]
         assert steps[:3] == ["welcome", "choose_language", "main"] and steps[-2:] == ["main", "bye"]
-        assert log[-1] == {"at": log[-1]["at"], "kind": "end", "outcome": "completed"}
+        assert log[-1]["kind"] == "hangup" and log[-1]["step"] == "bye"
+        summary = store.summary(sid)
+        assert summary is not None and summary.outcome == "self_service"
+        assert summary.caller == number and summary.language == language
         state = store.load_call(sid)
         assert state is not None and state.sid == sid and state.caller == number
         assert state.language == language and state.ended and state.turn == 5
@@ -361,7 +378,9 @@ def test_redis_stopped_mid_call_answers_safe_twiml(tmp_path: Path) -> None:
             for line in (server.data_dir / "spool" / "events.jsonl").read_text().splitlines()
         ]
         kept = [e for e in spooled if e["sid"] == caller.sid]
-        assert kept and kept[0]["recording_url"] == RECORDING["RecordingUrl"]
+        kinds = [e["event"]["kind"] for e in kept]
+        assert kinds == ["fallback", "voicemail", "status"], kinds
+        assert kept[1]["event"]["url"] == RECORDING["RecordingUrl"]
 
 
 def _main_menu_heard(server: Server) -> str:

@@ -39,7 +39,10 @@ def test_recording_callback_is_spooled_when_redis_is_down(settings: Settings) ->
     )
     assert response.status_code == 200
     lines = (settings.data_dir / "spool" / "events.jsonl").read_text().splitlines()
-    assert json.loads(lines[-1])["recording_url"] == "https://api.twilio.com/x/RE2"
+    spooled = json.loads(lines[-1])
+    assert spooled["sid"] == caller.sid and len(spooled["id"]) == 32
+    assert spooled["event"]["kind"] == "voicemail"
+    assert spooled["event"]["url"] == "https://api.twilio.com/x/RE2"
 
 
 def test_readyz_reports_redis_down(settings: Settings) -> None:
@@ -96,7 +99,8 @@ def test_status_callback_is_recorded(caller: Caller, connection: redis.Redis) ->
     response = caller.post("/voice/status", CallStatus="completed", CallDuration="31")
     assert response.status_code == 200
     timeline = [json.loads(x) for x in connection.lrange(f"ivr:call:{{{caller.sid}}}:log", 0, -1)]
-    assert timeline[-1] == {**timeline[-1], "kind": "status", "status": "completed", "duration": 31}
+    assert timeline[-2] == {**timeline[-2], "kind": "status", "status": "completed", "duration": 31}
+    assert timeline[-1] == {**timeline[-1], "kind": "call_ended", "duration": 31}
 
 
 def test_metrics_count_webhooks_calls_and_refusals(client: FlaskClient, caller: Caller) -> None:

@@ -1,0 +1,1 @@
+"""Call records: the typed event stream, summaries, outcomes, queries and KPIs."""

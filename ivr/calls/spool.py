@@ -1,0 +1,86 @@
+"""The disk spool: events that could not reach Redis, kept on the host until Redis is back.
+
+Each spooled line carries an id, so a replay interrupted half-way and started again records
+every event once. The file is emptied only after Redis acknowledged every line in it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from ivr.calls.events import CallEvent, from_dict, to_dict
+from ivr.errors import StoreUnavailable
+from ivr.store import Store
+
+log = logging.getLogger(__name__)
+
+SPOOL_FILE = "events.jsonl"
+
+
+def spool_path(data_dir: Path) -> Path:
+    """The spool file of a data dir."""
+    return data_dir / "spool" / SPOOL_FILE
+
+
+def spool(data_dir: Path, sid: str, events: Sequence[CallEvent]) -> None:
+    """Append a call's events to the spool, durably (fsync), one line each."""
+    path = spool_path(data_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = "".join(
+        json.dumps({"id": uuid.uuid4().hex, "sid": sid, "event": to_dict(e)}, ensure_ascii=False)
+        + "\n"
+        for e in events
+    )
+    with open(path, "a", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.write(lines)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def replay(data_dir: Path, store: Store) -> int:
+    """Record every spooled event in Redis, then empty the spool; the number replayed.
+
+    Stops at the first Redis failure, keeping the whole file (lines already replayed are
+    recognised by their ids next time). Unreadable lines are moved aside, never dropped.
+    """
+    path = spool_path(data_dir)
+    if not path.exists():
+        return 0
+    replayed = 0
+    with open(path, "r+", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # writers wait: no line lands between read and truncate
+        for number, line in enumerate(handle.read().splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                sid, event, spooled_id = record["sid"], from_dict(record["event"]), record["id"]
+            except (ValueError, KeyError, TypeError) as exc:
+                _set_aside(path, line, f"line {number}: {exc}")
+                continue
+            try:
+                store.record(str(sid), [event], spooled_id=str(spooled_id))
+            except StoreUnavailable as exc:
+                log.warning("spool replay stopped after %d events: %s", replayed, exc)
+                return replayed
+            replayed += 1
+        handle.seek(0)
+        handle.truncate()
+        handle.flush()
+        os.fsync(handle.fileno())
+    if replayed:
+        log.info("replayed %d spooled events into Redis", replayed)
+    return replayed
+
+
+def _set_aside(path: Path, line: str, why: str) -> None:
+    log.error("spool %s: unreadable entry kept in %s.bad (%s)", path, path.name, why)
+    with open(path.with_suffix(".bad"), "a", encoding="utf-8") as handle:
+        handle.write(line + "\n")

@@ -1,0 +1,273 @@
+"""A call's summary, derived one way everywhere: a fold of its events.
+
+`summarize(sid, events)` is the definition; `fold(summary, events)` continues a summary with newer
+events and gives the same result as summarizing them all, so a webhook only needs the summary so
+far. The outcome is a function of the summary alone (`outcome_of`), hence of the events.
+
+Outcomes, in the order they win:
+- `answered`: an agent or dialled number picked up;
+- `voicemail`: a non-empty recording was left;
+- `failed`: the safe fallback answered because of a fault, or Twilio reported the call failed;
+- `abandoned`: the caller reached a route step and the call ended without any of the above;
+- `self_service`: the call ended in the flow without reaching a route step;
+- `in_progress`: not ended yet.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, fields, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from ivr.calls.events import (
+    AgentAnswered,
+    CallEnded,
+    CallEvent,
+    CallStarted,
+    DialEnded,
+    DialStarted,
+    FallbackUsed,
+    FlowHungUp,
+    HoldJoined,
+    HoldLeft,
+    LanguageChosen,
+    RouteDecided,
+    TicketCreated,
+    TwilioStatus,
+    VoicemailRecorded,
+)
+
+OUTCOMES = ("answered", "voicemail", "abandoned", "self_service", "failed", "in_progress")
+ANSWERED_STATUSES = frozenset({"completed", "answered"})
+HOLD_BRIDGED = frozenset({"bridged", "bridging-in-process"})
+FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+FIELDS = (
+    "sid",
+    "from",
+    "to",
+    "flow",
+    "language",
+    "queue",
+    "pool",
+    "agent",
+    "started_at",
+    "answered_at",
+    "ended_at",
+    "outcome",
+    "wait_seconds",
+    "duration",
+    "ticket",
+)
+INDEXED = ("flow", "queue", "pool", "outcome", "language", "caller")
+
+
+@dataclass(frozen=True)
+class CallSummary:
+    """What supervisors read of a call; times are Unix seconds (None: not known yet)."""
+
+    sid: str
+    caller: str = ""
+    called: str = ""
+    from_country: str = ""
+    flow: str = ""
+    language: str = ""
+    queue: str | None = None
+    pool: str | None = None
+    agent: str | None = None
+    started_at: float | None = None
+    route_at: float | None = None
+    answered_at: float | None = None
+    ended_at: float | None = None
+    duration: int | None = None
+    ticket: str | None = None
+    recording_sid: str | None = None
+    voicemail_seconds: int = 0
+    fault: str | None = None
+    twilio_failed: bool = False
+    waiting_since: float | None = None
+    hold_since: float | None = None
+    closed: bool = False
+    events: int = 0
+
+    @property
+    def outcome(self) -> str:
+        """The call's outcome (see the module's docstring)."""
+        return outcome_of(self)
+
+    @property
+    def wait_seconds(self) -> float | None:
+        """From reaching the route step to an agent answering."""
+        if self.answered_at is None or self.route_at is None:
+            return None
+        return round(max(0.0, self.answered_at - self.route_at), 3)
+
+    @property
+    def waiting(self) -> bool:
+        """Whether the caller is waiting for an agent right now."""
+        return self.waiting_since is not None and self.ended_at is None
+
+    def index_values(self) -> dict[str, str]:
+        """The values this call is found under, by index name."""
+        values = {
+            "flow": self.flow,
+            "queue": self.queue or "",
+            "pool": self.pool or "",
+            "outcome": self.outcome,
+            "language": self.language,
+            "caller": self.caller,
+        }
+        return {name: value for name, value in values.items() if value}
+
+    def public(self) -> dict[str, Any]:
+        """The summary as the contract spells it: ISO-8601 UTC times, null when unknown."""
+        return {
+            "sid": self.sid,
+            "from": self.caller,
+            "to": self.called,
+            "flow": self.flow,
+            "language": self.language,
+            "queue": self.queue,
+            "pool": self.pool,
+            "agent": self.agent,
+            "started_at": iso(self.started_at),
+            "answered_at": iso(self.answered_at),
+            "ended_at": iso(self.ended_at),
+            "outcome": self.outcome,
+            "wait_seconds": self.wait_seconds,
+            "duration": self.duration,
+            "ticket": self.ticket,
+        }
+
+    def to_json(self) -> str:
+        """Every field, for Redis."""
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> CallSummary:
+        """A summary read back from `to_json`; fields of other versions are ignored."""
+        data = json.loads(text)
+        return cls(**{k: v for k, v in data.items() if k in _NAMES})
+
+
+_NAMES = frozenset(f.name for f in fields(CallSummary))
+
+
+def outcome_of(summary: CallSummary) -> str:
+    """The outcome of a call from its summary."""
+    if summary.ended_at is None:
+        return "in_progress"
+    if summary.answered_at is not None:
+        return "answered"
+    if summary.voicemail_seconds > 0:
+        return "voicemail"
+    if summary.fault is not None or summary.twilio_failed:
+        return "failed"
+    if summary.route_at is not None:
+        return "abandoned"
+    return "self_service"
+
+
+def summarize(sid: str, events: Iterable[CallEvent]) -> CallSummary:
+    """The summary of a call from all its events, oldest first."""
+    return fold(CallSummary(sid), events)
+
+
+def fold(summary: CallSummary, events: Iterable[CallEvent]) -> CallSummary:
+    """`summary` continued with newer events."""
+    changes: dict[str, Any] = {}
+    current = summary
+    for event in events:
+        changes = _changes(current, event)
+        changes["events"] = current.events + 1
+        current = replace(current, **changes)
+    return current
+
+
+def _changes(s: CallSummary, event: CallEvent) -> dict[str, Any]:
+    match event:
+        case CallStarted():
+            return {
+                "caller": event.caller,
+                "called": event.called,
+                "from_country": event.from_country,
+                "flow": event.flow,
+                "language": event.language or s.language,
+                "started_at": event.at if s.started_at is None else min(s.started_at, event.at),
+            }
+        case LanguageChosen():
+            return {"language": event.language}
+        case RouteDecided():
+            if s.answered_at is not None:
+                return {}
+            return {"queue": event.queue, "route_at": event.at, "pool": event.chosen or s.pool}
+        case DialStarted() if event.pool is not None and s.answered_at is None:
+            return {"waiting_since": s.waiting_since or event.at, "pool": event.pool}
+        case AgentAnswered() if s.answered_at is None:
+            return {
+                "answered_at": event.at,
+                "agent": event.agent,
+                "pool": event.pool,
+                "waiting_since": None,
+            }
+        case DialEnded():
+            done: dict[str, Any] = {"waiting_since": None}
+            if event.status in ANSWERED_STATUSES and s.answered_at is None:
+                talked = event.seconds if event.seconds is not None else 0
+                done["answered_at"] = max(event.at - talked, s.route_at or s.started_at or 0.0)
+                done["agent"] = event.agents[0] if len(event.agents) == 1 else s.agent
+                done["pool"] = event.pool or s.pool
+            return done
+        case HoldJoined():
+            return {"hold_since": event.at, "waiting_since": s.waiting_since or event.at}
+        case HoldLeft():
+            left: dict[str, Any] = {"hold_since": None, "waiting_since": None}
+            if event.result in HOLD_BRIDGED and s.answered_at is None:
+                joined = s.hold_since if s.hold_since is not None else event.at - event.seconds
+                left["answered_at"] = joined + event.seconds
+            return left
+        case VoicemailRecorded():
+            seconds = max(s.voicemail_seconds, event.seconds)
+            return {"voicemail_seconds": seconds, "recording_sid": event.recording_sid or None}
+        case FallbackUsed():
+            return {"fault": event.reason or "fault"}
+        case TwilioStatus():
+            status: dict[str, Any] = {}
+            if event.status == "failed":
+                status["twilio_failed"] = True
+            if event.status in FINAL_STATUSES:
+                status["ended_at"] = s.ended_at if s.ended_at is not None else event.at
+                status["waiting_since"] = None
+                if event.duration is not None:
+                    status["duration"] = event.duration
+                elif s.started_at is not None:
+                    status["duration"] = round(event.at - s.started_at)
+            return status
+        case FlowHungUp() | CallEnded():
+            ended: dict[str, Any] = {"waiting_since": None}
+            if s.ended_at is None:
+                ended["ended_at"] = event.at
+            if isinstance(event, CallEnded):
+                ended["closed"] = True
+                if event.duration is not None:
+                    ended["duration"] = event.duration
+            if "duration" not in ended and s.duration is None and s.started_at is not None:
+                ended["duration"] = round(event.at - s.started_at)
+            return ended
+        case TicketCreated():
+            return {"ticket": event.ticket}
+    return {}
+
+
+def iso(instant: float | None) -> str | None:
+    """An instant as ISO-8601 UTC with a `Z`, or None."""
+    if instant is None:
+        return None
+    text = datetime.fromtimestamp(instant, UTC).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
+
+
+def from_mapping(data: Mapping[str, Any]) -> CallSummary:
+    """A summary from a mapping of its fields (extra keys ignored)."""
+    return CallSummary(**{k: v for k, v in data.items() if k in _NAMES})
