@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ivr.errors import Problem
-from ivr.flows.loader import FlowDocs, load_flow_texts, read_flow_dir
+from ivr.flows.loader import FlowDocs, load_flow_texts, read_flow_files
 from ivr.flows.model import Route
 
 POOLS_FILE = "pools.yaml"
@@ -45,12 +45,13 @@ def check_directory(directory: Path) -> tuple[FlowDocs, list[Problem]]:
     if not directory.is_dir():
         return {}, [Problem(str(directory), 1, 1, "no such directory")]
     try:
-        texts = read_flow_dir(directory)
-    except (OSError, UnicodeDecodeError) as exc:
+        texts, unreadable = read_flow_files(directory)
+    except OSError as exc:
         return {}, [Problem(str(directory), 1, 1, f"cannot read the flows: {exc}")]
-    if not texts:
+    if not texts and not unreadable:
         return {}, [Problem(str(directory), 1, 1, "no call flow files (*.yaml) here")]
     flows, problems = load_flow_texts(texts, base=directory)
+    problems += unreadable
     problems += _check_pools(directory, flows)
     problems.sort(key=lambda p: (p.path, p.line, p.col))
     return flows, problems

@@ -40,6 +40,29 @@ def read_flow_dir(directory: Path) -> dict[str, str]:
     }
 
 
+def read_flow_files(directory: Path) -> tuple[dict[str, str], list[Problem]]:
+    """Like read_flow_dir, but a file that cannot be read is a problem of its own, not the end."""
+    texts: dict[str, str] = {}
+    problems: list[Problem] = []
+    for path in sorted(directory.iterdir(), key=lambda p: p.name):
+        if not (is_flow_file(path.name) and path.is_file()):
+            continue
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            problems.append(Problem(str(path), 1, 1, f"cannot read: {exc.strerror or exc}"))
+            continue
+        try:
+            texts[path.name] = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            good = data[: exc.start].decode("utf-8")
+            line = good.count("\n") + 1
+            col = len(good) - (good.rfind("\n") + 1) + 1
+            message = f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
+            problems.append(Problem(str(path), line, col, message))
+    return texts, problems
+
+
 def load_flow_dir(directory: Path) -> tuple[FlowDocs, list[Problem]]:
     """Read and load every call flow file in `directory`."""
     return load_flow_texts(read_flow_dir(directory), base=directory)
