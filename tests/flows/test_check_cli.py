@@ -54,13 +54,17 @@ def test_the_samples_pass(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["check", str(SAMPLES)])
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
-    assert result.stderr == f"{SAMPLES}: 2 flows, no problems\n"
+    assert result.stderr == f"{SAMPLES}: 3 flows, no problems\n"
 
 
 def test_the_samples_as_json(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["check", str(SAMPLES), "--json"])
     assert result.exit_code == 0
-    assert json.loads(result.stdout) == {"ok": True, "problems": [], "flows": ["hours", "support"]}
+    assert json.loads(result.stdout) == {
+        "ok": True,
+        "problems": [],
+        "flows": ["agents", "hours", "support"],
+    }
     assert result.stderr == ""
 
 
