@@ -6,12 +6,12 @@ problem found (errors and warnings), and the caller decides what an error means 
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
 from ivr import yamlsource
+from ivr.config import suggest
 from ivr.errors import Problem
 from ivr.flows import model as m
 from ivr.flows.parse import Draft, parse_flow
@@ -169,8 +169,7 @@ class _Inliner:
             if included in self.unreadable:
                 found = f"which could not be read (see {self.unreadable[included]})"
             else:
-                close = difflib.get_close_matches(included, list(self.drafts), n=1)
-                found = "which is not a flow" + (f" (did you mean {close[0]!r}?)" if close else "")
+                found = "which is not a flow" + suggest(included, self.drafts)
             self.problems.append(
                 draft.source.problem(where, f"{prefix}includes {included!r}, {found}")
             )
