@@ -14,7 +14,6 @@ of those. Times are quoted "HH:MM"; `to` may be "24:00", the next midnight.
 
 from __future__ import annotations
 
-import difflib
 import re
 import zoneinfo
 from collections.abc import Iterable
@@ -22,6 +21,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from ivr.config import E164, LANGUAGE_TAG, closest
 from ivr.errors import Problem
 from ivr.yamlsource import Path as Where
 from ivr.yamlsource import Source, parse
@@ -39,10 +39,9 @@ from routing.model import (
     overlapping,
 )
 
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 SIP_URI = re.compile(r"^sips?:[^\s@:;]+@[A-Za-z0-9.-]+(:\d{1,5})?(;\S*)?$")
 CLIENT = re.compile(r"^[A-Za-z0-9_.@-]{1,256}$")
-LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+LANGUAGE = LANGUAGE_TAG
 CLOCK = re.compile(r"^(\d{1,2}):(\d{2})$")
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 MAX_RING_SECONDS = 600  # Twilio's longest Dial timeout
@@ -121,8 +120,8 @@ class _Reader:
     def known_keys(self, body: dict[str, Any], where: Where, allowed: tuple[str, ...]) -> None:
         for key in body:
             if key not in allowed:
-                hint = difflib.get_close_matches(key, allowed, n=1)
-                also = f"; did you mean {hint[0]!r}?" if hint else f" (known: {', '.join(allowed)})"
+                hint = closest(key, allowed)
+                also = f"; did you mean {hint!r}?" if hint else f" (known: {', '.join(allowed)})"
                 self.error((*where, key), f"unknown key {key!r}{also}")
 
     def mapping(self, value: Any, where: Where, what: str) -> dict[str, Any]:
@@ -223,8 +222,8 @@ class _Reader:
                 return value
             except (zoneinfo.ZoneInfoNotFoundError, ValueError):
                 pass
-        hint = difflib.get_close_matches(str(value), zoneinfo.available_timezones(), 1, 0.85)
-        also = f"; did you mean {hint[0]}?" if hint else ""
+        hint = closest(str(value), zoneinfo.available_timezones(), 0.85)
+        also = f"; did you mean {hint}?" if hint else ""
         self.error(
             where, f"unknown time zone {value!r} (an IANA name such as Asia/Ho_Chi_Minh){also}"
         )

@@ -19,6 +19,25 @@ Path = tuple[str | int, ...]
 
 _INT = re.compile(r"[-+]?(0|[1-9][0-9]*)$")
 _FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
+_STEPS = re.compile(r"steps:\s*(#.*)?$")
+_KEY = re.compile(r"( *)([^\s#:'\"{}\[\],][^:#]*?|\"[^\"]*\"|'[^']*'):(\s|$)")
+
+# Values repeated through aliases are built anew each time; a few nested anchors repeated
+# nine times each expand to millions of nodes, so the copies made through aliases are bounded.
+ALIASED_NODES_LIMIT = 10_000
+
+
+class _TooManyAliases(Exception):
+    """Raised inside the build when aliases expand past ALIASED_NODES_LIMIT."""
+
+
+@dataclass
+class _Build:
+    source: Source
+    problems: list[Problem]
+    seen: set[int] = field(default_factory=set)
+    aliased: int = 0
+    where: Path = ()
 
 
 @dataclass
@@ -50,26 +69,77 @@ def parse(text: str, path: str) -> tuple[Source | None, list[Problem]]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        return None, [Problem(path, line, col, f"YAML syntax: {exc.problem or exc}")]
+        message = f"YAML syntax: {exc.problem or exc}{_in_step(text, line)}"
+        return None, [Problem(path, line, col, message)]
+    except yaml.reader.ReaderError as exc:
+        # The reader reports a character offset, not a mark: turn it into the line and column.
+        line, col = _line_col(text, exc.position)
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        message = f"YAML syntax: character U+{code:04X} is not allowed in YAML text"
+        return None, [Problem(path, line, col, message + _in_step(text, line))]
     except yaml.YAMLError as exc:
         return None, [Problem(path, 1, 1, f"YAML syntax: {exc}")]
     source = Source(path, None)
-    problems: list[Problem] = []
+    build = _Build(source, [])
     if node is not None:
-        source.data = _build(node, (), source, problems)
-    return source, problems
+        try:
+            source.data = _build(node, (), build, False)
+        except _TooManyAliases:
+            line, col = source.at(build.where)
+            message = (
+                f"aliases expand to more than {ALIASED_NODES_LIMIT} values: "
+                "write the repeated parts out, or repeat them less"
+            )
+            return None, [Problem(path, line, col, message)]
+    return source, build.problems
+
+
+def _line_col(text: str, position: int) -> tuple[int, int]:
+    before = text[:position]
+    return before.count("\n") + 1, position - (before.rfind("\n") + 1) + 1
+
+
+def _in_step(text: str, line: int) -> str:
+    """` (in step "name")` for the step of a flow file that holds `line`, else nothing."""
+    lines = text.splitlines()[:line]
+    start = next((i for i, row in enumerate(lines) if _STEPS.match(row)), None)
+    if start is None:
+        return ""
+    indent, name = None, None
+    for row in lines[start + 1 :]:
+        if not row.strip() or row.lstrip().startswith("#"):
+            continue
+        match = _KEY.match(row)
+        width = len(row) - len(row.lstrip(" "))
+        if indent is None:
+            indent = width
+        if width < indent or indent == 0:
+            return ""  # left the steps mapping
+        if width == indent and match:
+            name = match.group(2).strip("'\"")
+    return f' (in step "{name}")' if name else ""
 
 
 def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def _build(node: yaml.Node, where: Path, source: Source, problems: list[Problem]) -> Any:
+def _build(node: yaml.Node, where: Path, build: _Build, aliased: bool) -> Any:
+    source, problems = build.source, build.problems
     source.marks.setdefault(where, _mark(node))
+    # The composer hands an alias back as the very node its anchor made: meeting it again is
+    # an alias, and everything under it is a copy.
+    aliased = aliased or id(node) in build.seen
+    build.seen.add(id(node))
+    if aliased:
+        build.aliased += 1
+        if build.aliased > ALIASED_NODES_LIMIT:
+            build.where = where
+            raise _TooManyAliases
     if isinstance(node, yaml.ScalarNode):
         return _scalar(node)
     if isinstance(node, yaml.SequenceNode):
-        return [_build(item, (*where, i), source, problems) for i, item in enumerate(node.value)]
+        return [_build(item, (*where, i), build, aliased) for i, item in enumerate(node.value)]
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in _pairs(node):
@@ -84,7 +154,7 @@ def _build(node: yaml.Node, where: Path, source: Source, problems: list[Problem]
                 problems.append(Problem(source.path, line, col, f"key {key!r} given twice"))
                 continue
             source.marks[(*where, key)] = _mark(key_node)
-            result[key] = _build(value_node, (*where, key), source, problems)
+            result[key] = _build(value_node, (*where, key), build, aliased)
             source.marks[(*where, key)] = _mark(key_node)
         return result
     return None  # pragma: no cover - yaml.compose yields only the three node kinds

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import click
 
+from ivr.config import POOLS_FILE, load_config
 from ivr.errors import Problem
-from ivr.flows.loader import FlowDocs, load_flow_texts, read_flow_dir
+from ivr.flows.loader import FlowDocs, read_flow_files
 from ivr.flows.model import Route
-
-POOLS_FILE = "pools.yaml"
 
 
 @click.command("check")
@@ -45,53 +44,41 @@ def check_directory(directory: Path) -> tuple[FlowDocs, list[Problem]]:
     if not directory.is_dir():
         return {}, [Problem(str(directory), 1, 1, "no such directory")]
     try:
-        texts = read_flow_dir(directory)
-    except (OSError, UnicodeDecodeError) as exc:
+        texts, unreadable = read_flow_files(directory)
+    except OSError as exc:
         return {}, [Problem(str(directory), 1, 1, f"cannot read the flows: {exc}")]
-    if not texts:
+    if not texts and not unreadable:
         return {}, [Problem(str(directory), 1, 1, "no call flow files (*.yaml) here")]
-    flows, problems = load_flow_texts(texts, base=directory)
-    problems += _check_pools(directory, flows)
+    pools_path = directory / POOLS_FILE
+    if pools_path.is_file():
+        try:
+            texts[POOLS_FILE] = pools_path.read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            unreadable.append(Problem(str(pools_path), 1, 1, f"cannot read the pools: {exc}"))
+    config = load_config(texts, base=directory)
+    problems = config.problems + unreadable
+    if not pools_path.exists():
+        problems += _no_pools(directory, config.flows)
     problems.sort(key=lambda p: (p.path, p.line, p.col))
-    return flows, problems
+    return config.flows, problems
 
 
-def _check_pools(directory: Path, flows: FlowDocs) -> list[Problem]:
-    try:
-        from ivr.pools import load_pools
-    except ImportError:  # the pools module is optional for checking flows
-        return []
+def _no_pools(directory: Path, flows: FlowDocs) -> list[Problem]:
     routes = [
-        (step, step.action)
+        step
         for flow in flows.values()
         for step in flow.steps.values()
-        # Inlined copies ("include_step/step") are checked once, in the flow that holds them.
+        # Inlined copies ("include_step/step") are reported once, in the flow that holds them.
         if isinstance(step.action, Route) and "/" not in step.name and step.at is not None
     ]
-    path = directory / POOLS_FILE
-    if not path.exists():
-        if not routes:
-            return []
-        step, _ = routes[0]
-        assert step.at is not None
-        message = (
-            f"step {step.name!r}: there is no {POOLS_FILE} in {directory}, so every route "
-            "goes straight to its otherwise step"
-        )
-        return [Problem(step.at.path, step.at.line, step.at.col, message, "warning")]
-    pools, problems = load_pools(path)
-    if pools is None:
-        return problems
-    served = pools.queues()
-    for step, route in routes:
-        if route.queue not in served and step.at is not None:
-            known = ", ".join(sorted(served)) or "none"
-            message = (
-                f"step {step.name!r}: queue {route.queue!r} is served by no pool in "
-                f"{POOLS_FILE} (queues served: {known})"
-            )
-            problems.append(Problem(step.at.path, step.at.line, step.at.col, message))
-    return problems
+    if not routes or routes[0].at is None:
+        return []
+    at = routes[0].at
+    message = (
+        f"step {routes[0].name!r}: there is no {POOLS_FILE} in {directory}, so every route "
+        "goes straight to its otherwise step"
+    )
+    return [Problem(at.path, at.line, at.col, message, "warning")]
 
 
 def _as_dict(problem: Problem) -> dict[str, str | int]:

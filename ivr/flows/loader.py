@@ -6,12 +6,12 @@ problem found (errors and warnings), and the caller decides what an error means 
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
 from ivr import yamlsource
+from ivr.config import suggest
 from ivr.errors import Problem
 from ivr.flows import model as m
 from ivr.flows.parse import Draft, parse_flow
@@ -38,6 +38,29 @@ def read_flow_dir(directory: Path) -> dict[str, str]:
         for path in sorted(directory.iterdir(), key=lambda p: p.name)
         if is_flow_file(path.name) and path.is_file()
     }
+
+
+def read_flow_files(directory: Path) -> tuple[dict[str, str], list[Problem]]:
+    """Like read_flow_dir, but a file that cannot be read is a problem of its own, not the end."""
+    texts: dict[str, str] = {}
+    problems: list[Problem] = []
+    for path in sorted(directory.iterdir(), key=lambda p: p.name):
+        if not (is_flow_file(path.name) and path.is_file()):
+            continue
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            problems.append(Problem(str(path), 1, 1, f"cannot read: {exc.strerror or exc}"))
+            continue
+        try:
+            texts[path.name] = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            good = data[: exc.start].decode("utf-8")
+            line = good.count("\n") + 1
+            col = len(good) - (good.rfind("\n") + 1) + 1
+            message = f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
+            problems.append(Problem(str(path), line, col, message))
+    return texts, problems
 
 
 def load_flow_dir(directory: Path) -> tuple[FlowDocs, list[Problem]]:
@@ -146,8 +169,7 @@ class _Inliner:
             if included in self.unreadable:
                 found = f"which could not be read (see {self.unreadable[included]})"
             else:
-                close = difflib.get_close_matches(included, list(self.drafts), n=1)
-                found = "which is not a flow" + (f" (did you mean {close[0]!r}?)" if close else "")
+                found = "which is not a flow" + suggest(included, self.drafts)
             self.problems.append(
                 draft.source.problem(where, f"{prefix}includes {included!r}, {found}")
             )

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable
 from typing import Any
 
+from ivr.config import E164, LANGUAGE_TAG
+from ivr.config import suggest as suggest  # the flow readers import it from here
 from ivr.errors import Problem
 from ivr.flows import model as m
 from ivr.yamlsource import Path as YamlPath
 from ivr.yamlsource import Source
 
-LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(-[A-Z]{2}|-[A-Za-z0-9]{2,8})*$")
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+LANGUAGE_CODE = LANGUAGE_TAG
 NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")  # flow and step names; "/" marks inlined steps
 OPTION_KEY = re.compile(r"^[0-9*#]+$")
 VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -130,9 +130,3 @@ class Reader:
             if code and said:
                 texts[code] = said
         return m.Prompt(texts) if len(texts) == len(value) else None
-
-
-def suggest(key: str, allowed: Iterable[str]) -> str:
-    """A " (did you mean ...?)" hint for a misspelt `key`, or the empty string."""
-    close = difflib.get_close_matches(key, list(allowed), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""

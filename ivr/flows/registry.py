@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ivr.config import load_config
 from ivr.errors import Problem
-from ivr.flows.loader import load_flow_texts, read_flow_dir
+from ivr.flows.loader import read_flow_dir
 from ivr.flows.model import Flow
-from ivr.yamlsource import parse
 
 if TYPE_CHECKING:
     from routing.model import Pools
@@ -58,48 +58,12 @@ def build_flowset(
     texts: Mapping[str, str], base: Path | None = None
 ) -> tuple[FlowSet | None, list[Problem]]:
     """Parse and validate a set of files (name -> YAML text); None when any error is found."""
-    flow_texts = {name: text for name, text in texts.items() if name != POOLS_FILE}
-    flows, problems = load_flow_texts(flow_texts, base=base)
-    pools = None
-    if POOLS_FILE in texts:
-        from ivr.pools import parse_pools, unserved_queues
-
-        where = str(base / POOLS_FILE) if base else POOLS_FILE
-        source, syntax = parse(texts[POOLS_FILE], where)
-        problems += syntax
-        if source is not None:
-            pools, pool_problems = parse_pools(source)
-            problems += pool_problems
-        if pools is not None:
-            problems += _unserved(flows, pools, unserved_queues)
-    if any(p.severity == "error" for p in problems):
+    config = load_config(texts, base=base)
+    flows, pools, problems = config.flows, config.pools, config.problems
+    if not config.ok:
         return None, problems
     version = _version(texts)
     return FlowSet(version, flows, pools, tuple(problems), dict(texts)), problems
-
-
-def _unserved(
-    flows: Mapping[str, Flow], pools: Pools, unserved: Callable[[Pools, list[str]], set[str]]
-) -> list[Problem]:
-    from ivr.flows.model import Route
-
-    found: list[Problem] = []
-    for flow in flows.values():
-        # Steps copied in by `include` are reported once, in their own flow, not per includer.
-        for step in flow.steps.values():
-            if "/" in step.name:
-                continue
-            if isinstance(step.action, Route) and unserved(pools, [step.action.queue]):
-                at = step.at
-                found.append(
-                    Problem(
-                        at.path if at else flow.path,
-                        at.line if at else 1,
-                        at.col if at else 1,
-                        f"step {step.name!r}: queue {step.action.queue!r} is served by no pool",
-                    )
-                )
-    return found
 
 
 def _version(texts: Mapping[str, str]) -> str:

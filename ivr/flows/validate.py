@@ -6,9 +6,9 @@ from the message alone.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping, Sequence
 
+from ivr.config import suggest
 from ivr.errors import Problem
 from ivr.flows import model as m
 from ivr.flows.parse import Draft
@@ -47,11 +47,11 @@ def check_references(draft: Draft) -> list[Problem]:
     problems: list[Problem] = []
     steps = flow.steps
     if flow.start and flow.start not in steps:
-        message = f"start step {flow.start!r} is not one of the steps{_suggest(flow.start, steps)}"
+        message = f"start step {flow.start!r} is not one of the steps{suggest(flow.start, steps)}"
         problems.append(source.problem(("start",), message))
     if flow.fallback and flow.fallback not in steps:
         message = f"fallback step {flow.fallback!r} is not one of the steps"
-        problems.append(source.problem(("fallback",), message + _suggest(flow.fallback, steps)))
+        problems.append(source.problem(("fallback",), message + suggest(flow.fallback, steps)))
     elif flow.fallback and flow.fallback not in draft.broken:
         action = steps[flow.fallback].action
         if not isinstance(action, m.Voicemail | m.Dial):
@@ -67,7 +67,7 @@ def check_references(draft: Draft) -> list[Problem]:
                 problems.append(source.problem((*where, *below), message))
             elif target not in steps:
                 message = f"step {step.name!r}: {what} leads to unknown step {target!r}"
-                problems.append(source.problem((*where, *below), message + _suggest(target, steps)))
+                problems.append(source.problem((*where, *below), message + suggest(target, steps)))
     return problems
 
 
@@ -122,11 +122,6 @@ def check_across(drafts: Sequence[Draft], included: Iterable[str]) -> list[Probl
 def _number_at(draft: Draft, number: str) -> YamlPath:
     listed = draft.source.data.get("numbers")
     return ("numbers", listed.index(number)) if isinstance(listed, list) else ("numbers",)
-
-
-def _suggest(name: str, steps: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(steps), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _problem(

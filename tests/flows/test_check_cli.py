@@ -54,13 +54,17 @@ def test_the_samples_pass(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["check", str(SAMPLES)])
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
-    assert result.stderr == f"{SAMPLES}: 2 flows, no problems\n"
+    assert result.stderr == f"{SAMPLES}: 3 flows, no problems\n"
 
 
 def test_the_samples_as_json(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["check", str(SAMPLES), "--json"])
     assert result.exit_code == 0
-    assert json.loads(result.stdout) == {"ok": True, "problems": [], "flows": ["hours", "support"]}
+    assert json.loads(result.stdout) == {
+        "ok": True,
+        "problems": [],
+        "flows": ["agents", "hours", "support"],
+    }
     assert result.stderr == ""
 
 
@@ -153,3 +157,48 @@ def test_no_flows_to_check_is_an_error(runner: CliRunner, tmp_path: Path, setup:
     result = runner.invoke(cli, ["check", str(target)])
     assert result.exit_code == 1
     assert result.stdout.startswith(f"{target}:1:1: ")
+
+
+def test_an_undecodable_file_is_named_and_hides_no_other_file(
+    runner: CliRunner, flows: Path
+) -> None:
+    (flows / "binary.yaml").write_bytes(b"flow: binary\nsteps: {}\n\xff\xfe\x00junk")
+    (flows / "support.yaml").write_text(FLOW.replace('{"1": billing}', '{"1": sales}'))
+    result = runner.invoke(cli, ["check", str(flows)])
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"{flows / 'binary.yaml'}:3:1: not UTF-8 text (byte 0xff at offset 23)"
+    assert any(line.startswith(f"{flows / 'support.yaml'}:") for line in lines[1:]), lines
+
+
+def test_a_nul_byte_is_reported_where_it_is(runner: CliRunner, flows: Path) -> None:
+    (flows / "support.yaml").write_text(FLOW.replace("Billing, press 1.", "Billing,\0 press 1."))
+    result = runner.invoke(cli, ["check", str(flows)])
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        f"{flows / 'support.yaml'}:6:24: YAML syntax: character U+0000 is not allowed in "
+        'YAML text (in step "main")'
+    ]
+
+
+def test_an_alias_bomb_is_refused_at_once(runner: CliRunner, flows: Path) -> None:
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    for level in range(1, 9):
+        refs = ", ".join([f"*a{level - 1}"] * 9)
+        levels.append(f"a{level}: &a{level} [{refs}]")
+    (flows / "bomb.yaml").write_text("flow: bomb\nvars:\n" + "".join(f"  {x}\n" for x in levels))
+    result = runner.invoke(cli, ["check", str(flows)])
+    assert result.exit_code == 1
+    [line] = result.stdout.splitlines()
+    assert line.startswith(f"{flows / 'bomb.yaml'}:")
+    assert "aliases expand to more than 10000 values" in line
+
+
+def test_a_syntax_error_names_its_step(runner: CliRunner, flows: Path) -> None:
+    broken = FLOW.replace('prompt: "Billing, press 1."', 'prompt: "Billing, press 1.')
+    (flows / "support.yaml").write_text(broken)
+    result = runner.invoke(cli, ["check", str(flows)])
+    assert result.exit_code == 1
+    [line] = result.stdout.splitlines()
+    assert line.startswith(f"{flows / 'support.yaml'}:")
+    assert line.endswith('(in step "main")'), line

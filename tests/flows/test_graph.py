@@ -103,7 +103,7 @@ def test_an_unknown_flow_is_a_clear_error() -> None:
     result = CliRunner().invoke(graph, ["sales", "--flows", str(SAMPLES)])
     assert result.exit_code == 1
     assert "no flow 'sales' in" in result.output
-    assert "(flows: hours, support)" in result.output
+    assert "(flows: agents, hours, support)" in result.output
 
 
 def test_a_flow_can_be_named_by_its_file(tmp_path: Path) -> None:

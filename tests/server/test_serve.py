@@ -92,7 +92,7 @@ def test_health_and_readiness(server: Server) -> None:
     assert ready.status_code == 200
     body = ready.json()
     assert body["ready"] is True and body["redis"] is True
-    assert body["flows"] == ["hours", "support"] and body["errors"] == []
+    assert body["flows"] == ["agents", "hours", "support"] and body["errors"] == []
 
 
 @pytest.mark.parametrize("language", LANGUAGES)

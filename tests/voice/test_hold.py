@@ -75,3 +75,13 @@ def test_the_line_ends_at_max_wait(line: FlaskClient) -> None:
 
 def test_a_wait_request_for_an_unknown_call_leaves_the_line(line: FlaskClient) -> None:
     assert [v.tag for v in Caller(line).twiml("/voice/hold?lang=en-US")] == ["Leave"]
+
+
+def test_the_sample_agents_line_takes_the_next_billing_caller(client: FlaskClient) -> None:
+    agent = Caller(client, to="+15005550007", caller="+84901234567")
+    take = agent.twiml("/voice/incoming")
+    queue = take.find("Dial/Queue")
+    assert queue is not None and queue.text == "billing"
+    nobody = agent.follow(take, DialCallStatus="failed")
+    assert any("No callers are waiting" in words for words in spoken(nobody))
+    assert nobody.find("Hangup") is not None

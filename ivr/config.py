@@ -1,0 +1,100 @@
+"""What the call flow and pools readers share: the patterns of numbers and language tags, hints."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ivr import yamlsource
+from ivr.errors import Problem
+
+if TYPE_CHECKING:
+    from ivr.flows.model import Flow
+    from routing.model import Pools
+
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+# BCP 47 as Twilio uses it: a lower-case language, then region or variant subtags (vi-VN, ar-XA).
+LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+
+
+def closest(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str | None:
+    """The choice that `word` most likely misspells, or None when none is close."""
+    found = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
+    return found[0] if found else None
+
+
+def suggest(word: str, choices: Iterable[str]) -> str:
+    """A " (did you mean ...?)" hint for a misspelt `word`, or the empty string."""
+    hint = closest(word, choices)
+    return f" (did you mean {hint!r}?)" if hint else ""
+
+
+POOLS_FILE = "pools.yaml"
+
+
+@dataclass(frozen=True)
+class Config:
+    """The flows and pools of a flows directory and every problem found with them."""
+
+    flows: dict[str, Flow]
+    pools: Pools | None
+    problems: list[Problem]
+
+    @property
+    def ok(self) -> bool:
+        """Whether no problem is an error."""
+        return not any(p.severity == "error" for p in self.problems)
+
+
+def load_config(texts: Mapping[str, str], base: Path | None = None) -> Config:
+    """Flows and pools from file texts by name (`pools.yaml` among them), with every problem."""
+    # Imported here: the flow readers import this module's patterns.
+    from ivr.flows.loader import load_flow_texts
+    from ivr.pools import parse_pools
+
+    flows, problems = load_flow_texts(
+        {name: text for name, text in texts.items() if name != POOLS_FILE}, base=base
+    )
+    pools = None
+    if POOLS_FILE in texts:
+        where = str(base / POOLS_FILE) if base else POOLS_FILE
+        source, syntax = yamlsource.parse(texts[POOLS_FILE], where)
+        problems += syntax
+        if source is not None:
+            pools, found = parse_pools(source)
+            problems += found
+        if pools is not None:
+            problems += unserved_routes(flows, pools)
+    problems.sort(key=lambda p: (p.path, p.line, p.col))
+    return Config(flows, pools, problems)
+
+
+def unserved_routes(flows: Mapping[str, Flow], pools: Pools) -> list[Problem]:
+    """A problem for each route step whose queue no pool serves."""
+    from ivr.flows.model import Route
+
+    served = pools.queues()
+    known = ", ".join(sorted(served)) or "none"
+    found: list[Problem] = []
+    for flow in flows.values():
+        for step in flow.steps.values():
+            # Inlined copies ("include_step/step") are checked once, in the flow that holds them.
+            if "/" in step.name or not isinstance(step.action, Route):
+                continue
+            if step.action.queue in served:
+                continue
+            at = step.at
+            message = (
+                f"step {step.name!r}: queue {step.action.queue!r} is served by no pool in "
+                f"{POOLS_FILE} (queues served: {known})"
+            )
+            found.append(
+                Problem(
+                    at.path if at else flow.path, at.line if at else 1, at.col if at else 1, message
+                )
+            )
+    return found
