@@ -160,3 +160,16 @@ def test_secret_key_is_shared_through_the_data_dir(
     assert (settings.data_dir / "secret-key").exists()
     chosen = create_app(settings.with_(secret_key="from-the-environment"), connection)
     assert chosen.secret_key == "from-the-environment"
+
+
+def test_development_mode_has_a_dev_supervisor(settings: Settings, connection: redis.Redis) -> None:
+    from ivr.dashboard import dev_login
+
+    app = create_app(settings.with_(dev=True), connection)
+    name, password = dev_login(settings)
+    assert (settings.data_dir / "dev-dashboard-password").read_text().strip() == password
+    client = app.test_client()
+    assert log_in(client, name, password).status_code == 302
+    assert "supervisor" in client.get("/dashboard").get_data(as_text=True)
+    create_app(settings.with_(dev=True), connection)  # a second worker keeps the same user
+    assert log_in(app.test_client(), name, password).status_code == 302
