@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import redis
+from click.testing import CliRunner
 from flask import Flask
 
 from ivr.app import create_app
+from ivr.commands.routing import coverage
 from ivr.settings import Settings
 from ivr.store import Store
 from tests.dashboard.conftest import PASSWORD, csrf_of, log_in
@@ -173,3 +177,20 @@ def test_development_mode_has_a_dev_supervisor(settings: Settings, connection: r
     assert "supervisor" in client.get("/dashboard").get_data(as_text=True)
     create_app(settings.with_(dev=True), connection)  # a second worker keeps the same user
     assert log_in(app.test_client(), name, password).status_code == 302
+
+
+def test_coverage_shows_the_grid_of_ivr_coverage_and_its_gaps(
+    dash_app: Flask, flows_dir: Path
+) -> None:
+    drawn = flows_dir.parent / "week.svg"
+    args = ["--queue", "billing", "--from", "2026-11-30", "--days", "7", "--svg", str(drawn)]
+    result = CliRunner().invoke(coverage, [*args, "--flows", str(flows_dir)])
+    assert result.exit_code == 0, result.output
+    client = dash_app.test_client()
+    log_in(client, "sup")
+    page = client.get("/dashboard/coverage?from=2026-11-30&tz=UTC&queue=billing")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and drawn.read_text(encoding="utf-8").strip() in html
+    assert "Sat 05 Dec 01:00 UTC" in html and "30 h 0 min" in html
+    local = client.get("/dashboard/coverage?from=2026-11-30&tz=Asia/Ho_Chi_Minh&queue=billing")
+    assert "Sat 05 Dec 08:00 +07" in local.get_data(as_text=True)
