@@ -7,6 +7,7 @@ import logging
 import redis
 from flask import Flask, Response, jsonify
 
+from ivr import dashboard
 from ivr.agents.http import bp as agents_bp
 from ivr.errors import StoreUnavailable
 from ivr.metrics import exposition
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
     services.registry.refresh()
     app.register_blueprint(voice_bp)
     app.register_blueprint(agents_bp)
+    dashboard.init_app(app, services)
 
     @app.get("/healthz")
     def healthz() -> Response:

@@ -29,6 +29,7 @@ class Settings:
     dev: bool = False
     trust_proxy: bool = False
     api_token: str | None = None
+    secret_key: str | None = None
     reload_interval: float = 1.0
     call_ttl_seconds: int = 24 * 3600
     redis_timeout: float = 0.5
@@ -53,6 +54,7 @@ class Settings:
             dev=_flag(env.get("IVR_DEV")),
             trust_proxy=_flag(env.get("IVR_TRUST_PROXY")),
             api_token=env.get("IVR_API_TOKEN") or None,
+            secret_key=env.get("IVR_SECRET_KEY") or None,
             reload_interval=float(env.get("IVR_RELOAD_INTERVAL") or 1.0),
             retention_days=_whole(env, "IVR_RETENTION_DAYS", 90),
         )
@@ -87,9 +89,16 @@ def dev_token(data_dir: Path, name: str = "dev-auth-token") -> str:
         pass
     data_dir.mkdir(parents=True, exist_ok=True)
     token = secrets.token_hex(16)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(f"{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     tmp.write_text(token + "\n")
-    os.replace(tmp, path)
+    os.chmod(tmp, 0o600)
+    try:
+        # A link never replaces: when workers start together, the first one's token wins for all.
+        os.link(tmp, path)
+    except FileExistsError:
+        token = path.read_text().strip() or token
+    finally:
+        tmp.unlink()
     return token
 
 

@@ -113,6 +113,14 @@ def _greet(settings: Settings, host: str, port: int) -> None:
             f"development mode: webhooks must be signed with the dev token {settings.auth_token}",
             f"  (kept in {settings.data_dir / 'dev-auth-token'})",
         ]
+    if settings.dev:
+        from ivr.dashboard import DEV_PASSWORD_FILE, dev_login
+
+        name, password = dev_login(settings)
+        lines += [
+            f"dashboard: {base}/dashboard, log in as {name} with the password {password}",
+            f"  (kept in {settings.data_dir / DEV_PASSWORD_FILE})",
+        ]
     lines += [
         "place a simulated call through this server, in another terminal:",
         f"  .venv/bin/ivr simulate --url {base} --to {SAMPLE_NUMBER} --press 2 --press 1",

@@ -1,0 +1,44 @@
+"""The wallboard's pure figures at pinned instants: shifts now, the next change, the next gap."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from ivr.dashboard.board import next_gaps, pools_now
+from ivr.pools import load_pools
+from routing.model import Pools
+from tests.conftest import SAMPLE_FLOWS
+
+
+def sample() -> Pools:
+    pools, problems = load_pools(SAMPLE_FLOWS / "pools.yaml")
+    assert pools is not None, problems
+    return pools
+
+
+def at(text: str) -> float:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
+
+
+def test_pools_on_shift_and_their_next_change() -> None:
+    rows = {row.name: row for row in pools_now(sample(), {"lan", "omar"}, at("2026-12-02T10:00"))}
+    assert not rows["hanoi"].on_shift and rows["hanoi"].next_change == at("2026-12-03T00:00")
+    assert rows["cairo"].on_shift and rows["cairo"].next_change == at("2026-12-02T16:00")
+    # London's day and late shifts touch: one span, off at 01:00 London time (= UTC in winter).
+    assert rows["london"].on_shift and rows["london"].next_change == at("2026-12-03T01:00")
+    assert rows["hanoi"].away == ("Lan",) and rows["hanoi"].available == ("Huong", "Minh")
+    assert rows["cairo"].available == ("Mona",)
+
+
+def test_the_next_gap_is_the_weekend_and_a_running_gap_is_now() -> None:
+    upcoming = {gap.queue: gap for gap in next_gaps(sample(), at("2026-12-02T10:00"))}
+    billing = upcoming["billing"]
+    assert not billing.now and billing.start == at("2026-12-05T01:00")
+    assert billing.end == at("2026-12-06T07:00")  # Cairo opens Sunday 09:00 local
+    running = {gap.queue: gap for gap in next_gaps(sample(), at("2026-12-05T12:00"))}
+    assert running["tech"].now and running["tech"].start == at("2026-12-05T01:00")
+
+
+def test_no_pools_no_rows() -> None:
+    assert pools_now(Pools(), set(), at("2026-12-02T10:00")) == []
+    assert next_gaps(Pools(), at("2026-12-02T10:00")) == []
