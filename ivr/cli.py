@@ -15,9 +15,20 @@ def cli() -> None:
 
 def _register() -> None:
     # Imported here so that a command's heavy imports load only when the command runs.
-    from ivr.commands import agents, check, graph, routing, serve, simulate
+    from ivr.commands import (
+        agents,
+        check,
+        graph,
+        recordings,
+        routing,
+        serve,
+        simulate,
+        tickets,
+        worker,
+    )
 
-    for module in (serve, check, simulate, graph, agents, routing):
+    modules = (serve, check, simulate, graph, agents, routing, tickets, worker, recordings)
+    for module in modules:
         for command in module.COMMANDS:
             cli.add_command(command)
 
