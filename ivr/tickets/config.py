@@ -74,7 +74,7 @@ def check_tickets(directory: Path, env: Mapping[str, str] | None = None) -> list
     """Every problem of `tickets.yaml` in `directory`; unset variables are warnings here."""
     env = os.environ if env is None else env
     sinks, problems = load_sinks(directory)
-    if any(p.severity == "error" for p in problems):
+    if not sinks or any(p.severity == "error" for p in problems):
         return problems
     source, _ = parse((directory / TICKETS_FILE).read_text("utf-8"), str(directory / TICKETS_FILE))
     for index, sink in enumerate(sinks):

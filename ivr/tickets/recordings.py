@@ -112,8 +112,10 @@ class RecordingClient:
         settings: Settings,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        max_bytes: int = MAX_BYTES,
     ) -> None:
         self.settings = settings
+        self.max_bytes = max_bytes
         self.session = session or requests.Session()
         self.sleep = sleep
         self.auth: tuple[str, str] | None = None
@@ -184,8 +186,8 @@ class RecordingClient:
 
     def _keep(self, recording_sid: str, response: requests.Response) -> Fetched:
         length = response.headers.get("Content-Length", "")
-        if length.isdigit() and int(length) > MAX_BYTES:
-            raise RecordingRefused(f"recording of {length} bytes is over {MAX_BYTES}")
+        if length.isdigit() and int(length) > self.max_bytes:
+            raise RecordingRefused(f"recording of {length} bytes is over {self.max_bytes}")
         directory = self.settings.recordings_dir
         tmp = directory / f".{recording_sid}.part"
         try:
@@ -195,8 +197,8 @@ class RecordingClient:
             with open(tmp, "wb") as out:
                 for chunk in response.iter_content(64 * 1024):
                     size += len(chunk)
-                    if size > MAX_BYTES:
-                        raise RecordingRefused(f"recording is over {MAX_BYTES} bytes")
+                    if size > self.max_bytes:
+                        raise RecordingRefused(f"recording is over {self.max_bytes} bytes")
                     if len(head) < 12:
                         head += chunk[: 12 - len(head)]
                     out.write(chunk)

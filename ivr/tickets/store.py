@@ -26,16 +26,15 @@ from ivr.tickets.model import (
     ticket_prefix,
 )
 
-PREFIX = "ivr:{tickets}"
-BY_RECORDING_KEY = PREFIX + ":by-recording"  # hash: RecordingSid -> ticket id
-SEQUENCE_KEY = PREFIX + ":seq:{0}"  # counter: tickets made on one UTC day (YYYYMMDD)
-DOCS_KEY = PREFIX + ":docs"  # hash: ticket id -> JSON of the ticket as made
-STATE_KEY = PREFIX + ":state:{0}"  # hash: status, recording, transcript, attempts:<sink>, ...
-INDEX_KEY = PREFIX + ":index"  # sorted set: ticket id by creation time
-STATUS_KEY = PREFIX + ":status:{0}"  # sorted set per status: ticket id by creation time
-OUTBOX_KEY = PREFIX + ":outbox"  # stream: one entry {ticket: id} per delivery round to run
-DUE_KEY = PREFIX + ":due"  # sorted set: ticket id by the time its next retry is due
-WORKER_KEY = PREFIX + ":worker:{0}"  # string with a TTL: a live worker's heartbeat
+BY_RECORDING_KEY = "ivr:{tickets}:by-recording"  # hash: RecordingSid -> ticket id
+SEQUENCE_KEY = "ivr:{{tickets}}:seq:{0}"  # counter: tickets made on one UTC day (YYYYMMDD)
+DOCS_KEY = "ivr:{tickets}:docs"  # hash: ticket id -> JSON of the ticket as made
+STATE_KEY = "ivr:{{tickets}}:state:{0}"  # hash: status, recording, transcript, attempts:<sink>, ...
+INDEX_KEY = "ivr:{tickets}:index"  # sorted set: ticket id by creation time
+STATUS_KEY = "ivr:{{tickets}}:status:{0}"  # sorted set per status: ticket id by creation time
+OUTBOX_KEY = "ivr:{tickets}:outbox"  # stream: one entry {ticket: id} per delivery round to run
+DUE_KEY = "ivr:{tickets}:due"  # sorted set: ticket id by the time its next retry is due
+WORKER_KEY = "ivr:{{tickets}}:worker:{0}"  # string with a TTL: a live worker's heartbeat
 GROUP = "workers"  # the outbox's consumer group
 
 SEQUENCE_TTL_SECONDS = 3 * 24 * 3600
