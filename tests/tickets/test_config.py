@@ -1,4 +1,4 @@
-"""tickets.yaml: the contract's example loads, mistakes are located, secrets stay out of the file."""
+"""tickets.yaml: the contract example loads, mistakes are located, secrets stay out of it."""
 
 from __future__ import annotations
 

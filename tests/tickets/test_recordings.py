@@ -68,7 +68,7 @@ def test_a_redirect_to_another_host_is_refused(
         services.script(
             "GET", url[len(services.base) :] + ".wav", Reply(302, b"", {"Location": target})
         )
-        with pytest.raises(RecordingRefused, match="127.0.0.2"):
+        with pytest.raises(RecordingRefused, match=r"127\.0\.0\.2"):
             RecordingClient(ticket_settings).fetch(sid, url)
         assert elsewhere.requests == []
 
