@@ -1,4 +1,4 @@
-"""The commands, and a real `ivr worker` killed with SIGKILL mid-delivery: nothing lost or doubled."""
+"""The commands, and a real `ivr worker` killed mid-delivery: nothing lost, nothing doubled."""
 
 from __future__ import annotations
 
