@@ -16,7 +16,7 @@ import time
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import redis
 
@@ -34,7 +34,7 @@ WAV = b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00" * 2000
 
 class _Sink(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    arrivals: dict[str, float] = {}
+    arrivals: ClassVar[dict[str, float]] = {}
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
