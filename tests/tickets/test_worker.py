@@ -320,3 +320,37 @@ def test_email_zendesk_and_freshdesk_sinks(
     assert b'name="source"\r\n\r\n3' in fresh.body and b'name="attachments[]"' in fresh.body
     (sms,) = services.seen("POST", "/2010-04-01/")
     assert ticket.id.encode() in sms.body
+
+
+def test_a_failing_transcription_endpoint_still_delivers(
+    services: FakeServices,
+    ticket_settings: Settings,
+    connection: redis.Redis,
+    clock: Clock,
+    voicemail: VoicemailFactory,
+) -> None:
+    services.script("POST", "/v1/audio/transcriptions", Reply(500))
+    store = TicketStore(connection)
+    ticket = created(store, voicemail())
+    make_worker(ticket_settings, connection, clock).deliver(ticket.id)
+    done = store.get(ticket.id)
+    assert done is not None and done.status == "delivered"
+    assert str(done.transcript) == "no transcript: transcription failed: HTTP 500"
+
+
+def test_twilios_failed_transcription_ends_the_wait(
+    ticket_settings: Settings, connection: redis.Redis, clock: Clock, voicemail: VoicemailFactory
+) -> None:
+    from ivr.tickets.services import TicketService
+
+    service = TicketService(connection)
+    ticket = service.voicemail(voicemail(language="en-GB"))
+    assert ticket is not None
+    worker = make_worker(ticket_settings, connection, clock)
+    worker.deliver(ticket.id)
+    assert service.store.get(ticket.id).status == "new"  # type: ignore[union-attr]
+    service.transcribed({"RecordingSid": ticket.recording_sid, "TranscriptionStatus": "failed"})
+    worker.deliver(ticket.id)  # before the wait is over
+    done = service.store.get(ticket.id)
+    assert done is not None and done.status == "delivered"
+    assert str(done.transcript) == "no transcript: Twilio's transcription failed"
