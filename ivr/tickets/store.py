@@ -287,11 +287,12 @@ class TicketStore:
         self.redis.set(WORKER_KEY.format(consumer), json.dumps(info), ex=ttl)
 
     def retire(self, consumer: str) -> None:
-        """A worker that stops cleanly leaves the group and its heartbeat."""
-        with self.redis.pipeline(transaction=False) as pipe:
-            pipe.delete(WORKER_KEY.format(consumer))
-            pipe.xgroup_delconsumer(OUTBOX_KEY, GROUP, consumer)
-            pipe.execute(raise_on_error=False)
+        """A stopping worker drops its heartbeat, and leaves the group if it owes nothing."""
+        self.redis.delete(WORKER_KEY.format(consumer))
+        # Deleting a consumer drops its pending entries: keep it while it has any to reclaim.
+        owed = self.redis.xpending_range(OUTBOX_KEY, GROUP, "-", "+", 1, consumername=consumer)
+        if not owed:
+            self.redis.xgroup_delconsumer(OUTBOX_KEY, GROUP, consumer)
 
     def outbox_length(self) -> int:
         """How many outbox entries wait or are being worked on."""

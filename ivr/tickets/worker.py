@@ -126,7 +126,13 @@ class Worker:
         for entry_id, ticket_id in entries:
             if stop is not None and stop.is_set():
                 break  # the rest stay pending: the next worker reclaims them
-            self.deliver(ticket_id, entry_id)
+            try:
+                self.deliver(ticket_id, entry_id)
+            except redis.RedisError:
+                raise
+            except Exception:  # a fault in one round must not stop the others
+                log.exception("ticket %s: delivery round failed; it will be reclaimed", ticket_id)
+                continue
             done += 1
         return done
 

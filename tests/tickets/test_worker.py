@@ -354,3 +354,26 @@ def test_twilios_failed_transcription_ends_the_wait(
     done = service.store.get(ticket.id)
     assert done is not None and done.status == "delivered"
     assert str(done.transcript) == "no transcript: Twilio's transcription failed"
+
+
+def test_a_stopping_worker_leaves_what_it_owes_to_be_reclaimed(
+    services: FakeServices,
+    ticket_settings: Settings,
+    connection: redis.Redis,
+    clock: Clock,
+    voicemail: VoicemailFactory,
+) -> None:
+    store = TicketStore(connection)
+    ticket = created(store, voicemail())
+    store.ensure_group()
+    assert [t for _, t in store.read("stopping", 10, 0)] == [ticket.id]
+    store.retire("stopping")  # it stopped before finishing: the entry must survive
+    threading.Event().wait(0.01)
+    worker = Worker(ticket_settings, connection, [], WorkerOptions(claim_idle_ms=1), now=clock)
+    worker.tick()
+    done = store.get(ticket.id)
+    assert done is not None and done.status == "delivered"
+    store.retire(worker.name)
+    groups = connection.xinfo_consumers("ivr:{tickets}:outbox", "workers")
+    # The finished worker left the group; the stopped one stays until its debt was taken over.
+    assert [g["name"] for g in groups] == [b"stopping"]
