@@ -15,9 +15,21 @@ def cli() -> None:
 
 def _register() -> None:
     # Imported here so that a command's heavy imports load only when the command runs.
-    from ivr.commands import agents, check, graph, routing, serve, simulate, users
+    from ivr.commands import (
+        agents,
+        check,
+        graph,
+        recordings,
+        routing,
+        serve,
+        simulate,
+        tickets,
+        users,
+        worker,
+    )
 
-    for module in (serve, check, simulate, graph, agents, routing, users):
+    modules = (serve, check, simulate, graph, agents, routing, tickets, worker, recordings, users)
+    for module in modules:
         for command in module.COMMANDS:
             cli.add_command(command)
 

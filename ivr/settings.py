@@ -12,6 +12,8 @@ from typing import Any
 from ivr.errors import IvrError
 
 DEFAULT_RECORDING_HOSTS = ("api.twilio.com",)
+RECORDING_FORMATS = ("wav", "mp3")
+DEFAULT_TICKET_MAX_ATTEMPTS = 8
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,12 @@ class Settings:
     flows_dir: Path = Path("call_flows")
     recordings_dir: Path = Path("recordings")
     recording_hosts: tuple[str, ...] = DEFAULT_RECORDING_HOSTS
+    recording_format: str = "wav"
+    delete_remote_recordings: bool = False
+    transcribe_url: str | None = None
+    transcribe_model: str = "whisper-1"
+    ticket_max_attempts: int = DEFAULT_TICKET_MAX_ATTEMPTS
+    twilio_api_url: str = "https://api.twilio.com"
     dev: bool = False
     trust_proxy: bool = False
     api_token: str | None = None
@@ -40,6 +48,9 @@ class Settings:
         """Read the settings from `env` (the process environment by default)."""
         env = os.environ if env is None else env
         hosts = env.get("IVR_RECORDING_HOSTS")
+        recording_format = (env.get("IVR_RECORDING_FORMAT") or "wav").strip().lower()
+        if recording_format not in RECORDING_FORMATS:
+            raise IvrError(f"IVR_RECORDING_FORMAT must be wav or mp3, not {recording_format!r}")
         return cls(
             auth_token=env.get("TWILIO_AUTH_TOKEN") or None,
             account_sid=env.get("TWILIO_ACCOUNT_SID") or None,
@@ -51,12 +62,20 @@ class Settings:
             recording_hosts=tuple(h.strip() for h in hosts.split(",") if h.strip())
             if hosts
             else DEFAULT_RECORDING_HOSTS,
+            recording_format=recording_format,
+            delete_remote_recordings=_flag(env.get("IVR_DELETE_REMOTE_RECORDINGS")),
+            transcribe_url=(env.get("IVR_TRANSCRIBE_URL") or "").rstrip("/") or None,
+            transcribe_model=env.get("IVR_TRANSCRIBE_MODEL") or "whisper-1",
+            ticket_max_attempts=_positive(
+                env, "IVR_TICKET_MAX_ATTEMPTS", DEFAULT_TICKET_MAX_ATTEMPTS
+            ),
+            twilio_api_url=(env.get("IVR_TWILIO_API_URL") or "https://api.twilio.com").rstrip("/"),
             dev=_flag(env.get("IVR_DEV")),
             trust_proxy=_flag(env.get("IVR_TRUST_PROXY")),
             api_token=env.get("IVR_API_TOKEN") or None,
             secret_key=env.get("IVR_SECRET_KEY") or None,
             reload_interval=float(env.get("IVR_RELOAD_INTERVAL") or 1.0),
-            retention_days=_whole(env, "IVR_RETENTION_DAYS", 90),
+            retention_days=_positive(env, "IVR_RETENTION_DAYS", 90),
         )
 
     def with_(self, **changes: Any) -> Settings:
@@ -102,13 +121,13 @@ def dev_token(data_dir: Path, name: str = "dev-auth-token") -> str:
     return token
 
 
-def _whole(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = (env.get(name) or "").strip()
-    if not raw:
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    text = (env.get(name) or "").strip()
+    if not text:
         return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise IvrError(f"{name} must be a whole number of at least 1, not {raw!r}")
-    return int(raw)
+    if not text.isdigit() or int(text) < 1:
+        raise IvrError(f"{name} must be a whole number of at least 1, not {text!r}")
+    return int(text)
 
 
 def _flag(value: str | None) -> bool:

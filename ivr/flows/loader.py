@@ -21,6 +21,7 @@ FlowDocs = dict[str, m.Flow]  # flows by name
 
 FLOW_SUFFIXES = (".yaml", ".yml")
 POOLS_STEM = "pools"  # pools.yaml shares the directory; ivr.pools reads it
+TICKETS_STEM = "tickets"  # so does tickets.yaml, read by ivr.tickets.config
 # Actions after which a step with no next ends the call; when included, it returns instead.
 ENDING_ACTIONS = (m.Say, m.Play, m.Pause, m.SetVars, m.SwitchLanguage)
 
@@ -28,7 +29,11 @@ ENDING_ACTIONS = (m.Say, m.Play, m.Pause, m.SetVars, m.SwitchLanguage)
 def is_flow_file(name: str) -> bool:
     """Whether a file name in the flows directory is a call flow (not pools, not hidden)."""
     path = Path(name)
-    return path.suffix in FLOW_SUFFIXES and path.stem != POOLS_STEM and not name.startswith(".")
+    return (
+        path.suffix in FLOW_SUFFIXES
+        and path.stem not in (POOLS_STEM, TICKETS_STEM)
+        and not name.startswith(".")
+    )
 
 
 def read_flow_dir(directory: Path) -> dict[str, str]:

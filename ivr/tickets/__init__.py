@@ -1,0 +1,1 @@
+"""Voicemails become tickets: the model, the Redis store, recordings, transcripts and delivery."""

@@ -1,0 +1,230 @@
+"""`tickets.yaml` beside the flows: the sinks tickets are delivered to, checked with positions.
+
+Secrets (`secret`, `password`, `token`, `api_key`) are only ever `${ENV_VAR}`, so the file can be
+committed; any other text value may be `${ENV_VAR}` too. Variables are read when a worker starts.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ivr.errors import ConfigError, Problem
+from ivr.yamlsource import Path as Where
+from ivr.yamlsource import Source, parse
+
+TICKETS_FILE = "tickets.yaml"
+SECRET_KEYS = frozenset({"secret", "password", "token", "api_key"})
+ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+
+# type -> (required keys, optional keys)
+KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "webhook": (("url", "secret"), ("timeout",)),
+    "email": (("host", "from", "to"), ("port", "starttls", "tls", "username", "password")),
+    "zendesk": (("email", "token"), ("subdomain", "url")),
+    "freshdesk": (("api_key",), ("domain", "url")),
+    "sms": (("from",), ("api_url",)),
+}
+COMMON_KEYS = ("type", "name")
+
+
+@dataclass(frozen=True)
+class SinkSpec:
+    """One sink as written: its type, unique name and options (`${VAR}` not yet read)."""
+
+    type: str
+    name: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def resolved(self, env: Mapping[str, str]) -> dict[str, Any]:
+        """The options with every `${VAR}` read from `env`; an unset one is an error."""
+        return {key: _resolve(value, env, self.name, key) for key, value in self.options.items()}
+
+
+class SinkConfigError(ConfigError):
+    """tickets.yaml cannot be used."""
+
+
+def load_sinks(directory: Path) -> tuple[list[SinkSpec], list[Problem]]:
+    """The sinks of `directory/tickets.yaml` (none when it is absent) and its problems."""
+    path = directory / TICKETS_FILE
+    if not path.exists():
+        return [], []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return [], [Problem(str(path), 1, 1, f"cannot read the ticket sinks: {exc}")]
+    source, problems = parse(text, str(path))
+    if source is None:
+        return [], problems
+    reader = _Reader(source)
+    sinks = reader.document()
+    return sinks, problems + reader.problems
+
+
+def check_tickets(directory: Path, env: Mapping[str, str] | None = None) -> list[Problem]:
+    """Every problem of `tickets.yaml` in `directory`; unset variables are warnings here."""
+    env = os.environ if env is None else env
+    sinks, problems = load_sinks(directory)
+    if not sinks or any(p.severity == "error" for p in problems):
+        return problems
+    source, _ = parse((directory / TICKETS_FILE).read_text("utf-8"), str(directory / TICKETS_FILE))
+    for index, sink in enumerate(sinks):
+        for key, value in sink.options.items():
+            for name in _references(value):
+                if name not in env and source is not None:
+                    message = f"sink {sink.name!r}: ${{{name}}} is not set in this environment"
+                    problems.append(source.problem(("sinks", index, key), message, "warning"))
+    return problems
+
+
+def sinks_for_worker(directory: Path, env: Mapping[str, str] | None = None) -> list[SinkSpec]:
+    """The sinks a worker delivers to; refuses a file with errors or unset variables."""
+    env = os.environ if env is None else env
+    sinks, problems = load_sinks(directory)
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        raise SinkConfigError(errors)
+    for sink in sinks:
+        sink.resolved(env)
+    return sinks
+
+
+def _references(value: Any) -> list[str]:
+    if isinstance(value, str):
+        match = ENV_REF.match(value)
+        return [match.group(1)] if match else []
+    if isinstance(value, list):
+        return [name for item in value for name in _references(item)]
+    return []
+
+
+def _resolve(value: Any, env: Mapping[str, str], sink: str, key: str) -> Any:
+    if isinstance(value, list):
+        return [_resolve(item, env, sink, key) for item in value]
+    if not isinstance(value, str):
+        return value
+    match = ENV_REF.match(value)
+    if not match:
+        return value
+    name = match.group(1)
+    if not env.get(name):
+        problem = Problem(TICKETS_FILE, 1, 1, f"sink {sink!r}: {key} needs ${{{name}}}, unset")
+        raise SinkConfigError([problem])
+    return env[name]
+
+
+class _Reader:
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.problems: list[Problem] = []
+
+    def error(self, where: Where, message: str) -> None:
+        self.problems.append(self.source.problem(where, message))
+
+    def document(self) -> list[SinkSpec]:
+        data = self.source.data
+        if data is None:
+            return []
+        if not isinstance(data, dict) or "sinks" not in data:
+            self.error((), "expected `sinks:` with a list of ticket sinks")
+            return []
+        for key in data:
+            if key != "sinks":
+                self.error((key,), f"unknown key {key!r} (known: sinks)")
+        entries = data["sinks"]
+        if not isinstance(entries, list):
+            self.error(("sinks",), "`sinks` must be a list")
+            return []
+        sinks: list[SinkSpec] = []
+        names: set[str] = set()
+        for index, body in enumerate(entries):
+            sink = self.sink(body, ("sinks", index), len(sinks))
+            if sink is None:
+                continue
+            if sink.name in names:
+                self.error(("sinks", index), f"two sinks are named {sink.name!r}: add `name:`")
+                continue
+            names.add(sink.name)
+            sinks.append(sink)
+        return sinks
+
+    def sink(self, body: Any, where: Where, index: int) -> SinkSpec | None:
+        if not isinstance(body, dict):
+            self.error(where, "a sink is a mapping with a `type`")
+            return None
+        kind = body.get("type")
+        if kind not in KEYS:
+            self.error((*where, "type"), f"sink type must be one of {', '.join(KEYS)}")
+            return None
+        required, optional = KEYS[kind]
+        allowed = (*COMMON_KEYS, *required, *optional)
+        before = len(self.problems)
+        for key in body:
+            if key not in allowed:
+                hint = difflib.get_close_matches(key, allowed, n=1)
+                also = f"; did you mean {hint[0]!r}?" if hint else f" (known: {', '.join(allowed)})"
+                self.error((*where, key), f"unknown key {key!r} for a {kind} sink{also}")
+        for key in required:
+            if key not in body:
+                self.error(where, f"a {kind} sink needs `{key}`")
+        name = body.get("name", kind)
+        if not isinstance(name, str) or not NAME.match(name):
+            self.error((*where, "name"), "a sink name is lower-case letters, digits, - and _")
+        options = {k: v for k, v in body.items() if k not in COMMON_KEYS}
+        for key, value in options.items():
+            self.value(kind, key, value, (*where, key))
+        if kind in ("zendesk", "freshdesk"):
+            place = "subdomain" if kind == "zendesk" else "domain"
+            if (place in options) == ("url" in options):
+                self.error(where, f"a {kind} sink needs either `{place}` or `url`")
+        if len(self.problems) > before:
+            return None
+        return SinkSpec(kind, str(name), options)
+
+    def value(self, kind: str, key: str, value: Any, where: Where) -> None:
+        if key in SECRET_KEYS:
+            if not isinstance(value, str) or not ENV_REF.match(value):
+                self.error(where, f"`{key}` must be given as ${{ENV_VAR}}, never written here")
+            return
+        if key in ("starttls", "tls"):
+            if not isinstance(value, bool):
+                self.error(where, f"`{key}` is true or false")
+            return
+        if key in ("port", "timeout"):
+            top = 65535 if key == "port" else 300
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not 0 < value <= top
+            ):
+                self.error(where, f"`{key}` must be a number from 1 to {top}")
+            return
+        if key == "to" and kind == "email":
+            items = value if isinstance(value, list) else [value]
+            if not items or not all(isinstance(i, str) and _email_ok(i) for i in items):
+                self.error(where, "`to` is a list of e-mail addresses")
+            return
+        if not isinstance(value, str) or not value:
+            self.error(where, f"`{key}` must be text")
+            return
+        if ENV_REF.match(value):
+            return
+        if key in ("url", "api_url") and not value.startswith(("https://", "http://")):
+            self.error(where, f"`{key}` must be an http(s) URL")
+        elif key in ("email", "from") and kind != "sms" and not _email_ok(value):
+            self.error(where, f"`{key}` must be an e-mail address")
+        elif key == "from" and kind == "sms" and not E164.match(value):
+            self.error(where, '`from` must be an E.164 number, quoted: "+15005550006"')
+
+
+def _email_ok(value: str) -> bool:
+    return bool(ENV_REF.match(value) or EMAIL.match(value))

@@ -1,0 +1,145 @@
+"""tickets.yaml: the contract example loads, mistakes are located, secrets stay out of it."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from ivr.commands.check import check_directory
+from ivr.errors import ConfigError
+from ivr.settings import Settings
+from ivr.tickets.config import check_tickets, load_sinks, sinks_for_worker
+from ivr.tickets.sinks import EmailSink, FreshdeskSink, WebhookSink, ZendeskSink, build_sinks
+from tests.conftest import SAMPLE_FLOWS
+
+CONTRACT_TICKETS = """\
+sinks:
+  - {type: webhook, url: "https://helpdesk.example.com/hooks/ivr", secret: "${IVR_WEBHOOK_SECRET}"}
+  - {type: email, host: smtp.example.com, port: 587, starttls: true, username: "${SMTP_USER}",
+     password: "${SMTP_PASSWORD}", from: "ivr@example.com", to: ["support@example.com"]}
+  - {type: zendesk, subdomain: example, email: "agent@example.com", token: "${ZENDESK_TOKEN}"}
+  - {type: freshdesk, domain: example.freshdesk.com, api_key: "${FRESHDESK_KEY}"}
+"""
+ENV = {
+    "IVR_WEBHOOK_SECRET": "s1",
+    "SMTP_USER": "ivr",
+    "SMTP_PASSWORD": "pw",
+    "ZENDESK_TOKEN": "zt",
+    "FRESHDESK_KEY": "fk",
+}
+
+
+def write(directory: Path, text: str) -> Path:
+    path = directory / "tickets.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def schema_errors(document: Any) -> list[str]:
+    text = resources.files("ivr").joinpath("schemas", "tickets.schema.json").read_text("utf-8")
+    found = json.loads(text)
+    jsonschema.Draft202012Validator.check_schema(found)
+    return [e.message for e in jsonschema.Draft202012Validator(found).iter_errors(document)]
+
+
+def test_the_contract_example_loads_and_builds(tmp_path: Path) -> None:
+    write(tmp_path, CONTRACT_TICKETS)
+    assert check_tickets(tmp_path, ENV) == []
+    specs = sinks_for_worker(tmp_path, ENV)
+    assert [s.name for s in specs] == ["webhook", "email", "zendesk", "freshdesk"]
+    sinks = build_sinks(specs, Settings(), ENV)
+    assert [type(s) for s in sinks] == [WebhookSink, EmailSink, ZendeskSink, FreshdeskSink]
+    webhook, email, zendesk, freshdesk = sinks
+    assert isinstance(webhook, WebhookSink) and webhook.secret == "s1"
+    assert isinstance(email, EmailSink) and (email.port, email.password) == (587, "pw")
+    assert isinstance(zendesk, ZendeskSink) and zendesk.base == "https://example.zendesk.com"
+    assert zendesk.auth == ("agent@example.com/token", "zt")
+    assert isinstance(freshdesk, FreshdeskSink) and freshdesk.auth == ("fk", "X")
+    assert schema_errors(yaml.safe_load(CONTRACT_TICKETS)) == []
+
+
+def test_no_file_no_sinks(tmp_path: Path) -> None:
+    assert check_tickets(tmp_path) == []
+    assert sinks_for_worker(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "col", "message"),
+    [
+        (
+            'sinks:\n  - {type: webhook, url: "https://h.example.com", secret: "hunter2"}\n',
+            2,
+            51,
+            "`secret` must be given as ${ENV_VAR}",
+        ),
+        ("sinks:\n  - type: webhook\n    url: https://h.example.com\n", 2, 5, "needs `secret`"),
+        ("sinks:\n  - {type: fax}\n", 2, 6, "sink type must be one of"),
+        (
+            'sinks:\n  - {type: webhook, url: "https://h", secret: "${S}", retries: 3}\n',
+            2,
+            55,
+            "unknown key 'retries'",
+        ),
+        (
+            'sinks:\n  - {type: email, host: h, from: "a@b.example", to: [nobody]}\n',
+            2,
+            49,
+            "`to` is a list of e-mail addresses",
+        ),
+        ('sinks:\n  - {type: zendesk, email: "a@b.example", token: "${T}"}\n', 2, 5, "either"),
+        ("sinks: {}\n", 1, 1, "`sinks` must be a list"),
+        (
+            'sinks:\n  - {type: webhook, url: "https://a", secret: "${S}"}\n'
+            '  - {type: webhook, url: "https://b", secret: "${S}"}\n',
+            3,
+            5,
+            "two sinks are named 'webhook'",
+        ),
+    ],
+)
+def test_mistakes_are_located(tmp_path: Path, text: str, line: int, col: int, message: str) -> None:
+    path = write(tmp_path, text)
+    problems = check_tickets(tmp_path, ENV)
+    assert problems, text
+    first = problems[0]
+    assert (first.path, first.line, first.col) == (str(path), line, col), str(first)
+    assert message in first.message
+    with pytest.raises(ConfigError):
+        sinks_for_worker(tmp_path, ENV)
+
+
+def test_urls_and_hosts_may_come_from_the_environment(tmp_path: Path) -> None:
+    write(tmp_path, 'sinks:\n  - {type: webhook, url: "${HOOK_URL}", secret: "${S}"}\n')
+    problems = check_tickets(tmp_path, {})
+    assert [p.severity for p in problems] == ["warning", "warning"]
+    assert "${HOOK_URL} is not set" in problems[0].message
+    env = {"HOOK_URL": "https://hooks.example.com/x", "S": "k"}
+    (sink,) = build_sinks(sinks_for_worker(tmp_path, env), Settings(), env)
+    assert isinstance(sink, WebhookSink) and sink.url == "https://hooks.example.com/x"
+    with pytest.raises(ConfigError, match="needs \\$\\{S\\}"):
+        sinks_for_worker(tmp_path, {"HOOK_URL": "https://x.example.com"})
+
+
+def test_ivr_check_does_not_read_tickets_yaml_as_a_flow(flows_dir: Path) -> None:
+    write(flows_dir, CONTRACT_TICKETS)
+    flows, problems = check_directory(flows_dir)
+    assert "tickets" not in flows
+    assert [p for p in problems if p.severity == "error"] == []
+    assert sorted(flows) == sorted(check_directory(SAMPLE_FLOWS)[0])
+
+
+def test_the_schema_refuses_a_literal_secret() -> None:
+    document = {"sinks": [{"type": "webhook", "url": "https://h.example.com", "secret": "x"}]}
+    assert schema_errors(document)
+
+
+def test_load_sinks_reports_yaml_syntax(tmp_path: Path) -> None:
+    write(tmp_path, "sinks: [\n")
+    sinks, problems = load_sinks(tmp_path)
+    assert sinks == [] and "YAML syntax" in problems[0].message
