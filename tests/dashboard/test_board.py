@@ -5,13 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from ivr.dashboard.board import next_gaps, pools_now
-from ivr.pools import load_pools
+from ivr.pools import parse_pools
+from ivr.yamlsource import parse
 from routing.model import Pools
 from tests.conftest import SAMPLE_FLOWS
+from tests.dashboard.conftest import without_weekend_cover
 
 
 def sample() -> Pools:
-    pools, problems = load_pools(SAMPLE_FLOWS / "pools.yaml")
+    text = without_weekend_cover((SAMPLE_FLOWS / "pools.yaml").read_text(encoding="utf-8"))
+    source, problems = parse(text, "pools.yaml")
+    assert source is not None, problems
+    pools, problems = parse_pools(source)
     assert pools is not None, problems
     return pools
 
