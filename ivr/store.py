@@ -13,6 +13,7 @@ from typing import Any, cast
 
 import redis
 
+from ivr import redis_url
 from ivr.flows.state import CallState
 from ivr.settings import Settings
 
@@ -67,13 +68,7 @@ def connect(settings: Settings) -> redis.Redis:
     """A client for `settings.redis_url` with bounded timeouts, so a dead Redis fails fast."""
     if not settings.redis_url:
         raise ValueError("no Redis URL: start the embedded server or set REDIS_URL")
-    return redis.Redis.from_url(
-        settings.redis_url,
-        socket_timeout=settings.redis_timeout,
-        socket_connect_timeout=settings.redis_timeout,
-        health_check_interval=30,
-        decode_responses=False,
-    )
+    return redis_url.client(settings.redis_url, settings.redis_timeout)
 
 
 def now() -> float:
