@@ -114,7 +114,6 @@ def client(url: str, timeout: float) -> redis.Redis:
     cluster = RedisCluster(
         startup_nodes=nodes,
         password=target.password,
-        cluster_error_retry_attempts=RETRIES,
         **options,
     )
     # RedisCluster answers the commands Store uses with Redis's signatures; the types do not say so.

@@ -133,17 +133,11 @@ class Store:
         ]
         if expected_turn is not None:
             return bool(self._commit(keys=keys, args=args))
-        # A new call: its index entry goes in the same round trip (NX keeps a retry's first time).
-        for _ in range(2):
-            with self.redis.pipeline(transaction=False) as pipe:
-                pipe.evalsha(self._commit.sha, len(keys), *keys, *args)
-                pipe.zadd(CALLS_KEY, {state.sid: at}, nx=True)
-                done, _ = pipe.execute(raise_on_error=False)
-            if not isinstance(done, redis.exceptions.NoScriptError):
-                break
-            self.redis.script_load(_COMMIT)  # a restarted or flushed Redis forgot the script
-        if isinstance(done, Exception):
-            raise done
+        # A new call: the call-slot script first, then the global index (NX keeps a retry's
+        # first time). Two commands, not one pipeline: a Cluster keeps `ivr:calls` in another
+        # slot and refuses EVALSHA inside a pipeline.
+        done = self._commit(keys=keys, args=args)
+        self.redis.zadd(CALLS_KEY, {state.sid: at}, nx=True)
         return bool(done)
 
     def append_log(self, sid: str, entries: Iterable[Mapping[str, Any]]) -> None:
