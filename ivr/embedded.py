@@ -20,6 +20,7 @@ from types import TracebackType
 
 import redis
 
+from ivr import redis_url
 from ivr.errors import IvrError
 from ivr.settings import Settings
 
@@ -89,7 +90,7 @@ class EmbeddedRedis:
         if process is None:
             return
         with suppress(redis.RedisError, OSError):
-            redis.Redis.from_url(self.url, socket_timeout=timeout).shutdown(save=True)
+            redis_url.client(self.url, timeout).shutdown(save=True)
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -153,7 +154,7 @@ class EmbeddedRedis:
 
 def _answers(url: str) -> bool:
     try:
-        return bool(redis.Redis.from_url(url, socket_timeout=0.5).ping())
+        return bool(redis_url.client(url, 0.5).ping())
     except (redis.RedisError, OSError):
         return False
 

@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import redis
 
-from ivr.calls.events import CallEvent, TranscriptionArrived, VoicemailRecorded
+from ivr.calls.events import (
+    CallEvent,
+    RouteDecided,
+    TicketCreated,
+    TranscriptionArrived,
+    VoicemailRecorded,
+)
 from ivr.calls.spool import spool
+from ivr.calls.summary import CallSummary
 from ivr.errors import IvrError, StoreUnavailable
 from ivr.flows.engine import NoRouter, Router
 from ivr.flows.registry import FlowRegistry, FlowSet
 from ivr.settings import Settings
 from ivr.store import Store
+from ivr.tickets.model import PoolTried, TicketError, Voicemail
+from ivr.tickets.services import TicketService
 from ivr.voice.params import CallParams
 from ivr.voice.security import SignatureChecker
 from ivr.voice.services import VoiceService
@@ -32,6 +42,7 @@ class Services:
     registry: FlowRegistry
     voice: VoiceService
     signatures: SignatureChecker
+    tickets: TicketService
 
     @classmethod
     def build(cls, settings: Settings, connection: redis.Redis) -> Services:
@@ -54,10 +65,12 @@ class Services:
             registry, store, lambda flowset: make_router(flowset, store), record_quietly
         )
         signatures = SignatureChecker(settings.auth_token, settings.public_url)
-        services = cls(settings, store, registry, voice, signatures)
+        services = cls(settings, store, registry, voice, signatures, TicketService(connection))
         return services
 
-    def keep_recording_event(self, kind: str, params: CallParams, at: float) -> None:
+    def keep_recording_event(
+        self, kind: str, params: CallParams, at: float, form: Mapping[str, str]
+    ) -> None:
         """Keep a recording or transcription callback with its call; spool it if Redis fails."""
         event: CallEvent
         if kind == "transcription":
@@ -77,6 +90,57 @@ class Services:
                 source="callback",
             )
         self.record_quietly(params.sid, [event])
+
+    def keep_voicemail(self, params: CallParams, at: float) -> None:
+        """After a voicemail's Record action: its ticket, if the callback did not make it yet."""
+        message = VoicemailRecorded(
+            at,
+            recording_sid=params.recording_sid,
+            url=params.recording_url,
+            seconds=params.recording_duration,
+        )
+        try:
+            self.take_voicemail(params.sid, message)
+        except (StoreUnavailable, redis.RedisError, TicketError) as exc:
+            # The recording callback (or its spooled copy) will make it.
+            log.warning("call %s: no ticket from the Record action (%s)", params.sid, exc)
+
+    def take_voicemail(self, sid: str, message: VoicemailRecorded) -> str | None:
+        """The ticket a non-empty recording becomes (made once per RecordingSid), linked from
+        the call's record; None for an empty recording."""
+        if not message.recording_sid or message.seconds <= 0 or message.status == "absent":
+            return None
+        summary = self.store.summary(sid) or CallSummary(sid)
+        routes = [e for e in self.store.events(sid) if isinstance(e, RouteDecided)]
+        tried: list[tuple[str, str]] = []
+        if routes:
+            tried = [(pool, "rung, nobody answered") for pool in routes[-1].pools]
+            tried += [(p.pool, p.reason) for p in routes[-1].passed_over]
+        flowset = self.registry.current()
+        zones = {p.name: p.timezone for p in flowset.pools} if flowset and flowset.pools else {}
+        facts = Voicemail(
+            call_sid=sid,
+            recording_sid=message.recording_sid,
+            recording_url=message.url,
+            seconds=message.seconds,
+            from_=summary.caller,
+            to=summary.called,
+            at=datetime.fromtimestamp(message.at, UTC),
+            flow=summary.flow,
+            language=summary.language,
+            queue=summary.queue or "",
+            pools_tried=tuple(PoolTried(pool, why) for pool, why in tried),
+            caller_country=summary.from_country or None,
+            pool_zones=zones,
+            recording_status=message.status or "completed",
+        )
+        ticket = self.tickets.voicemail(facts)
+        if ticket is None:
+            return None
+        if summary.ticket != ticket.id:
+            event = TicketCreated(message.at, ticket=ticket.id, recording_sid=message.recording_sid)
+            self.store.record(sid, [event])
+        return ticket.id
 
     def record_quietly(self, sid: str, events: Sequence[CallEvent]) -> None:
         """Add to a call's record; when Redis fails, to the local spool instead."""

@@ -18,6 +18,7 @@ from typing import Any, TypeVar, cast
 import redis
 from redis.cluster import RedisCluster
 
+from ivr import redis_url
 from ivr.calls.events import CallEvent
 from ivr.calls.events import from_json as event_from_json
 from ivr.calls.events import to_json as event_json
@@ -115,13 +116,7 @@ def connect(settings: Settings) -> redis.Redis:
     """A client for `settings.redis_url` with bounded timeouts, so a dead Redis fails fast."""
     if not settings.redis_url:
         raise StoreUnavailable("no Redis URL: start the embedded server or set REDIS_URL")
-    return redis.Redis.from_url(
-        settings.redis_url,
-        socket_timeout=settings.redis_timeout,
-        socket_connect_timeout=settings.redis_timeout,
-        health_check_interval=30,
-        decode_responses=False,
-    )
+    return redis_url.client(settings.redis_url, settings.redis_timeout)
 
 
 def now() -> float:

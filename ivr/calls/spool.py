@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ivr.calls.events import CallEvent, from_dict, to_dict
@@ -44,7 +44,9 @@ def spool(data_dir: Path, sid: str, events: Sequence[CallEvent]) -> None:
         os.fsync(handle.fileno())
 
 
-def replay(data_dir: Path, store: Store) -> int:
+def replay(
+    data_dir: Path, store: Store, then: Callable[[str, CallEvent], None] | None = None
+) -> int:
     """Record every spooled event in Redis, then empty the spool; the number replayed.
 
     Stops at the first Redis failure, keeping the whole file (lines already replayed are
@@ -67,6 +69,8 @@ def replay(data_dir: Path, store: Store) -> int:
                 continue
             try:
                 store.record(str(sid), [event], spooled_id=str(spooled_id))
+                if then is not None:
+                    then(str(sid), event)
             except StoreUnavailable as exc:
                 log.warning("spool replay stopped after %d events: %s", replayed, exc)
                 return replayed

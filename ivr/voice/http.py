@@ -106,7 +106,12 @@ def incoming() -> Response:
 def resume(kind: str) -> Response:
     """Gather, Dial and Record actions: the call goes on."""
     params = parse_params(_form())
-    return twiml(_services().voice.answer(params, kind, _turn(), now(), _lang()))
+    at = now()
+    services = _services()
+    reply = services.voice.answer(params, kind, _turn(), at, _lang())
+    if kind == "recorded":
+        services.keep_voicemail(params, at)
+    return twiml(reply)
 
 
 @bp.route("/hold", methods=["POST"])
@@ -181,5 +186,5 @@ def fallback() -> Response:
 def recording_callback(kind: str) -> Response:
     """Recording and transcription callbacks: kept with the call."""
     params = parse_params(_form())
-    _services().keep_recording_event(kind, params, now())
+    _services().keep_recording_event(kind, params, now(), _form())
     return twiml(render([]))

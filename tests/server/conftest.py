@@ -23,6 +23,7 @@ import pytest
 import redis
 import requests
 
+from ivr import redis_url as urls
 from ivr.simulate import new_call_sid
 from ivr.store import Store
 from ivr.voice.security import SignatureChecker
@@ -49,7 +50,10 @@ def free_port() -> int:
 class Server:
     """One running `ivr serve`: its address, its directories and its Redis."""
 
-    def __init__(self, root: Path, flows_dir: Path, workers: int = WORKERS) -> None:
+    def __init__(
+        self, root: Path, flows_dir: Path, workers: int = WORKERS, redis_url: str | None = None
+    ) -> None:
+        self.given_redis_url = redis_url or shared_redis_url()
         self.root = root
         self.flows_dir = flows_dir
         self.data_dir = root / "var"
@@ -65,7 +69,7 @@ class Server:
     @property
     def embedded(self) -> bool:
         """Whether the server runs its own Redis (no REDIS_URL given)."""
-        return shared_redis_url() is None
+        return self.given_redis_url is None
 
     def environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "IVR_DEV")}
@@ -77,16 +81,15 @@ class Server:
             IVR_RELOAD_INTERVAL=str(RELOAD_INTERVAL),
         )
         env.pop("IVR_PUBLIC_URL", None)
-        shared = shared_redis_url()
-        if shared:
-            env["REDIS_URL"] = shared
+        if self.given_redis_url:
+            env["REDIS_URL"] = self.given_redis_url
         return env
 
     def start(self) -> None:
         """Launch the server and wait until /readyz says it serves."""
-        shared = shared_redis_url()
+        shared = self.given_redis_url
         if shared:
-            redis.Redis.from_url(shared).flushdb()
+            urls.client(shared, 2).flushdb()
         command = [sys.executable, "-m", "ivr", "serve", "--port", str(self.port)]
         command += ["--workers", str(self.workers)]
         with open(self.log_path, "wb") as log:
@@ -136,7 +139,7 @@ class Server:
             with pytest.raises((redis.RedisError, OSError)):
                 redis.Redis.from_url(self.redis_url, socket_timeout=0.5).ping()
         else:
-            redis.Redis.from_url(self.redis_url).flushdb()
+            self.redis().flushdb()
 
     def kill(self) -> None:
         """End the server's whole process group at once (only after a failure)."""
@@ -154,7 +157,7 @@ class Server:
 
     def redis(self) -> redis.Redis:
         """A client of the server's Redis."""
-        return redis.Redis.from_url(self.redis_url, socket_timeout=2)
+        return urls.client(self.redis_url, 2)
 
     def store(self) -> Store:
         """The product's Store over the server's Redis, to read what the server kept."""
@@ -183,10 +186,12 @@ def copy_sample_flows(target: Path) -> Path:
 
 
 @contextmanager
-def running_server(root: Path, flows_dir: Path, workers: int = WORKERS) -> Iterator[Server]:
+def running_server(
+    root: Path, flows_dir: Path, workers: int = WORKERS, redis_url: str | None = None
+) -> Iterator[Server]:
     """A started server, stopped (and checked to be gone) afterwards."""
     root.mkdir(parents=True, exist_ok=True)
-    server = Server(root, flows_dir, workers)
+    server = Server(root, flows_dir, workers, redis_url)
     server.start()
     try:
         yield server
