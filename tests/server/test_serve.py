@@ -159,6 +159,7 @@ def test_sample_flow_walked_in_each_language(server: Server, language: str) -> N
         *waited,
         "voicemail",
         "hangup",
+        "ticket",
         "status",
         "call_ended",
     ]
@@ -171,6 +172,7 @@ def test_sample_flow_walked_in_each_language(server: Server, language: str) -> N
     assert log[-2]["status"] == "completed" and log[-1]["outcome"] == "voicemail"
     summary = server.store().summary(caller.sid)
     assert summary is not None and summary.outcome == "voicemail" and summary.queue == "billing"
+    assert summary.ticket is not None and summary.ticket.startswith("T-")
     state = server.store().load_call(caller.sid)
     assert state is not None and state.language == language and state.ended
 
