@@ -19,7 +19,7 @@ import redis
 
 from tests.server.conftest import free_port
 
-START_TIMEOUT = 10.0
+START_TIMEOUT = 15.0
 SLOTS = 16384
 
 

@@ -1,0 +1,152 @@
+"""The Store's call records on real Redis: one atomic write, races folded in, indexes kept true,
+the disk spool replayed exactly once."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import redis
+from flask.testing import FlaskClient
+
+from ivr.calls import events as ev
+from ivr.calls.spool import replay, spool, spool_path
+from ivr.embedded import EmbeddedRedis
+from ivr.errors import StoreUnavailable
+from ivr.flows.state import CallState
+from ivr.store import CALLS_KEY, EVENTS_KEY, INDEX_KEY, WAITING_KEY, Store
+from tests.conftest import Caller
+
+SID = "CA" + "b" * 32
+T0 = 1_790_000_000.0
+
+
+def _state(turn: int) -> CallState:
+    return CallState(SID, "support", "v1", "main", "en-US", turn=turn)
+
+
+def _start(store: Store) -> None:
+    started = ev.CallStarted(T0, caller="+84901111222", called="+1500", flow="support")
+    assert store.commit(_state(1), None, 0, "<Response/>", "in", [started])
+
+
+def test_a_turn_writes_state_events_summary_stream_and_indexes_at_once(
+    connection: redis.Redis,
+) -> None:
+    store = Store(connection)
+    _start(store)
+    summary = store.summary(SID)
+    assert summary is not None and summary.outcome == "in_progress" and summary.started_at == T0
+    assert connection.zscore(CALLS_KEY, SID) == T0
+    assert connection.zscore(INDEX_KEY.format("outcome", "in_progress"), SID) == T0
+    assert connection.zscore(INDEX_KEY.format("caller", "+84901111222"), SID) == T0
+    entries = connection.xrange(EVENTS_KEY)
+    assert [json.loads(e[b"e"])["kind"] for _, e in entries] == ["call_started"]
+
+    loaded = store.load_turn(SID)
+    route = ev.RouteDecided(T0 + 5, queue="billing", pools=("hanoi",), chosen="hanoi")
+    dial = ev.DialStarted(T0 + 5, pool="hanoi", agents=("lan",))
+    assert store.commit(_state(2), 1, 1, "<Response/>", "in", [route, dial], loaded)
+    assert connection.zscore(WAITING_KEY, SID) == T0 + 5
+    assert connection.zscore(INDEX_KEY.format("queue", "billing"), SID) == T0
+
+    # A stale turn changes nothing at all.
+    assert not store.commit(_state(3), 1, 1, "<x/>", "other", [ev.StepEntered(T0 + 6)], loaded)
+    assert len(store.events(SID)) == 3
+
+    store.record(SID, [ev.TwilioStatus(T0 + 60, status="completed", duration=60)])
+    assert connection.zscore(WAITING_KEY, SID) is None
+    assert connection.zscore(INDEX_KEY.format("outcome", "in_progress"), SID) is None
+    assert connection.zscore(INDEX_KEY.format("outcome", "abandoned"), SID) == T0
+
+
+def test_a_callback_landing_between_read_and_write_is_folded_in(connection: redis.Redis) -> None:
+    store = Store(connection)
+    _start(store)
+    loaded = store.load_turn(SID)
+    # The recording callback of the same call arrives while the webhook works.
+    store.record(SID, [ev.VoicemailRecorded(T0 + 1, recording_sid="RE" + "1" * 32, seconds=8)])
+    assert store.commit(_state(2), 1, 1, "<Response/>", "in", [ev.FlowHungUp(T0 + 2)], loaded)
+    summary = store.summary(SID)
+    assert summary is not None and summary.voicemail_seconds == 8
+    assert summary.outcome == "voicemail" and summary.events == 3
+
+
+def test_racing_callbacks_lose_no_event(connection: redis.Redis, redis_url: str) -> None:
+    _start(Store(connection))
+    barrier = threading.Barrier(8)
+
+    def post(index: int) -> None:
+        store = Store(redis.Redis.from_url(redis_url))
+        barrier.wait()
+        store.record(SID, [ev.TwilioStatus(T0 + index, status="ringing")])
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    summary = Store(connection).summary(SID)
+    assert summary is not None and summary.events == 9 == len(Store(connection).events(SID))
+
+
+def test_the_first_answer_is_kept_for_the_calls_life(client: FlaskClient, caller: Caller) -> None:
+    first = caller.post("/voice/incoming").get_data(as_text=True)
+    root = caller.twiml("/voice/incoming")
+    for _ in range(4):
+        root = caller.follow(root, Digits="1")
+    again = caller.post("/voice/incoming")
+    assert again.status_code == 200 and again.get_data(as_text=True) == first
+
+
+def test_spooled_events_are_replayed_once_when_redis_is_back(tmp_path: Path) -> None:
+    data = tmp_path / "var"
+    with EmbeddedRedis(tmp_path / "redis") as server:
+        store = Store(redis.Redis.from_url(server.url))
+        _start(store)
+        url = server.url
+    # Redis is down: the store refuses, the callbacks go to the spool.
+    down = Store(redis.Redis.from_url(url, socket_connect_timeout=0.2))
+    try:
+        down.record(SID, [ev.TwilioStatus(T0 + 1, status="in-progress")])
+        raise AssertionError("a stopped Redis answered")
+    except StoreUnavailable:
+        pass
+    message = ev.VoicemailRecorded(T0 + 2, recording_sid="RE" + "3" * 32, seconds=5)
+    spool(data, SID, [message])
+    spool(data, SID, [ev.TwilioStatus(T0 + 3, status="completed", duration=3)])
+    assert replay(data, down) == 0  # still down: nothing lost, nothing truncated
+    assert len(spool_path(data).read_text().splitlines()) == 2
+    with EmbeddedRedis(tmp_path / "redis") as server:  # back, with its append-only file
+        store = Store(redis.Redis.from_url(server.url))
+        seen: list[str] = []
+        assert replay(data, store, lambda sid, event: seen.append(event.kind)) == 2
+        assert seen == ["voicemail", "status"]
+        assert spool_path(data).read_text() == ""
+        # A replay cut short and run again (the file restored) records nothing twice.
+        kinds = [e.kind for e in store.events(SID)]
+        assert kinds == ["call_started", "voicemail", "status"]
+        summary = store.summary(SID)
+        assert summary is not None and summary.outcome == "voicemail"
+
+
+def test_a_replay_run_twice_records_each_event_once(
+    connection: redis.Redis, tmp_path: Path
+) -> None:
+    store = Store(connection)
+    _start(store)
+    spool(tmp_path, SID, [ev.TwilioStatus(T0 + 1, status="completed")])
+    saved = spool_path(tmp_path).read_text()
+    assert replay(tmp_path, store) == 1
+    spool_path(tmp_path).write_text(saved)  # as if the process died before truncating
+    assert replay(tmp_path, store) == 1
+    assert [e.kind for e in store.events(SID)] == ["call_started", "status"]
+
+
+def test_unreadable_spool_lines_are_set_aside(connection: redis.Redis, tmp_path: Path) -> None:
+    spool(tmp_path, SID, [ev.StepEntered(T0, step="main")])
+    with open(spool_path(tmp_path), "a") as handle:
+        handle.write("not json\n")
+    assert replay(tmp_path, Store(connection)) == 1
+    assert spool_path(tmp_path).with_suffix(".bad").read_text() == "not json\n"
