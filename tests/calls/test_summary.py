@@ -43,7 +43,22 @@ def _event(kind: str, at: float) -> ev.CallEvent:
     return ev.StepEntered(at, step="main")
 
 
-KINDS = ["route", "dial", "no_answer", "answered", "agent", "bridged", "voicemail", "empty_voicemail", "fallback", "failed", "completed", "ringing", "hangup", "step"]
+KINDS = [
+    "route",
+    "dial",
+    "no_answer",
+    "answered",
+    "agent",
+    "bridged",
+    "voicemail",
+    "empty_voicemail",
+    "fallback",
+    "failed",
+    "completed",
+    "ringing",
+    "hangup",
+    "step",
+]
 
 
 def oracle(kinds: list[str]) -> str:
