@@ -33,6 +33,10 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
     services = Services.build(settings, connection or connect(settings))
     app.extensions["ivr"] = services
     services.registry.refresh()
+    if settings.housekeeping:
+        from ivr.calls.housekeeping import Housekeeper
+
+        Housekeeper(services).start()
     app.register_blueprint(voice_bp)
     app.register_blueprint(agents_bp)
     dashboard.init_app(app, services)

@@ -42,6 +42,7 @@ class Settings:
     call_ttl_seconds: int = 24 * 3600
     redis_timeout: float = 0.5
     retention_days: int = 90
+    housekeeping: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -76,6 +77,7 @@ class Settings:
             secret_key=env.get("IVR_SECRET_KEY") or None,
             reload_interval=float(env.get("IVR_RELOAD_INTERVAL") or 1.0),
             retention_days=_positive(env, "IVR_RETENTION_DAYS", 90),
+            housekeeping=_flag(env.get("IVR_HOUSEKEEPING")),
         )
 
     def with_(self, **changes: Any) -> Settings:

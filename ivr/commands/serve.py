@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import subprocess
 import sys
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +88,10 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
         # Workers and tools started from here see the same Redis and token.
         os.environ["REDIS_URL"] = settings.redis_url or ""
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_fresh_metrics_dir(settings))
+        settings = settings.with_(housekeeping=True)
         _greet(settings, host, port)
+        if settings.dev:
+            stack.enter_context(_ticket_worker())
         from ivr.app import create_app
 
         options = gunicorn_options(host, port, workers, threads)
@@ -95,6 +100,22 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
         except SystemExit as exit_:
             if exit_.code not in (0, None):
                 raise
+
+
+@contextmanager
+def _ticket_worker() -> Iterator[None]:
+    """In development mode one `ivr worker` delivers tickets beside the server, so that
+    `make run` needs no second command; production runs it from the Procfile's worker line."""
+    worker = subprocess.Popen([sys.executable, "-m", "ivr", "worker"], stdin=subprocess.DEVNULL)
+    click.echo(f"development mode: ticket worker started (pid {worker.pid})", err=True)
+    try:
+        yield
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            worker.kill()
 
 
 def _fresh_metrics_dir(settings: Settings) -> Path:

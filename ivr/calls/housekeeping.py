@@ -1,0 +1,76 @@
+"""Background upkeep of the call records, off every webhook's path: the disk spool replayed once
+Redis answers again, and records older than the retention period trimmed from the indexes.
+
+Each gunicorn worker runs one daemon thread; the spool is the host's own (a file lock keeps two
+workers from replaying it at once) and the trim is taken by one host at a time (a Redis lock).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from ivr.errors import IvrError
+from ivr.services import Services
+from ivr.store import now
+
+log = logging.getLogger(__name__)
+
+REPLAY_EVERY = 5.0
+TRIM_EVERY = 3600.0
+TRIM_LOCK_KEY = "ivr:housekeeping:trim"
+
+
+class Housekeeper:
+    """Replays the spool and trims old call records, periodically, until stopped."""
+
+    def __init__(self, services: Services, clock: Callable[[], float] = now) -> None:
+        self.services = services
+        self.clock = clock
+        self.stopping = threading.Event()
+        self._last_trim = 0.0
+
+    def run_once(self) -> None:
+        """One round: replay what the spool holds, trim if this host's turn has come."""
+        try:
+            self.services.replay_spool()
+        except IvrError as exc:
+            log.warning("spool replay failed: %s", exc)
+        instant = self.clock()
+        if instant - self._last_trim >= TRIM_EVERY:
+            self._last_trim = instant
+            try:
+                self.trim(instant)
+            except IvrError as exc:
+                log.warning("retention trim failed: %s", exc)
+
+    def trim(self, instant: float) -> int:
+        """Drop records older than the retention period from the indexes; how many calls."""
+        from ivr.calls.records import CallRecords
+
+        connection = self.services.store.redis
+        try:
+            if not connection.set(TRIM_LOCK_KEY, "1", nx=True, ex=int(TRIM_EVERY / 2)):
+                return 0  # another host trims now
+        except Exception as exc:  # redis errors: try again next round
+            log.warning("retention trim skipped: %s", exc)
+            return 0
+        cutoff = instant - self.services.settings.retention_days * 24 * 3600
+        trimmed = CallRecords(connection).trim(cutoff)
+        if trimmed:
+            log.info("retention: %d call records older than the retention period dropped", trimmed)
+        return trimmed
+
+    def start(self) -> threading.Thread:
+        """Run in a daemon thread."""
+        thread = threading.Thread(target=self._loop, name="ivr-housekeeping", daemon=True)
+        thread.start()
+        return thread
+
+    def _loop(self) -> None:
+        while not self.stopping.wait(REPLAY_EVERY):
+            try:
+                self.run_once()
+            except Exception:
+                log.exception("housekeeping round failed")
