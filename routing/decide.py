@@ -231,8 +231,8 @@ class Schedule:
                     found += table[value]
         if language is None or not self._choosy:
             return tuple(found)
-        speaking = (self._speaking(candidate, language) for candidate in found)
-        return tuple(candidate for candidate in speaking if candidate.agents)
+        narrowed = (self._speaking(candidate, language) for candidate in found)
+        return tuple(candidate for candidate in narrowed if candidate.agents)
 
     def _speaking(self, candidate: Candidate, language: str) -> Candidate:
         if candidate.pool.name not in self._choosy:

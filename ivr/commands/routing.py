@@ -98,7 +98,7 @@ def coverage(
     flows_dir: Path | None,
 ) -> None:
     """The gaps, over some days from 00:00 UTC, when no pool serving a queue is on shift."""
-    pools = _load(flows_dir)
+    pools = _load(flows_dir or Settings.from_env().flows_dir)
     start = datetime.combine(first_day.date(), datetime.min.time(), UTC)
     end = start + timedelta(days=days)
     found = gaps(pools, queue, language, start, end)
