@@ -1,10 +1,11 @@
 """Which pools take a call, in which order, and why the others do not.
 
 A pool takes a call when it serves the queue, one of its shifts is running at that instant and one
-of its agents is available. Pools speaking the caller's language come first, then lower `priority`,
-then file order. `Schedule` makes this fast: it precomputes, a week of UTC time at a time, the
-boundaries at which some pool goes on or off shift and, between them, the set of pools on shift as
-a bit mask (bit i is the i-th pool by priority, then file order).
+of its agents is available. An agent who lists `languages` takes only callers of those languages
+(when the caller's language is known). Pools speaking the caller's language come first, then lower
+`priority`, then file order. `Schedule` makes this fast: it precomputes, a week of UTC time at a
+time, the boundaries at which some pool goes on or off shift and, between them, the set of pools
+on shift as a bit mask (bit i is the i-th pool by priority, then file order).
 """
 
 from __future__ import annotations
@@ -62,6 +63,14 @@ class PassedOver:
 
 
 @dataclass(frozen=True)
+class Skipped:
+    """An agent of a pool on shift who is not rung for this call, and why."""
+
+    agent: Agent
+    reason: str  # "speaks only vi-VN" or "away"
+
+
+@dataclass(frozen=True)
 class Decision:
     """The pools to try for one call, in order; after the last comes the route's `otherwise`."""
 
@@ -96,20 +105,43 @@ class Decision:
         """Every pool that cannot take the call, in file order, with its reason."""
         chosen = {c.pool.name for c in self.pools}
         return tuple(
-            PassedOver(pool, why_not(pool, self.queue, self.at) or "no agent available")
+            PassedOver(pool, why_not(pool, self.queue, self.at) or self._nobody_in(pool))
             for pool in self.all_pools
             if pool.name not in chosen
         )
+
+    def skipped(self, pool: Pool) -> tuple[Skipped, ...]:
+        """The agents of `pool` not rung for this call, in file order: language, else away."""
+        rung = next((c.agents for c in self.pools if c.pool.name == pool.name), ())
+        ids = {agent.id for agent in rung}
+        return tuple(
+            Skipped(agent, _language_gap(agent) if not agent.takes(self.language) else "away")
+            for agent in pool.agents
+            if agent.id not in ids
+        )
+
+    def _nobody_in(self, pool: Pool) -> str:
+        # On shift and serving the queue, yet passed over: every agent is skipped.
+        skipped = self.skipped(pool)
+        if all(s.reason == "away" for s in skipped):
+            return "no agent available"
+        why = ", ".join(f"{s.agent.name} {s.reason}" for s in skipped)
+        return f"no agent available for {self.language}: {why}"
 
     def _why_none(self) -> str:
         serving = [p for p in self.all_pools if p.serves(self.queue)]
         if not serving:
             return f"no pool serves queue {self.queue}"
         instant = timestamp(self.at)
-        if not any(
-            contains(span_seconds(p, int(instant), int(instant) + 1), instant) for p in serving
-        ):
+        working = [
+            p for p in serving if contains(span_seconds(p, int(instant), int(instant) + 1), instant)
+        ]
+        if not working:
             return f"no pool serving {self.queue} is on shift"
+        if any(not a.takes(self.language) for p in working for a in p.agents):
+            return (
+                f"no agent available for {self.language} in the pools serving {self.queue} on shift"
+            )
         return f"no agent available in the pools serving {self.queue} on shift"
 
 
@@ -138,10 +170,12 @@ class Schedule:
             for i in range(self._bytes)
         )
         self._agent_ids = {pool.name: frozenset(a.id for a in pool.agents) for pool in self.ranked}
+        # Pools with an agent who lists languages: only their candidates depend on the language.
+        self._choosy = frozenset(p.name for p in self.ranked if any(a.languages for a in p.agents))
         # Plain dicts: lookups are atomic, so threads sharing a schedule at worst build twice.
         self._windows: dict[int, tuple[list[float], list[int]]] = {}
         self._orders: dict[tuple[int, str | None], tuple[Candidate, ...]] = {}
-        self._reduced: dict[tuple[str, frozenset[str]], Candidate] = {}
+        self._reduced: dict[tuple[str, str | None, frozenset[str]], Candidate] = {}
 
     def on_shift(self, instant: float) -> int:
         """The bit mask of ranked pools on shift at `instant` (seconds since the epoch)."""
@@ -163,8 +197,10 @@ class Schedule:
             found = self._orders[key] = self._order(mask, language)
         return found
 
-    def without(self, ordered: tuple[Candidate, ...], away: Away) -> tuple[Candidate, ...]:
-        """`ordered` less the agents who are away, and less the pools that leaves empty."""
+    def without(
+        self, ordered: tuple[Candidate, ...], away: Away, language: str | None = None
+    ) -> tuple[Candidate, ...]:
+        """`ordered` (for `language`) less the agents who are away, and the pools left empty."""
         kept: list[Candidate] = []
         for candidate in ordered:
             name = candidate.pool.name
@@ -173,7 +209,7 @@ class Schedule:
                 kept.append(candidate)
                 continue
             # Presence changes far less often than calls come: remember each reduced pool.
-            key = (name, gone)
+            key = (name, language if name in self._choosy else None, gone)
             reduced = self._reduced.get(key)
             if reduced is None:
                 if len(self._reduced) >= MAX_ORDERS:
@@ -193,7 +229,15 @@ class Schedule:
             ):
                 if value:
                     found += table[value]
-        return tuple(found)
+        if language is None or not self._choosy:
+            return tuple(found)
+        narrowed = (self._speaking(candidate, language) for candidate in found)
+        return tuple(candidate for candidate in narrowed if candidate.agents)
+
+    def _speaking(self, candidate: Candidate, language: str) -> Candidate:
+        if candidate.pool.name not in self._choosy:
+            return candidate
+        return Candidate(candidate.pool, tuple(a for a in candidate.agents if a.takes(language)))
 
     def _build(self, index: int) -> tuple[list[float], list[int]]:
         start = index * WINDOW_SECONDS
@@ -230,7 +274,7 @@ def decide(
     schedule = pools.schedule
     ordered = schedule.candidates(queue, language, timestamp(at))
     if isinstance(is_available, Away):
-        ordered = schedule.without(ordered, is_available) if is_available else ordered
+        ordered = schedule.without(ordered, is_available, language) if is_available else ordered
     elif is_available is not everyone_available:
         ordered = _available(ordered, is_available)
     return Decision(queue, language, at, ordered, pools)
@@ -275,6 +319,10 @@ def _available(ordered: tuple[Candidate, ...], is_available: Availability) -> tu
         elif agents:
             kept.append(Candidate(pool, tuple(agents)))
     return tuple(kept)
+
+
+def _language_gap(agent: Agent) -> str:
+    return f"speaks only {', '.join(agent.languages)}"
 
 
 def _clock(instant: float, pool: Pool) -> str:

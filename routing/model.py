@@ -43,6 +43,15 @@ class Agent:
         """The number, client identity or SIP URI to dial."""
         return self.phone or self.client or self.sip or ""
 
+    def takes(self, language: str | None) -> bool:
+        """Whether the agent takes callers of `language`: any, unless she lists her languages."""
+        return language is None or not self.languages or language in self.languages
+
+    def known_as(self, text: str) -> bool:
+        """Whether `text` is the agent's id or name, in any letter case."""
+        wanted = text.strip().casefold()
+        return wanted in (self.id.casefold(), self.name.casefold())
+
 
 @dataclass(frozen=True)
 class Shift:
@@ -104,8 +113,8 @@ class Pool:
         return language is not None and language in self.languages
 
     def agent(self, agent_id: str) -> Agent | None:
-        """The agent with this id, if the pool has one."""
-        return next((a for a in self.agents if a.id == agent_id), None)
+        """The agent with this id or name (any letter case), if the pool has one."""
+        return next((a for a in self.agents if a.known_as(agent_id)), None)
 
 
 @dataclass(frozen=True)
@@ -123,6 +132,13 @@ class Pools:
     def get(self, name: str) -> Pool | None:
         """The pool called `name`, if any."""
         return next((p for p in self.pools if p.name == name), None)
+
+    def agent(self, id_or_name: str) -> Agent | None:
+        """The agent with this id, else with this name, in any letter case, in file order."""
+        everyone = [agent for pool in self.pools for agent in pool.agents]
+        wanted = id_or_name.strip().casefold()
+        by_id = next((a for a in everyone if a.id.casefold() == wanted), None)
+        return by_id or next((a for a in everyone if a.known_as(wanted)), None)
 
     def queues(self) -> set[str]:
         """Every queue some pool serves."""

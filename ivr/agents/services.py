@@ -13,7 +13,7 @@ STATUSES = ("available", "away")
 
 
 class UnknownAgent(IvrError):
-    """No pool has an agent with that id."""
+    """No pool has an agent with that id or name."""
 
 
 @dataclass(frozen=True)
@@ -52,15 +52,18 @@ def list_agents(pools: Pools | None, store: Store) -> list[AgentView]:
     return list(seen.values())
 
 
-def set_status(pools: Pools | None, store: Store, agent_id: str, status: str, by: str) -> AgentView:
-    """Mark a known agent available or away."""
+def resolve(pools: Pools | None, id_or_name: str) -> str:
+    """The id of the agent known by this id or name, in any letter case."""
+    agent = pools.agent(id_or_name) if pools is not None else None
+    if agent is None:
+        raise UnknownAgent(f"no pool has an agent {id_or_name!r}")
+    return agent.id
+
+
+def set_status(pools: Pools | None, store: Store, agent: str, status: str, by: str) -> AgentView:
+    """Mark a known agent (by id or name, any letter case) available or away."""
     if status not in STATUSES:
         raise ValueError(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
-    if not any(agent.id == agent_id for agent in _agents(pools)):
-        raise UnknownAgent(f"no pool has an agent {agent_id!r}")
+    agent_id = resolve(pools, agent)
     store.set_presence(agent_id, status, by)
     return next(view for view in list_agents(pools, store) if view.id == agent_id)
-
-
-def _agents(pools: Pools | None) -> list[Any]:
-    return [agent for pool in pools or () for agent in pool.agents]

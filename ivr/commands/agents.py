@@ -54,16 +54,15 @@ def agents(ctx: click.Context, as_json: bool) -> None:
 
 
 def _setter(status: str) -> click.Command:
-    @click.command(name=status, help=f"Mark agents {status}.")
-    @click.argument("agent_ids", nargs=-1, required=True)
+    @click.command(name=status, help=f"Mark agents {status} (by id or name, any letter case).")
+    @click.argument("agents", nargs=-1, required=True, metavar="ID_OR_NAME...")
     @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
-    def command(agent_ids: tuple[str, ...], as_json: bool) -> None:
+    def command(agents: tuple[str, ...], as_json: bool) -> None:
         with _context() as (pools, store):
-            known = {view.id for view in list_agents(pools, store)}
-            unknown = [a for a in agent_ids if a not in known]
+            unknown = [a for a in agents if pools is None or pools.agent(a) is None]
             if unknown:  # checked first, so that a typo changes nobody
                 raise click.ClickException(f"no pool has an agent {', '.join(unknown)}")
-            views = [set_status(pools, store, a, status, by="cli") for a in agent_ids]
+            views = [set_status(pools, store, a, status, by="cli") for a in agents]
         if as_json:
             click.echo(json.dumps({"agents": [v.as_dict() for v in views]}, ensure_ascii=False))
         else:

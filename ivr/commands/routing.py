@@ -1,24 +1,29 @@
 """`ivr route` and `ivr coverage`: who would take a call and why, and when no one would.
 
 Both read `pools.yaml` from the flows directory (`--flows`, else $IVR_FLOWS_DIR, else
-./call_flows). Instants in JSON are UTC, written like 2026-03-08T07:00:00Z.
+./call_flows). Instants in JSON are UTC, written like 2026-03-08T07:00:00Z. `ivr route` takes the
+agents marked away in Redis (REDIS_URL, else the embedded server of the data dir) as away, as the
+server would, plus any `--away`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import click
+import redis
 
+from ivr.embedded import ensure_redis
+from ivr.errors import IvrError
 from ivr.pools import load_pools
 from ivr.settings import Settings
+from ivr.store import Store, connect
 from routing.coverage import gaps, serving
-from routing.decide import Decision, decide, everyone_available
-from routing.model import DAY_NAMES, Agent, Pool, Pools
+from routing.decide import Away, Decision, decide
+from routing.model import DAY_NAMES, Pool, Pools
 from routing.shifts import local
 from routing.svg import render
 
@@ -39,7 +44,12 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON o
 @click.option(
     "--at", "at_text", metavar="ISO-8601", help="The instant (default: now; UTC if naive)."
 )
-@click.option("--away", multiple=True, metavar="AGENT", help="An agent id or name to take as away.")
+@click.option(
+    "--away",
+    multiple=True,
+    metavar="AGENT",
+    help="An agent id or name (any case) to take as away, besides those away in Redis.",
+)
 @json_option
 @flows_option
 def route(
@@ -52,11 +62,13 @@ def route(
 ) -> None:
     """Who would take a call for a queue at an instant, and why the other pools would not."""
     at = parse_instant(at_text) if at_text else datetime.now(UTC)
-    pools = _load(flows_dir)
-    _check_away(pools, away)
-    decision = decide(pools, queue, language, at, _availability(away))
+    settings = Settings.from_env()
+    pools = _load(flows_dir or settings.flows_dir)
+    gone = Away(_named_away(pools, away) | stored_away(settings))
+    decision = decide(pools, queue, language, at, gone)
     if as_json:
-        click.echo(json.dumps(decision_json(decision), ensure_ascii=False, indent=2))
+        payload = {**decision_json(decision), "away": sorted(gone)}
+        click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
     else:
         click.echo(describe(decision))
 
@@ -86,7 +98,7 @@ def coverage(
     flows_dir: Path | None,
 ) -> None:
     """The gaps, over some days from 00:00 UTC, when no pool serving a queue is on shift."""
-    pools = _load(flows_dir)
+    pools = _load(flows_dir or Settings.from_env().flows_dir)
     start = datetime.combine(first_day.date(), datetime.min.time(), UTC)
     end = start + timedelta(days=days)
     found = gaps(pools, queue, language, start, end)
@@ -125,6 +137,11 @@ def decision_json(decision: Decision) -> dict[str, Any]:
         "reason": decision.reason,
         "at": iso_utc(decision.at),
         "agents": {c.pool.name: [a.id for a in c.agents] for c in decision.pools},
+        "skipped": {
+            c.pool.name: [{"agent": s.agent.id, "reason": s.reason} for s in skipped]
+            for c in decision.pools
+            if (skipped := decision.skipped(c.pool))
+        },
         "passed_over": [{"pool": p.pool.name, "reason": p.reason} for p in decision.passed_over],
     }
 
@@ -139,10 +156,13 @@ def describe(decision: Decision) -> str:
     lines = [f"At {when}, {asked} goes to {target}: {decision.reason}"]
     if decision.pools:
         lines.append("Pools in order:")
-        lines += [
-            f"  {i}. {c.pool.name} ({c.pool.strategy}): {', '.join(a.name for a in c.agents)}"
-            for i, c in enumerate(decision.pools, 1)
-        ]
+        for i, c in enumerate(decision.pools, 1):
+            rung = ", ".join(a.name for a in c.agents)
+            skipped = "; ".join(f"{s.agent.name} {s.reason}" for s in decision.skipped(c.pool))
+            lines.append(
+                f"  {i}. {c.pool.name} ({c.pool.strategy}): {rung}"
+                + (f" (skipped: {skipped})" if skipped else "")
+            )
     if decision.passed_over:
         lines.append("Passed over:")
         lines += [f"  {p.pool.name}: {p.reason}" for p in decision.passed_over]
@@ -181,8 +201,23 @@ def gap_table(
     return "\n".join(lines)
 
 
-def _load(flows_dir: Path | None) -> Pools:
-    directory = flows_dir if flows_dir is not None else Settings.from_env().flows_dir
+def stored_away(settings: Settings) -> set[str]:
+    """The ids marked away in Redis, or none (with a warning) when no Redis can be read."""
+    if not settings.redis_url and not settings.data_dir.is_dir():
+        return set()  # no server was ever run here, so nobody was marked away
+    try:
+        with ensure_redis(settings) as ready:
+            connection = connect(ready)
+            try:
+                return Store(connection).away()
+            finally:
+                connection.close()
+    except (redis.RedisError, OSError, IvrError) as exc:
+        click.echo(f"warning: agent presence not read ({exc}); nobody is taken as away", err=True)
+        return set()
+
+
+def _load(directory: Path) -> Pools:
     pools, problems = load_pools(directory / "pools.yaml")
     for problem in problems:
         click.echo(str(problem), err=True)
@@ -191,18 +226,15 @@ def _load(flows_dir: Path | None) -> Pools:
     return pools
 
 
-def _availability(away: tuple[str, ...]) -> Callable[[Pool, Agent], bool]:
-    if not away:
-        return everyone_available
-    gone = set(away)
-    return lambda pool, agent: agent.id not in gone and agent.name not in gone
-
-
-def _check_away(pools: Pools, away: tuple[str, ...]) -> None:
-    known = {name for pool in pools for agent in pool.agents for name in (agent.id, agent.name)}
+def _named_away(pools: Pools, away: tuple[str, ...]) -> set[str]:
+    found = set()
     for name in away:
-        if name not in known:
+        agent = pools.agent(name)
+        if agent is None:
             click.echo(f"warning: --away {name}: no agent has this id or name", err=True)
+        else:
+            found.add(agent.id)
+    return found
 
 
 def _utc(at: datetime) -> str:

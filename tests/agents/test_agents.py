@@ -83,3 +83,17 @@ def test_api_answers_503_when_redis_is_down(settings: Settings) -> None:
     assert (
         client.put("/api/agents/lan", json={"status": "away"}, headers=bearer()).status_code == 503
     )
+
+
+def test_agents_are_found_by_id_or_name_in_any_letter_case(
+    runner: CliRunner, settings: Settings, connection: redis.Redis, flows_dir: Path, redis_url: str
+) -> None:
+    client = api(settings, connection)
+    changed = client.put("/api/agents/LAN", json={"status": "away"}, headers=bearer())
+    assert changed.status_code == 200 and changed.get_json()["id"] == "lan"
+    env = {"IVR_FLOWS_DIR": str(flows_dir), "REDIS_URL": redis_url,
+           "IVR_DATA_DIR": str(settings.data_dir), "TWILIO_AUTH_TOKEN": AUTH_TOKEN}  # fmt: skip
+    result = runner.invoke(agents, ["away", "Front Desk", "OMAR"], env=env)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == ["desk is now away", "omar is now away"]
+    assert Store(connection).away() == {"lan", "desk", "omar"}

@@ -7,9 +7,12 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+import redis
 from click.testing import CliRunner
 
+from ivr.commands.agents import agents
 from ivr.commands.routing import coverage, route
+from ivr.store import Store
 
 POOLS_YAML = """\
 pools:
@@ -45,15 +48,20 @@ pools:
 
 
 @pytest.fixture
-def flows(tmp_path: Path) -> Path:
+def flows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    # No Redis holds presence here unless a test gives one.
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setenv("IVR_DATA_DIR", str(tmp_path / "no-data-yet"))
     directory = tmp_path / "call_flows"
     directory.mkdir()
     (directory / "pools.yaml").write_text(POOLS_YAML, encoding="utf-8")
     return directory
 
 
-def run_json(runner: CliRunner, command: object, *args: str) -> object:
-    result = runner.invoke(command, list(args))  # type: ignore[arg-type]
+def run_json(
+    runner: CliRunner, command: object, *args: str, env: dict[str, str] | None = None
+) -> object:
+    result = runner.invoke(command, list(args), env=env)  # type: ignore[arg-type]
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
@@ -72,7 +80,9 @@ def test_route_json_names_the_pool_the_order_and_the_reason(runner: CliRunner, f
         "reason": "cairo on shift (Mon 10:00 Africa/Cairo), speaks ar-XA, priority 100",
         "at": "2026-03-02T08:00:00Z",
         "agents": {"cairo": ["omar"], "hanoi": ["lan", "minh"]},
+        "skipped": {},
         "passed_over": [{"pool": "london", "reason": "does not serve queue billing"}],
+        "away": [],
     }
 
 
@@ -305,3 +315,70 @@ def test_coverage_needs_at_least_one_day(runner: CliRunner, flows: Path) -> None
     )
 
     assert result.exit_code == 2
+
+
+def test_an_agent_with_languages_is_skipped_for_other_callers_and_says_why(
+    runner: CliRunner, flows: Path
+) -> None:
+    pools_file = flows / "pools.yaml"
+    lan = '{name: Lan, phone: "+84901234567"}'
+    pools_file.write_text(POOLS_YAML.replace(lan, lan[:-1] + ", languages: [vi-VN]}"))
+    asked = ["--flows", str(flows), "--queue", "billing", "--at", "2026-03-02T08:00Z"]
+
+    english = run_json(runner, route, *asked, "--language", "en-US", "--json")
+    vietnamese = run_json(runner, route, *asked, "--language", "vi-VN", "--json")
+    people = runner.invoke(route, [*asked, "--language", "ar-XA"])
+
+    assert isinstance(english, dict) and isinstance(vietnamese, dict)
+    assert english["agents"]["hanoi"] == ["minh"]
+    assert english["skipped"] == {"hanoi": [{"agent": "lan", "reason": "speaks only vi-VN"}]}
+    assert vietnamese["agents"]["hanoi"] == ["lan", "minh"]
+    assert "  2. hanoi (simultaneous): Minh (skipped: Lan speaks only vi-VN)" in people.stdout
+
+
+def test_route_takes_agents_away_in_redis_as_away_and_adds_away_names_in_any_case(
+    runner: CliRunner, flows: Path, redis_url: str, connection: redis.Redis
+) -> None:
+    Store(connection).set_presence("minh", "away")
+    asked = ["--flows", str(flows), "--queue", "billing", "--at", "2026-03-02T08:00Z", "--json"]
+    env = {"REDIS_URL": redis_url}
+
+    stored = run_json(runner, route, *asked, env=env)
+    both = run_json(runner, route, *asked, "--away", "LAN", env=env)
+
+    assert isinstance(stored, dict) and isinstance(both, dict)
+    assert stored["agents"]["hanoi"] == ["lan"] and stored["away"] == ["minh"]
+    assert stored["skipped"] == {"hanoi": [{"agent": "minh", "reason": "away"}]}
+    assert both["pools"] == ["cairo"] and both["away"] == ["lan", "minh"]
+    assert {"pool": "hanoi", "reason": "no agent available"} in both["passed_over"]
+
+
+def test_route_reads_the_presence_kept_by_the_embedded_redis_of_the_data_dir(
+    runner: CliRunner, flows_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    env = {"IVR_FLOWS_DIR": str(flows_dir), "IVR_DATA_DIR": str(tmp_path / "var")}
+    marked = runner.invoke(agents, ["away", "LAN"], env=env)
+    assert marked.exit_code == 0, marked.output
+    assert marked.stdout.strip() == "lan is now away"
+
+    found = run_json(
+        runner, route, "--queue", "billing", "--language", "vi-VN", "--at", "2026-03-02T02:00Z",
+        "--json", env=env,
+    )  # fmt: skip
+
+    assert isinstance(found, dict)
+    assert found["agents"]["hanoi"] == ["huong", "minh"] and found["away"] == ["lan"]
+    assert not (tmp_path / "var" / "redis.url").exists(), "the server it started is stopped"
+
+
+def test_route_warns_and_goes_on_when_redis_does_not_answer(runner: CliRunner, flows: Path) -> None:
+    result = runner.invoke(
+        route,
+        ["--flows", str(flows), "--queue", "billing", "--at", "2026-03-02T08:00Z", "--json"],
+        env={"REDIS_URL": "unix:///nonexistent/redis.sock"},
+    )
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["pools"] == ["hanoi", "cairo"]
+    assert "warning: agent presence not read" in result.stderr

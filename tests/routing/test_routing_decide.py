@@ -235,3 +235,40 @@ def test_pools_lookups() -> None:
     assert [p.name for p in POOLS] == ["hanoi", "cairo", "london", "manila"]
     assert date(2026, 9, 2) not in HANOI.calendar.dates
     assert HANOI.calendar.is_holiday(date(2026, 9, 2))
+
+
+def test_an_agent_with_languages_takes_only_callers_of_those_languages() -> None:
+    lan = Agent("lan", "Lan", phone="+84901234567", languages=("vi-VN",))
+    hanoi = replace(HANOI, agents=(lan, *HANOI.agents[1:]))
+    pools = Pools((hanoi, CAIRO, LONDON, MANILA))
+    at = utc(2026, 3, 2, 2, 12)  # Monday, 09:12 in Hanoi
+
+    vietnamese = decide(pools, "billing", "vi-VN", at)
+    english = decide(pools, "billing", "en-US", at, Away({"desk"}))
+    unknown = decide(pools, "billing", None, at)
+
+    assert [a.id for a in vietnamese.pools[0].agents] == ["lan", "minh", "desk"]
+    assert [a.id for a in english.pools[0].agents] == ["minh"]
+    assert [(s.agent.id, s.reason) for s in english.skipped(hanoi)] == [
+        ("lan", "speaks only vi-VN"),
+        ("desk", "away"),
+    ]
+    assert [a.id for a in unknown.pools[0].agents] == ["lan", "minh", "desk"]
+
+
+def test_a_pool_whose_agents_do_not_take_the_language_is_passed_over_with_why() -> None:
+    only_vi = tuple(replace(a, languages=("vi-VN",)) for a in HANOI.agents)
+    hanoi = replace(HANOI, agents=only_vi)
+    pools = Pools((hanoi,))
+    at = utc(2026, 3, 2, 2, 12)
+
+    for availability in (Away(), Away({"minh"}), lambda pool, agent: agent.id != "minh"):
+        arabic = decide(pools, "billing", "ar-XA", at, availability)
+        assert arabic.pools == ()
+        assert reasons(arabic)["hanoi"].startswith(
+            "no agent available for ar-XA: Lan speaks only vi-VN"
+        )
+        assert arabic.reason == (
+            "no agent available for ar-XA in the pools serving billing on shift"
+        )
+    assert names(decide(pools, "billing", "vi-VN", at)) == ["hanoi"]

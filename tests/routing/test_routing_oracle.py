@@ -93,7 +93,11 @@ def oracle_decide(
 ) -> list[tuple[str, list[str]]]:
     found = []
     for pool in pools:
-        agents = [a.id for a in pool.agents if a.id not in away]
+        agents = [
+            a.id
+            for a in pool.agents
+            if a.id not in away and (language is None or not a.languages or language in a.languages)
+        ]
         if queue in pool.queues and agents and oracle_on_shift(pool, instant):
             speaks = language is not None and language in pool.languages
             found.append(((not speaks, pool.priority, pool.order), pool.name, agents))
@@ -198,6 +202,12 @@ def wall_spans(draw: st.DrawFn, scenario: Scenario, zone: str) -> WallSpan:
     return WallSpan(start, start + timedelta(minutes=draw(st.integers(1, 36 * 60))))
 
 
+# Most agents take any caller; some list the languages they take.
+AGENT_LANGUAGES = st.sampled_from(
+    ((), (), (), ("en-US",), ("vi-VN",), ("en-US", "vi-VN"), ("ar-XA",))
+)
+
+
 @st.composite
 def pools(draw: st.DrawFn, scenario: Scenario, count: int) -> list[Pool]:
     """Pools (the first in the scenario's zone) with shifts, days off and closures near it."""
@@ -222,7 +232,8 @@ def pools(draw: st.DrawFn, scenario: Scenario, count: int) -> list[Pool]:
                 shifts=tuple(draw(st.lists(shifts(zone, change_day), min_size=1, max_size=3))),
                 calendar=calendar,
                 agents=tuple(
-                    Agent(f"p{order}-{i}", f"Agent {i}") for i in range(draw(st.integers(1, 3)))
+                    Agent(f"p{order}-{i}", f"Agent {i}", languages=draw(AGENT_LANGUAGES))
+                    for i in range(draw(st.integers(1, 3)))
                 ),
                 order=order,
             )
@@ -256,6 +267,15 @@ def test_decide_matches_the_oracle(data: st.DataObject) -> None:
     found = [(c.pool.name, [a.id for a in c.agents]) for c in decision.pools]
     assert found == oracle_decide(candidates, queue, language, instant, away)
     assert (decision.pool.name if decision.pool else None) == (found[0][0] if found else None)
+    for pool in (c.pool for c in decision.pools):
+        takes = [
+            a for a in pool.agents if language is None or not a.languages or language in a.languages
+        ]
+        expected = [
+            (a.id, "speaks only " + ", ".join(a.languages)) for a in pool.agents if a not in takes
+        ]
+        expected += [(a.id, "away") for a in takes if a.id in away]
+        assert sorted((s.agent.id, s.reason) for s in decision.skipped(pool)) == sorted(expected)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
