@@ -80,6 +80,11 @@ PHRASES: dict[str, dict[str, str]] = {
         "vi-VN": "Cảm ơn quý khách, lời nhắn đã được ghi lại. Tạm biệt.",
         "ar-XA": "شكرًا لك، تم تسجيل رسالتك. مع السلامة.",
     },
+    "message_again": {
+        "en-US": "We did not hear a message. Please try again after the tone.",
+        "vi-VN": "Chúng tôi chưa nghe thấy lời nhắn. Vui lòng thử lại sau tiếng bíp.",
+        "ar-XA": "لم نسمع أي رسالة. يرجى المحاولة مرة أخرى بعد سماع الصفارة.",
+    },
     "no_message": {
         "en-US": "We did not receive a message. Goodbye.",
         "vi-VN": "Chúng tôi không nhận được lời nhắn nào. Tạm biệt.",

@@ -11,6 +11,7 @@ from ivr.config import POOLS_FILE, load_config
 from ivr.errors import Problem
 from ivr.flows.loader import FlowDocs, read_flow_files
 from ivr.flows.model import Route
+from ivr.tickets.config import check_tickets
 
 
 @click.command("check")
@@ -56,7 +57,7 @@ def check_directory(directory: Path) -> tuple[FlowDocs, list[Problem]]:
         except (OSError, UnicodeDecodeError) as exc:
             unreadable.append(Problem(str(pools_path), 1, 1, f"cannot read the pools: {exc}"))
     config = load_config(texts, base=directory)
-    problems = config.problems + unreadable
+    problems = config.problems + unreadable + check_tickets(directory)
     if not pools_path.exists():
         problems += _no_pools(directory, config.flows)
     problems.sort(key=lambda p: (p.path, p.line, p.col))

@@ -59,6 +59,7 @@ from ivr.flows.state import (
     RouteProgress,
 )
 from ivr.phrases import DEFAULT_VOICES, phrase
+from ivr.tickets.transcribe import twilio_transcribes
 from ivr.twiml import (
     DialTarget,
     DialVerb,
@@ -258,6 +259,7 @@ def _walk(flow: Flow, turn: Turn, name: str | None) -> None:
                 turn.verbs.append(DialVerb(turn.action("dial"), target))
                 return
             case Voicemail():
+                turn.state = turn.state.evolve(attempts=0)
                 turn.verbs += voicemail_verbs(
                     flow, language, action, turn.action("recorded"), turn.context.urls
                 )
@@ -509,7 +511,7 @@ def voicemail_verbs(
         action=action,
         max_seconds=voicemail.max_seconds,
         finish_on_key=voicemail.finish_on_key,
-        transcribe=voicemail.transcribe,
+        transcribe=voicemail.transcribe and twilio_transcribes(language),
         transcribe_callback=urls.transcription(),
         recording_callback=urls.recording(),
     )
@@ -533,6 +535,15 @@ def _after_voicemail(flow: Flow, turn: Turn, step: Step, event: Recorded) -> Non
     language = turn.state.language
     if got_message:
         turn.state = turn.state.evolve(outcome="voicemail")
+    elif turn.state.attempts == 0 and isinstance(step.action, Voicemail):
+        # An empty or absent recording is no message: one more try, then goodbye.
+        turn.state = turn.state.evolve(attempts=1)
+        again = say_phrase(flow, "message_again", language)
+        record = voicemail_verbs(
+            flow, language, step.action, turn.action("recorded"), turn.context.urls
+        )
+        turn.verbs += [again, record[-1]]
+        return
     if step.next:
         _walk(flow, turn, step.next)
         return
