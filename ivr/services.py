@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -22,7 +22,7 @@ from ivr.errors import IvrError, StoreUnavailable
 from ivr.flows.engine import NoRouter, Router
 from ivr.flows.registry import FlowRegistry, FlowSet
 from ivr.settings import Settings
-from ivr.store import Store
+from ivr.store import Store, now
 from ivr.tickets.model import PoolTried, TicketError, Voicemail
 from ivr.tickets.services import TicketService
 from ivr.voice.params import CallParams
@@ -43,6 +43,7 @@ class Services:
     voice: VoiceService
     signatures: SignatureChecker
     tickets: TicketService
+    clock: Callable[[], float] = now  # the edge's one clock; tests pin it
 
     @classmethod
     def build(cls, settings: Settings, connection: redis.Redis) -> Services:

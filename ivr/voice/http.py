@@ -12,7 +12,6 @@ from ivr.calls.events import CallEvent, DialEnded, TwilioStatus, VoicemailRecord
 from ivr.errors import BadRequest, StoreUnavailable
 from ivr.metrics import WEBHOOKS
 from ivr.services import Services
-from ivr.store import now
 from ivr.twiml import render
 from ivr.voice.params import parse_params
 from ivr.voice.services import fallback_done, fallback_verbs
@@ -99,14 +98,14 @@ def _turn() -> int:
 def incoming() -> Response:
     """The number's Voice URL: a new call."""
     params = parse_params(_form())
-    return twiml(_services().voice.answer(params, "incoming", 0, now()))
+    return twiml(_services().voice.answer(params, "incoming", 0, _services().clock()))
 
 
 @bp.route("/<any(input, dial, recorded, queue):kind>", methods=["POST"])
 def resume(kind: str) -> Response:
     """Gather, Dial and Record actions: the call goes on."""
     params = parse_params(_form())
-    at = now()
+    at = _services().clock()
     services = _services()
     reply = services.voice.answer(params, kind, _turn(), at, _lang())
     if kind == "recorded":
@@ -132,7 +131,7 @@ def hold_key() -> Response:
 def status() -> Response:
     """The call's status callback."""
     params = parse_params(_form())
-    at = now()
+    at = _services().clock()
     services = _services()
     try:
         services.voice.status(params, at)
@@ -150,7 +149,7 @@ def answered() -> Response:
     params = parse_params(_form())
     pool, agent = request.args.get("pool", ""), request.args.get("agent", "")
     try:
-        _services().voice.agent_answered(params, pool, agent, now())
+        _services().voice.agent_answered(params, pool, agent, _services().clock())
     except Exception:
         log.exception("call %s: answer by %s/%s not recorded", params.parent_sid, pool, agent)
     return twiml(render([]))
@@ -161,7 +160,7 @@ def fallback() -> Response:
     """The end of a fallback voicemail or dial; needs no stored state."""
     params = parse_params(_form())
     kind = request.args.get("kind", "")
-    at = now()
+    at = _services().clock()
     services = _services()
     flowset = services.registry.current()
     flow = flowset.for_number(params.called) if flowset else None
@@ -186,5 +185,5 @@ def fallback() -> Response:
 def recording_callback(kind: str) -> Response:
     """Recording and transcription callbacks: kept with the call."""
     params = parse_params(_form())
-    _services().keep_recording_event(kind, params, now(), _form())
+    _services().keep_recording_event(kind, params, _services().clock(), _form())
     return twiml(render([]))

@@ -6,12 +6,14 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import redis
+from flask import Flask
 from flask.testing import FlaskClient
 
 from ivr.store import Store
 from ivr.tickets.store import TicketStore
 from tests.conftest import Caller, spoken
 
+WEDNESDAY_NOON_UTC = 1_796_212_800.0  # 2026-12-02 12:00 UTC
 RECORDING_SID = "RE" + "4" * 32
 RECORDING_URL = "https://api.twilio.com/2010-04-01/Accounts/AC0/Recordings/" + RECORDING_SID
 
@@ -73,3 +75,17 @@ def test_an_absent_recording_twice_says_goodbye_and_makes_no_ticket(
     assert TicketStore(connection).find(None, 10) == []
     summary = Store(connection).summary(caller.sid)
     assert summary is not None and summary.outcome == "abandoned"
+
+
+def test_metrics_show_waiting_callers_and_time_to_answer(app: Flask, client: FlaskClient) -> None:
+    app.extensions["ivr"].clock = lambda: WEDNESDAY_NOON_UTC  # London and Cairo on shift
+    caller = Caller(client)
+    root = caller.follow(caller.twiml("/voice/incoming"), Digits="1")
+    root = caller.follow(root, Digits="1")
+    assert root.find("Dial") is not None, ET.tostring(root, encoding="unicode")
+    body = client.get("/metrics").get_data(as_text=True)
+    assert "ivr_callers_waiting 1" in body
+    caller.follow(root, DialCallStatus="completed", DialCallDuration="30")
+    body = client.get("/metrics").get_data(as_text=True)
+    assert "ivr_callers_waiting 0" in body
+    assert 'ivr_answer_seconds_count{queue="billing"}' in body
