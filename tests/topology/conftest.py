@@ -7,8 +7,8 @@ ships), started in the test run and killed after it.
 from __future__ import annotations
 
 import shutil
-import socket
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
