@@ -15,9 +15,9 @@ def cli() -> None:
 
 def _register() -> None:
     # Imported here so that a command's heavy imports load only when the command runs.
-    from ivr.commands import agents, check, graph, routing, serve, simulate
+    from ivr.commands import agents, calls, check, graph, routing, serve, simulate
 
-    for module in (serve, check, simulate, graph, agents, routing):
+    for module in (serve, check, simulate, graph, agents, routing, calls):
         for command in module.COMMANDS:
             cli.add_command(command)
 
