@@ -8,6 +8,7 @@ import redis
 from flask import Flask, Response, jsonify
 
 from ivr.agents.http import bp as agents_bp
+from ivr.api.http import bp as api_bp
 from ivr.errors import StoreUnavailable
 from ivr.metrics import exposition
 from ivr.services import Services
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
     services.registry.refresh()
     app.register_blueprint(voice_bp)
     app.register_blueprint(agents_bp)
+    app.register_blueprint(api_bp)
 
     @app.get("/healthz")
     def healthz() -> Response:

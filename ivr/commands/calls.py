@@ -7,19 +7,19 @@ import io
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
 from ivr.calls.events import CallEvent, RouteDecided, to_dict
 from ivr.calls.kpis import FIELDS as KPI_FIELDS
-from ivr.calls.kpis import GROUPINGS, kpis
+from ivr.calls.kpis import GROUPINGS
+from ivr.calls.queries import kpi_report, parse_instant, parse_zone, public_event
 from ivr.calls.records import CallRecords
-from ivr.calls.summary import FIELDS, OUTCOMES, CallSummary, iso
+from ivr.calls.summary import FIELDS, OUTCOMES, CallSummary
 from ivr.embedded import ensure_redis
-from ivr.errors import IvrError
+from ivr.errors import BadQuery, IvrError
 from ivr.settings import Settings
 from ivr.store import connect
 
@@ -35,34 +35,6 @@ def _records() -> Iterator[CallRecords]:
         yield CallRecords(connect(ready))
 
 
-def parse_instant(text: str) -> float:
-    """An ISO-8601 instant (or date) as Unix seconds; without an offset it is UTC."""
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise ValueError(f"not an ISO-8601 instant: {text!r}") from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
-
-
-def parse_zone(name: str) -> ZoneInfo:
-    """A time zone by its IANA name."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone: {name!r}") from exc
-
-
-def day_span(start_day: date, end_day: date, zone: ZoneInfo) -> tuple[float, float]:
-    """[first instant of start_day, first instant after end_day) in `zone`, as Unix seconds."""
-    if end_day < start_day:
-        raise ValueError(f"--to {end_day} is before --from {start_day}")
-    start = datetime.combine(start_day, datetime.min.time(), zone)
-    end = datetime.combine(end_day + timedelta(days=1), datetime.min.time(), zone)
-    return start.timestamp(), end.timestamp()
-
-
 def csv_safe(value: Any) -> str:
     """A cell a spreadsheet shows as text: formulas are neutralised with a leading quote."""
     text = "" if value is None else str(value)
@@ -75,7 +47,7 @@ def _instant(param: str) -> Callable[[FC], FC]:
             return None
         try:
             return parse_instant(value)
-        except ValueError as exc:
+        except BadQuery as exc:
             raise click.BadParameter(str(exc), ctx, p) from exc
 
     return click.option(param, callback=convert, metavar="ISO-8601")
@@ -148,18 +120,11 @@ def show(sid: str, as_json: bool) -> None:
         raise click.ClickException(f"no call {sid} on record")
     summary, events = found
     if as_json:
-        body = {**summary.public(), "events": [_event(e) for e in events]}
+        body = {**summary.public(), "events": [public_event(e) for e in events]}
         click.echo(json.dumps(body, ensure_ascii=False))
         return
     for line in timeline(summary, events):
         click.echo(line)
-
-
-def _event(event: CallEvent) -> dict[str, Any]:
-    data = to_dict(event)
-    data.pop("v", None)
-    data["at"] = iso(event.at)
-    return data
 
 
 def timeline(summary: CallSummary, events: list[CallEvent]) -> list[str]:
@@ -197,13 +162,14 @@ def kpis_command(
 ) -> None:
     """Service level, ASA, abandons and more per day, hour, queue, pool or language."""
     try:
-        zone = parse_zone(zone_name)
-        span = day_span(start.date(), end.date(), zone)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from exc
+        parse_zone(zone_name)
+    except BadQuery as exc:
+        raise click.BadParameter(str(exc), param_hint="--tz") from exc
+    if end < start:
+        raise click.BadParameter(f"{end.date()} is before --from {start.date()}", param_hint="--to")
     with _records() as records:
         report = _ask(
-            lambda: kpis(records.between(*span), by, threshold, zone, start.date(), end.date())
+            lambda: kpi_report(records, start.date(), end.date(), by, threshold, zone_name)
         )
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False))
