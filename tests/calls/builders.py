@@ -35,12 +35,9 @@ def call_events(
     route = start + 10
     if outcome in ("answered", "abandoned", "voicemail"):
         passed = (PassedPool("cairo", "off shift"),)
-        events.append(
-            RouteDecided(
-                route, step="billing", queue=queue, language=language, pools=(pool,),
-                passed_over=passed, chosen=pool, reason="on shift",
-            )  # fmt: skip
-        )
+        decided = RouteDecided(route, step="billing", queue=queue, language=language,
+                               pools=(pool,), passed_over=passed, chosen=pool)  # fmt: skip
+        events.append(decided)
     if outcome == "answered":
         events.append(AgentAnswered(route + wait, pool=pool, agent="lan"))
     if outcome == "voicemail":
