@@ -69,7 +69,7 @@ def kpis() -> Response:
         parse_day(args["from"]),
         parse_day(args["to"]),
         args.get("by", "day"),
-        _number("threshold", 20),
+        _seconds("threshold", 20.0),
         args.get("tz", "UTC"),
     )
     return jsonify(report)
@@ -83,3 +83,13 @@ def _number(name: str, default: int) -> int:
         return int(text)
     except ValueError as exc:
         raise BadQuery(f"{name} must be a whole number, not {text!r}") from exc
+
+
+def _seconds(name: str, default: float) -> float:
+    text = request.args.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        return float(text)
+    except ValueError as exc:
+        raise BadQuery(f"{name} must be a number of seconds, not {text!r}") from exc
