@@ -17,11 +17,11 @@ from ivr.calls.kpis import FIELDS as KPI_FIELDS
 from ivr.calls.kpis import GROUPINGS
 from ivr.calls.queries import kpi_report, parse_instant, parse_zone, public_event
 from ivr.calls.records import CallRecords
-from ivr.calls.summary import FIELDS, OUTCOMES, CallSummary
+from ivr.calls.summary import FIELDS, OUTCOMES, CallSummary, iso
 from ivr.embedded import ensure_redis
 from ivr.errors import BadQuery, IvrError
 from ivr.settings import Settings
-from ivr.store import connect
+from ivr.store import connect, now
 
 FORMULA_STARTS = ("=", "+", "-", "@")
 T = TypeVar("T")
@@ -148,6 +148,17 @@ def timeline(summary: CallSummary, events: list[CallEvent]) -> list[str]:
         if isinstance(event, RouteDecided):
             lines += [f"{'':14}passed over {p.pool}: {p.reason}" for p in event.passed_over]
     return lines
+
+
+@calls.command()
+@_instant("--before")
+def trim(before: float | None) -> None:
+    """Drop calls older than IVR_RETENTION_DAYS (or --before) from the listings' indexes."""
+    settings = Settings.from_env()
+    cutoff = before if before is not None else now() - settings.retention_days * 86400
+    with _records() as records:
+        removed = _ask(lambda: records.trim(cutoff))
+    click.echo(f"{removed} calls started before {iso(cutoff)} dropped from the indexes")
 
 
 @click.command(name="kpis")

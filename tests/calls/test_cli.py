@@ -112,3 +112,15 @@ def test_kpis_json_and_table(
     table = runner.invoke(kpis_command, args[:-1], env=env).output.splitlines()
     assert table[0].split()[:3] == ["key", "calls", "offered"]
     assert table[-1].split()[:2] == ["total", "3"] and "33.3%" in table[-1]
+
+
+def test_trim_drops_calls_before_the_cutoff(
+    runner: CliRunner, env: dict[str, str], connection: redis.Redis
+) -> None:
+    store = Store(connection)
+    record_call(store, "CAold", T0)
+    record_call(store, "CAnew", T0 + 7200)
+    result = runner.invoke(calls, ["trim", "--before", "2026-05-28T21:00:00Z"], env=env)
+    assert result.exit_code == 0 and result.output.startswith("1 calls"), result.output
+    listed = json.loads(runner.invoke(calls, ["--json"], env=env).output)["calls"]
+    assert [c["sid"] for c in listed] == ["CAnew"]
