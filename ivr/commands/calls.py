@@ -141,7 +141,8 @@ def timeline(summary: CallSummary, events: list[CallEvent]) -> list[str]:
     for event in events:
         data = to_dict(event)
         details = " ".join(
-            f"{k}={v}" for k, v in data.items()
+            f"{k}={','.join(map(str, v)) if isinstance(v, list | tuple) else v}"
+            for k, v in data.items()
             if k not in ("v", "kind", "at", "passed_over") and v not in (None, "", [], ())
         )  # fmt: skip
         lines.append(f"  +{event.at - origin:8.1f}s  {data['kind']:<15} {details}".rstrip())

@@ -81,7 +81,8 @@ def test_show_prints_the_timeline_with_passed_over_pools(
     assert [e["kind"] for e in body["events"]][:3] == ["call_started", "route", "agent_answered"]
     assert body["events"][0]["at"] == "2026-05-28T20:26:40.000Z"
     text = runner.invoke(calls, ["show", "CA1"], env=env).output
-    assert "+    10.0s  route" in text and "passed over cairo: off shift" in text
+    assert "+    10.0s  route" in text and "pools=hanoi " in text
+    assert "passed over cairo: off shift" in text
     missing = runner.invoke(calls, ["show", "CAnone"], env=env)
     assert missing.exit_code == 1 and "CAnone" in missing.output
 
