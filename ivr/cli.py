@@ -17,6 +17,7 @@ def _register() -> None:
     # Imported here so that a command's heavy imports load only when the command runs.
     from ivr.commands import (
         agents,
+        calls,
         check,
         graph,
         recordings,
@@ -28,7 +29,19 @@ def _register() -> None:
         worker,
     )
 
-    modules = (serve, check, simulate, graph, agents, routing, tickets, worker, recordings, users)
+    modules = (
+        serve,
+        check,
+        simulate,
+        graph,
+        agents,
+        routing,
+        calls,
+        tickets,
+        worker,
+        recordings,
+        users,
+    )
     for module in modules:
         for command in module.COMMANDS:
             cli.add_command(command)

@@ -16,7 +16,7 @@ from ivr.calls.events import (
     TranscriptionArrived,
     VoicemailRecorded,
 )
-from ivr.calls.spool import spool
+from ivr.calls.spool import replay, spool
 from ivr.calls.summary import CallSummary
 from ivr.errors import IvrError, StoreUnavailable
 from ivr.flows.engine import NoRouter, Router
@@ -91,6 +91,25 @@ class Services:
                 source="callback",
             )
         self.record_quietly(params.sid, [event])
+        try:
+            if isinstance(event, VoicemailRecorded):
+                self.take_voicemail(params.sid, event)
+            elif params.recording_sid:
+                self.tickets.transcribed(form)
+        except (StoreUnavailable, redis.RedisError) as exc:
+            # The event is in the spool: its replay makes the ticket.
+            log.warning("call %s: ticket not updated now (%s)", params.sid, exc)
+        except TicketError as exc:
+            log.warning("call %s: %s", params.sid, exc)
+
+    def replay_spool(self) -> int:
+        """Replay the disk spool into Redis; voicemails in it become their tickets."""
+
+        def replayed(sid: str, event: CallEvent) -> None:
+            if isinstance(event, VoicemailRecorded):
+                self.take_voicemail(sid, event)
+
+        return replay(self.settings.data_dir, self.store, replayed)
 
     def keep_voicemail(self, params: CallParams, at: float) -> None:
         """After a voicemail's Record action: its ticket, if the callback did not make it yet."""

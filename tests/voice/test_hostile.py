@@ -74,7 +74,7 @@ def _request(rng: random.Random) -> tuple[str, list[tuple[str, str]]]:
     url = path + ("?" + urlencode(query) if query else "")
     fields = [(rng.choice(FIELDS), _value(rng)) for _ in range(rng.randint(0, 12))]
     if rng.random() < 0.3:
-        fields.append(("CallSid", "CA" + "%032x" % rng.getrandbits(128)))
+        fields.append(("CallSid", f"CA{rng.getrandbits(128):032x}"))
     return url, fields
 
 

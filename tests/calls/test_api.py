@@ -1,0 +1,92 @@
+"""GET /api/calls, /api/calls/<sid> and /api/kpis through the test client, on a real Redis."""
+
+from __future__ import annotations
+
+import redis
+from flask.testing import FlaskClient
+
+from ivr.app import create_app
+from ivr.settings import Settings
+from ivr.store import Store
+from tests.calls.builders import T0, record_call
+
+API_TOKEN = "api-token-for-tests"
+BEARER = {"Authorization": f"Bearer {API_TOKEN}"}
+
+
+def api(settings: Settings, connection: redis.Redis) -> FlaskClient:
+    return create_app(settings.with_(api_token=API_TOKEN), connection).test_client()
+
+
+def test_every_call_url_requires_the_token(settings: Settings, connection: redis.Redis) -> None:
+    client = api(settings, connection)
+    for url in ("/api/calls", "/api/calls/CA1", "/api/kpis?from=2026-05-28&to=2026-05-28"):
+        assert client.get(url).status_code == 401
+        wrong = client.get(url, headers={"Authorization": "Bearer wrong"})
+        assert wrong.status_code == 401 and "token" in wrong.get_json()["error"]
+
+
+def test_calls_are_paged_with_a_cursor(settings: Settings, connection: redis.Redis) -> None:
+    store = Store(connection)
+    for i in range(5):
+        record_call(store, f"CA{i}", T0 + i, outcome="answered" if i % 2 else "abandoned")
+    client = api(settings, connection)
+    first = client.get("/api/calls?limit=2&outcome=abandoned", headers=BEARER).get_json()
+    assert [c["sid"] for c in first["calls"]] == ["CA4", "CA2"] and first["next"]
+    rest = client.get(
+        "/api/calls", query_string={"limit": 2, "outcome": "abandoned", "cursor": first["next"]},
+        headers=BEARER,
+    ).get_json()  # fmt: skip
+    assert [c["sid"] for c in rest["calls"]] == ["CA0"] and rest["next"] is None
+    since = client.get("/api/calls?since=2026-05-28T20:26:43Z", headers=BEARER).get_json()
+    assert [c["sid"] for c in since["calls"]] == ["CA4", "CA3"]
+
+
+def test_one_call_with_its_events_or_404(settings: Settings, connection: redis.Redis) -> None:
+    record_call(Store(connection), "CA1", T0, outcome="voicemail")
+    client = api(settings, connection)
+    body = client.get("/api/calls/CA1", headers=BEARER).get_json()
+    assert body["outcome"] == "voicemail" and body["events"][0]["kind"] == "call_started"
+    assert body["events"][0]["at"] == "2026-05-28T20:26:40.000Z"
+    missing = client.get("/api/calls/CAnone", headers=BEARER)
+    assert missing.status_code == 404 and "CAnone" in missing.get_json()["error"]
+
+
+def test_kpis(settings: Settings, connection: redis.Redis) -> None:
+    store = Store(connection)
+    record_call(store, "CA1", T0, outcome="answered", wait=25, pool="hanoi")
+    record_call(store, "CA2", T0 + 5, outcome="answered", wait=5, pool="cairo")
+    client = api(settings, connection)
+    query = {"from": "2026-05-28", "to": "2026-05-28", "by": "pool", "threshold": "30.5"}
+    report = client.get("/api/kpis", query_string=query, headers=BEARER).get_json()
+    assert [r["key"] for r in report["rows"]] == ["cairo", "hanoi"]
+    assert report["total"]["service_level"] == 1.0 and report["total"]["answer_p50"] == 5
+
+
+def test_bad_parameters_are_400(settings: Settings, connection: redis.Redis) -> None:
+    client = api(settings, connection)
+    for url in (
+        "/api/calls?since=tomorrow",
+        "/api/calls?outcome=lost",
+        "/api/calls?limit=many",
+        "/api/calls?limit=0",
+        "/api/calls?cursor=abc",
+        "/api/kpis?from=2026-05-28",
+        "/api/kpis?from=2026-05-28&to=2026-05-27",
+        "/api/kpis?from=2026-05-28&to=2026-05-28&tz=Mars/Olympus",
+        "/api/kpis?from=2026-05-28&to=2026-05-28&by=week",
+        "/api/kpis?from=2026-05-28&to=2026-05-28&threshold=-1",
+        "/api/kpis?from=2026-05-28&to=2026-05-28&threshold=nan",
+        "/api/kpis?from=2026-05-28&to=2026-05-28&threshold=soon",
+    ):
+        response = client.get(url, headers=BEARER)
+        assert response.status_code == 400, url
+        assert response.get_json()["error"], url
+
+
+def test_redis_down_is_503(settings: Settings) -> None:
+    dead = redis.Redis(unix_socket_path="/nonexistent/redis.sock", socket_timeout=0.2)
+    client = create_app(settings.with_(api_token=API_TOKEN), dead).test_client()
+    for url in ("/api/calls", "/api/calls/CA1", "/api/kpis?from=2026-05-28&to=2026-05-28"):
+        response = client.get(url, headers=BEARER)
+        assert response.status_code == 503 and "Redis" in response.get_json()["error"], url

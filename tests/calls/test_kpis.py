@@ -1,0 +1,151 @@
+"""KPIs against a brute-force oracle (Hypothesis), and the definitions on small cases."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ivr.calls.kpis import FIELDS, kpis
+from ivr.calls.summary import CallSummary
+
+ZONES = ["UTC", "America/New_York", "Asia/Ho_Chi_Minh", "Australia/Lord_Howe", "Africa/Cairo"]
+BASE = datetime(2026, 3, 7, tzinfo=UTC).timestamp()  # a US clock change falls in the window
+
+
+@st.composite
+def summaries(draw: st.DrawFn) -> CallSummary:
+    start = BASE + draw(st.floats(0, 4 * 86400, allow_nan=False))
+    routed = draw(st.booleans())
+    route_at = start + draw(st.floats(0, 60)) if routed else None
+    answered_at = None
+    if draw(st.booleans()):
+        answered_at = (route_at if route_at is not None else start) + draw(
+            st.sampled_from([0.0, 5.0, 19.999, 20.0, 20.001, 45.5, 300.0])
+        )
+    ended = draw(st.booleans()) or answered_at is not None
+    return CallSummary(
+        sid=f"CA{draw(st.integers(0, 10**9))}",
+        queue=draw(st.sampled_from([None, "billing", "tech"])),
+        pool=draw(st.sampled_from([None, "hanoi", "cairo"])),
+        language=draw(st.sampled_from(["", "en-US", "vi-VN"])),
+        started_at=start,
+        route_at=route_at,
+        answered_at=answered_at,
+        ended_at=(answered_at or start) + 60 if ended else None,
+        voicemail_seconds=draw(st.sampled_from([0, 0, 12])),
+        fault=draw(st.sampled_from([None, None, "redis"])),
+    )
+
+
+def oracle(
+    calls: list[CallSummary], by: str, threshold: float, zone: ZoneInfo, first: date, last: date
+) -> dict[str, Any]:
+    def local(c: CallSummary) -> datetime:
+        assert c.started_at is not None
+        return datetime.fromtimestamp(c.started_at, UTC).astimezone(zone)
+
+    def key(c: CallSummary) -> str | None:
+        if by == "day":
+            return local(c).date().isoformat()
+        if by == "hour":
+            t = local(c)
+            return f"{t.year:04d}-{t.month:02d}-{t.day:02d} {t.hour:02d}:00"
+        return getattr(c, by) or None
+
+    def row(k: str | None, group: list[CallSummary]) -> dict[str, Any]:
+        offered = [c for c in group if c.route_at is not None]
+        waits = [
+            c.answered_at - c.route_at
+            for c in offered
+            if c.outcome == "answered" and c.answered_at is not None and c.route_at is not None
+        ]
+        waits = [round(max(0.0, w), 3) for w in waits]
+
+        def rank(p: int) -> float | None:
+            fits = [v for v in waits if sum(1 for w in waits if w <= v) * 100 >= p * len(waits)]
+            return min(fits) if fits else None
+
+        out: dict[str, Any] = {"key": k, "calls": len(group), "offered": len(offered)}
+        for name in ("answered", "abandoned", "voicemail", "self_service", "failed"):
+            out[name] = sum(1 for c in group if c.outcome == name)
+        n = len(offered)
+        out["service_level"] = sum(w <= threshold for w in waits) / n if n else None
+        out["asa_seconds"] = sum(waits) / len(waits) if waits else None
+        out["answer_p50"], out["answer_p90"] = rank(50), rank(90)
+        out["abandon_rate"] = sum(c.outcome == "abandoned" for c in offered) / n if n else None
+        return out
+
+    inside = [c for c in calls if first <= local(c).date() <= last]
+    keys = {key(c) for c in inside}
+    if by == "day":
+        keys |= {(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)}
+    ordered = sorted(keys, key=lambda k: (k is None, k or ""))
+    return {
+        "rows": [row(k, [c for c in inside if key(c) == k]) for k in ordered],
+        "total": row(None, inside),
+    }
+
+
+def close(got: dict[str, Any], want: dict[str, Any]) -> None:
+    assert list(got) == list(FIELDS)
+    for name in FIELDS:
+        if isinstance(want[name], float):
+            assert got[name] == pytest.approx(want[name], abs=1e-3), name
+        else:
+            assert got[name] == want[name], name
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    calls=st.lists(summaries(), max_size=30),
+    by=st.sampled_from(["day", "hour", "queue", "pool", "language"]),
+    threshold=st.sampled_from([0.0, 20.0, 30.0]),
+    zone=st.sampled_from(ZONES),
+    first=st.integers(0, 3),
+    days=st.integers(0, 3),
+)
+def test_kpis_match_the_oracle(
+    calls: list[CallSummary], by: str, threshold: float, zone: str, first: int, days: int
+) -> None:
+    start = date(2026, 3, 7) + timedelta(days=first)
+    end = start + timedelta(days=days)
+    got = kpis(calls, by, threshold, ZoneInfo(zone), start, end)
+    want = oracle(calls, by, threshold, ZoneInfo(zone), start, end)
+    assert [r["key"] for r in got["rows"]] == [r["key"] for r in want["rows"]]
+    for got_row, want_row in zip(got["rows"], want["rows"], strict=True):
+        close(got_row, want_row)
+    close(got["total"], want["total"])
+
+
+def test_service_level_counts_every_abandon_among_offered_calls() -> None:
+    start = datetime(2026, 5, 4, 9, tzinfo=UTC).timestamp()
+
+    def call(sid: str, wait: float | None, routed: bool = True) -> CallSummary:
+        route = start + 10 if routed else None
+        answered = None if wait is None else start + 10 + wait
+        return CallSummary(sid, started_at=start, route_at=route, answered_at=answered,
+                           ended_at=start + 200, queue="billing")  # fmt: skip
+
+    calls = [call("a", 3), call("b", 20), call("c", 21), call("d", None), call("e", None, False)]
+    total = kpis(calls, "queue", 20, ZoneInfo("UTC"), date(2026, 5, 4), date(2026, 5, 4))["total"]
+    assert total["calls"] == 5 and total["offered"] == 4
+    assert total["answered"] == 3 and total["abandoned"] == 1 and total["self_service"] == 1
+    assert total["service_level"] == 0.5  # a and b within 20 s, over four offered
+    assert total["asa_seconds"] == pytest.approx(44 / 3, abs=1e-3)
+    assert total["answer_p50"] == 20 and total["answer_p90"] == 21
+    assert total["abandon_rate"] == 0.25
+
+
+def test_days_are_local_and_the_last_day_is_inclusive() -> None:
+    zone = ZoneInfo("Asia/Ho_Chi_Minh")  # UTC+7: 18:00 UTC is already the next local day
+    late = datetime(2026, 5, 4, 18, tzinfo=UTC).timestamp()
+    report = kpis([CallSummary("a", started_at=late)], "day", 20, zone,
+                  date(2026, 5, 4), date(2026, 5, 5))  # fmt: skip
+    rows = [(r["key"], r["calls"]) for r in report["rows"]]
+    assert rows == [("2026-05-04", 0), ("2026-05-05", 1)]
+    assert report["rows"][0]["service_level"] is None
