@@ -346,6 +346,19 @@ class Store:
         """How many callers wait for an agent now, on every host."""
         return int(cast(int, self.redis.zcard(WAITING_KEY)))
 
+    @translated
+    def longest_wait_since(self) -> float | None:
+        """When the caller waiting longest for an agent began to wait (None: nobody waits)."""
+        first = cast(
+            list[tuple[bytes, float]], self.redis.zrange(WAITING_KEY, 0, 0, withscores=True)
+        )
+        return float(first[0][1]) if first else None
+
+    @translated
+    def in_progress_count(self) -> int:
+        """How many calls are under way now, on every host."""
+        return int(cast(int, self.redis.zcard(INDEX_KEY.format("outcome", "in_progress"))))
+
     # Flow versions -------------------------------------------------------------------------
 
     @translated

@@ -2,13 +2,53 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
 
+from flask import Blueprint, g, render_template
+
+from ivr.calls.kpis import kpis
+from ivr.calls.records import CallRecords
 from ivr.dashboard.board import LOOK_AHEAD_SECONDS, next_gaps, pools_now
 from ivr.dashboard.web import dashboard, services
+from ivr.tickets.store import TicketStore
 from routing.model import Pools
 
 bp = Blueprint("wallboard", __name__)
+SERVICE_LEVEL_SECONDS = 20
+
+
+def call_figures(at: float) -> dict[str, str]:
+    """The wallboard's call figures now; today is the viewer's day."""
+    store = services().store
+    zone = ZoneInfo(g.zone_name)
+    today = datetime.fromtimestamp(at, zone).date()
+    start = datetime.combine(today, time(0), zone).timestamp()
+    records = CallRecords(store.redis)
+    total = kpis(records.between(start, at + 1), "day", SERVICE_LEVEL_SECONDS, zone, today, today)
+    day = total["total"]
+    since = store.longest_wait_since()
+    waiting = store.waiting_count()
+    tickets = TicketStore(store.redis)
+    unsent = len(tickets.find("new", 1000)) + len(tickets.find("failed", 1000))
+    return {
+        "Waiting now": str(waiting),
+        "Longest wait": _seconds(at - since) if since is not None else "—",
+        "In progress": str(store.in_progress_count()),
+        "Service level": _percent(day["service_level"]),
+        "ASA": _seconds(day["asa_seconds"]) if day["asa_seconds"] is not None else "—",
+        "Abandonment": _percent(day["abandon_rate"]),
+        "Voicemails waiting": str(unsent),
+    }
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.0f} %"
+
+
+def _seconds(value: float) -> str:
+    whole = max(0, round(value))
+    return f"{whole // 60} min {whole % 60:02d} s" if whole >= 60 else f"{whole} s"
 
 
 @bp.get("")
@@ -21,6 +61,7 @@ def index() -> str:
     return render_template(
         "dashboard/wallboard.html",
         at=at,
+        figures=call_figures(at),
         pools=rows,
         gaps=next_gaps(pools, at),
         look_ahead_days=LOOK_AHEAD_SECONDS // 86400,

@@ -5,8 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import redis
+import requests
 
+from ivr.simulate import new_call_sid
 from ivr.store import Store
+from ivr.voice.security import SignatureChecker
+from tests.conftest import AUTH_TOKEN, SUPPORT_NUMBER
 from tests.dashboard.conftest import PASSWORD, SCREENSHOTS
 
 
@@ -34,7 +38,16 @@ def test_a_supervisor_walks_through_the_dashboard(
     london = page.locator("tr", has_text="london")
     assert "on shift" in london.inner_text() and "off at" in london.inner_text()
     assert "off shift" in page.locator("tr", has_text="hanoi").inner_text()
-    assert page.locator(".figure .value").all_inner_texts() == ["—"] * 6
+    figures = page.locator(".figure .value").all_inner_texts()
+    assert figures == ["0", "—", "0", "—", "—", "—", "0"]
+    # A call comes in through Twilio's webhooks: the wallboard counts it.
+    params = {"CallSid": new_call_sid(), "From": "+84901111222", "To": SUPPORT_NUMBER}
+    url = live + "/voice/incoming"
+    signature = SignatureChecker(AUTH_TOKEN).sign(url, params)
+    answer = requests.post(url, data=params, headers={"X-Twilio-Signature": signature}, timeout=5)
+    assert answer.status_code == 200 and "<Gather" in answer.text
+    page.goto(live + "/dashboard")
+    assert page.locator(".figure", has_text="In progress").locator(".value").inner_text() == "1"
     shot(page, "wallboard")
 
     page.goto(live + "/dashboard/agents")
