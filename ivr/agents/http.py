@@ -6,7 +6,7 @@ import logging
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from ivr.agents.services import UnknownAgent, list_agents, set_status
+from ivr.agents.services import BadStatus, UnknownAgent, list_agents, set_status
 from ivr.api.auth import require_api_token
 from ivr.errors import StoreUnavailable
 from ivr.services import Services
@@ -51,7 +51,7 @@ def update(agent_id: str) -> tuple[Response, int]:
                           str(status), by="api")  # fmt: skip
     except UnknownAgent as exc:
         return jsonify(error=str(exc)), 404
-    except ValueError as exc:
+    except BadStatus as exc:
         return jsonify(error=str(exc)), 400
     log.info("agent %s is now %s (API)", agent_id, view.status)
     return jsonify(view.as_dict()), 200

@@ -16,6 +16,10 @@ class UnknownAgent(IvrError):
     """No pool has an agent with that id or name."""
 
 
+class BadStatus(IvrError):
+    """A presence status the product does not know."""
+
+
 @dataclass(frozen=True)
 class AgentView:
     """An agent as supervisors see it: where it works and whether it takes calls."""
@@ -63,7 +67,7 @@ def resolve(pools: Pools | None, id_or_name: str) -> str:
 def set_status(pools: Pools | None, store: Store, agent: str, status: str, by: str) -> AgentView:
     """Mark a known agent (by id or name, any letter case) available or away."""
     if status not in STATUSES:
-        raise ValueError(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
+        raise BadStatus(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
     agent_id = resolve(pools, agent)
     store.set_presence(agent_id, status, by)
     return next(view for view in list_agents(pools, store) if view.id == agent_id)

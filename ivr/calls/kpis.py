@@ -20,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ivr.calls.summary import CallSummary
+from ivr.errors import BadQuery
 
 GROUPINGS = ("day", "hour", "queue", "pool", "language")
 COUNTED = ("answered", "abandoned", "voicemail", "self_service", "failed")
@@ -49,7 +50,7 @@ def kpis(
     By day every day of the range has a row, calls or not; other groupings list the keys seen.
     """
     if by not in GROUPINGS:
-        raise ValueError(f"cannot group by {by!r}: use one of {', '.join(GROUPINGS)}")
+        raise BadQuery(f"cannot group by {by!r}: use one of {', '.join(GROUPINGS)}")
     groups: dict[str | None, list[CallSummary]] = {}
     if by == "day":
         day = start_day
