@@ -9,9 +9,12 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
+from ivr.app import create_app
+from ivr.settings import Settings
 from ivr.store import Store
 from ivr.tickets.store import TicketStore
 from tests.conftest import Caller, spoken
+from tests.voice.test_failures import dead_redis
 
 WEDNESDAY_NOON_UTC = 1_796_212_800.0  # 2026-12-02 12:00 UTC
 RECORDING_SID = "RE" + "4" * 32
@@ -89,3 +92,29 @@ def test_metrics_show_waiting_callers_and_time_to_answer(app: Flask, client: Fla
     body = client.get("/metrics").get_data(as_text=True)
     assert "ivr_callers_waiting 0" in body
     assert 'ivr_answer_seconds_count{queue="billing"}' in body
+
+
+def test_callbacks_while_redis_is_down_are_replayed_once_and_make_the_ticket(
+    settings: Settings, connection: redis.Redis
+) -> None:
+    live = create_app(settings, connection)
+    caller = Caller(live.test_client(), caller="+201001112222")
+    _to_voicemail(caller)
+    down = Caller(create_app(settings, dead_redis()).test_client(), caller="+201001112222")
+    down.sid, down.params["CallSid"] = caller.sid, caller.sid
+    recorded = {"RecordingUrl": RECORDING_URL, "RecordingSid": RECORDING_SID}
+    for _ in range(2):  # Twilio repeats the callback; both spooled
+        assert down.post("/voice/recording", RecordingDuration="9", **recorded).status_code == 200
+    assert down.post("/voice/status", CallStatus="completed").status_code == 200
+    assert TicketStore(connection).find(None, 10) == []
+
+    services = live.extensions["ivr"]
+    assert services.replay_spool() == 3
+    assert services.replay_spool() == 0  # emptied only once acknowledged
+    kinds = [e["kind"] for e in Store(connection).call_log(caller.sid)]
+    assert kinds[-4:] == ["voicemail", "ticket", "voicemail", "status"]
+    tickets = TicketStore(connection).find(None, 10)
+    assert len(tickets) == 1 and tickets[0].call_sid == caller.sid
+    summary = Store(connection).summary(caller.sid)
+    assert summary is not None and summary.outcome == "voicemail"
+    assert summary.ticket == tickets[0].id
