@@ -23,8 +23,16 @@ from ivr.settings import Settings
 SAMPLE_NUMBER = "+15005550006"
 
 
-def gunicorn_options(host: str, port: int, workers: int, threads: int = 4) -> dict[str, Any]:
+def gunicorn_options(
+    host: str, port: int, workers: int, threads: int = 4, trust_proxy: bool = False
+) -> dict[str, Any]:
     """The gunicorn settings of `ivr serve` (the benchmark uses the same ones)."""
+    forwarded: dict[str, Any] = {}
+    if not trust_proxy:
+        # gunicorn believes X-Forwarded-Proto from 127.0.0.1 by default, which would change the
+        # URL signatures are checked against; forwarded headers count only with IVR_TRUST_PROXY
+        # (and then through the app's ProxyFix).
+        forwarded = {"forwarded_allow_ips": "", "secure_scheme_headers": {}}
     return {
         "bind": f"{host}:{port}",
         "workers": workers,
@@ -38,6 +46,7 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int = 4) -> di
         "loglevel": "info",
         "preload_app": False,  # each worker opens its own Redis connections after the fork
         "child_exit": _forget_worker_metrics,
+        **forwarded,
     }
 
 
@@ -94,7 +103,7 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
             stack.enter_context(_ticket_worker())
         from ivr.app import create_app
 
-        options = gunicorn_options(host, port, workers, threads)
+        options = gunicorn_options(host, port, workers, threads, settings.trust_proxy)
         try:
             GunicornServer(lambda: create_app(settings), options).run()
         except SystemExit as exit_:

@@ -51,9 +51,15 @@ class Server:
     """One running `ivr serve`: its address, its directories and its Redis."""
 
     def __init__(
-        self, root: Path, flows_dir: Path, workers: int = WORKERS, redis_url: str | None = None
+        self,
+        root: Path,
+        flows_dir: Path,
+        workers: int = WORKERS,
+        redis_url: str | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.given_redis_url = redis_url or shared_redis_url()
+        self.extra_env = dict(env or {})
         self.root = root
         self.flows_dir = flows_dir
         self.data_dir = root / "var"
@@ -81,8 +87,10 @@ class Server:
             IVR_RELOAD_INTERVAL=str(RELOAD_INTERVAL),
         )
         env.pop("IVR_PUBLIC_URL", None)
+        env.pop("IVR_TRUST_PROXY", None)
         if self.given_redis_url:
             env["REDIS_URL"] = self.given_redis_url
+        env.update(self.extra_env)
         return env
 
     def start(self) -> None:
@@ -187,11 +195,15 @@ def copy_sample_flows(target: Path) -> Path:
 
 @contextmanager
 def running_server(
-    root: Path, flows_dir: Path, workers: int = WORKERS, redis_url: str | None = None
+    root: Path,
+    flows_dir: Path,
+    workers: int = WORKERS,
+    redis_url: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[Server]:
     """A started server, stopped (and checked to be gone) afterwards."""
     root.mkdir(parents=True, exist_ok=True)
-    server = Server(root, flows_dir, workers, redis_url)
+    server = Server(root, flows_dir, workers, redis_url, env)
     server.start()
     try:
         yield server
