@@ -57,9 +57,11 @@ class Server:
         workers: int = WORKERS,
         redis_url: str | None = None,
         env: dict[str, str] | None = None,
+        flush: bool = True,
     ) -> None:
         self.given_redis_url = redis_url or shared_redis_url()
         self.extra_env = dict(env or {})
+        self.flush = flush  # a shared Redis is flushed before and after, unless told not to
         self.root = root
         self.flows_dir = flows_dir
         self.data_dir = root / "var"
@@ -96,7 +98,7 @@ class Server:
     def start(self) -> None:
         """Launch the server and wait until /readyz says it serves."""
         shared = self.given_redis_url
-        if shared:
+        if shared and self.flush:
             urls.client(shared, 2).flushdb()
         command = [sys.executable, "-m", "ivr", "serve", "--port", str(self.port)]
         command += ["--workers", str(self.workers)]
@@ -146,7 +148,7 @@ class Server:
             assert not (self.data_dir / "redis.url").exists()
             with pytest.raises((redis.RedisError, OSError)):
                 redis.Redis.from_url(self.redis_url, socket_timeout=0.5).ping()
-        else:
+        elif self.flush:
             self.redis().flushdb()
 
     def kill(self) -> None:
@@ -200,10 +202,11 @@ def running_server(
     workers: int = WORKERS,
     redis_url: str | None = None,
     env: dict[str, str] | None = None,
+    flush: bool = True,
 ) -> Iterator[Server]:
     """A started server, stopped (and checked to be gone) afterwards."""
     root.mkdir(parents=True, exist_ok=True)
-    server = Server(root, flows_dir, workers, redis_url, env)
+    server = Server(root, flows_dir, workers, redis_url, env, flush)
     server.start()
     try:
         yield server
