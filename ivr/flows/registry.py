@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 POOLS_FILE = "pools.yaml"
 KEEP_VERSIONS = 8
+REMARK_SECONDS = 3600.0  # the good version is marked again hourly, which keeps its YAML in Redis
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ class FlowRegistry:
         self._saved: set[str] = set()
         self._mark_good: Callable[[str], None] | None = None
         self._marked: str | None = None
+        self._marked_at = float("-inf")
         self.errors: list[Problem] = []
 
     def current(self) -> FlowSet | None:
@@ -191,9 +193,10 @@ class FlowRegistry:
                 self._save(flowset.version, flowset.texts)
                 self._saved.add(flowset.version)
             # Marked after it is saved, so the pointer never names a version Redis lacks.
-            if self._mark_good is not None and self._marked != flowset.version:
+            stale = time.monotonic() - self._marked_at >= REMARK_SECONDS
+            if self._mark_good is not None and (self._marked != flowset.version or stale):
                 self._mark_good(flowset.version)
-                self._marked = flowset.version
+                self._marked, self._marked_at = flowset.version, time.monotonic()
         except Exception as exc:
             log.warning("flows version %s not yet kept in Redis: %s", flowset.version, exc)
 
