@@ -13,11 +13,15 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import urlencode, urljoin
+from urllib.parse import urlencode, urljoin, urlsplit
 
 from flask.testing import FlaskClient
 
+from ivr.phrases import PHRASES
 from ivr.voice.security import SignatureChecker
+
+FALLBACK_PATH = "/voice/fallback"
+APOLOGIES = frozenset(PHRASES["apology"].values())
 
 MAX_REQUESTS = 100  # a call that needs more webhooks than this is stuck in a loop
 
@@ -34,12 +38,17 @@ class InProcess:
     """Webhooks through the Flask test client: the real app, no network."""
 
     client: FlaskClient
-    base: str = "http://localhost"
+    base: str = "http://localhost"  # IVR_PUBLIC_URL when set: the URL the app checks signatures of
 
     def post(self, url: str, params: dict[str, str], signature: str) -> tuple[int, str]:
-        """POST through the test client."""
+        """POST through the test client, to the URL as the app will see it."""
+        parts = urlsplit(url)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
         response = self.client.post(
-            url[len(self.base) :], data=params, headers={"X-Twilio-Signature": signature}
+            path,
+            base_url=f"{parts.scheme}://{parts.netloc}",
+            data=params,
+            headers={"X-Twilio-Signature": signature},
         )
         return response.status_code, response.get_data(as_text=True)
 
@@ -97,10 +106,21 @@ class SimulatedCall:
     sid: str
     heard: list[Heard] = field(default_factory=list)
     ended: bool = False
+    requests: list[tuple[str, int]] = field(default_factory=list)  # (URL posted, HTTP status)
 
     def texts(self) -> list[str]:
         """Everything spoken to the caller, in order."""
         return [h.text for h in self.heard if h.kind == "say"]
+
+    def refused(self) -> bool:
+        """Whether the app refused a webhook's signature (HTTP 403)."""
+        return any(status == 403 for _, status in self.requests)
+
+    def fell_back(self) -> bool:
+        """Whether the call ended in the fallback: an apology heard or a fallback action posted."""
+        if any(text in APOLOGIES for text in self.texts()):
+            return True
+        return any(urlsplit(url).path.endswith(FALLBACK_PATH) for url, _ in self.requests)
 
 
 def new_call_sid() -> str:
@@ -131,6 +151,7 @@ def place_call(
     params = {**base_params, "CallStatus": "ringing"}
     for _ in range(MAX_REQUESTS):
         status, body = transport.post(url, params, checker.sign(url, params))
+        call.requests.append((url, status))
         next_request = None
         for heard, request in _play(body, status):
             call.heard.append(heard)

@@ -39,6 +39,7 @@ INDEX_KEY = "ivr:index:{0}:{1}"  # cross-call: sids by start time, per flow/queu
 INDEXES_KEY = "ivr:indexes"  # cross-call: set of every index key, for the retention trim
 WAITING_KEY = "ivr:waiting"  # cross-call: sids by the time their caller started waiting
 FLOWSET_KEY = "ivr:flowset:{0}"  # hash: file name -> YAML text of one flow version
+GOOD_FLOWSET_KEY = "ivr:flowset:good"  # string: the version last loaded from good files
 PRESENCE_KEY = "ivr:presence"  # hash: agent id -> JSON {status, since}
 ROUND_ROBIN_KEY = "ivr:pool:{{{0}}}:next"  # counter: the next agent of a round-robin pool
 IDLE_KEY = "ivr:pool:{{{0}}}:idle"  # sorted set: agent id by the time it was last offered a call
@@ -379,6 +380,18 @@ class Store:
         if not raw:
             return None
         return {k.decode(): v.decode() for k, v in raw.items()}
+
+    @translated
+    def mark_good_flowset(self, version: str) -> None:
+        """Remember `version` as the last good one, keeping its YAML as long as the pointer."""
+        self.redis.set(GOOD_FLOWSET_KEY, version)
+        self.redis.expire(FLOWSET_KEY.format(version), FLOWSET_TTL_SECONDS)
+
+    @translated
+    def good_flowset_version(self) -> str | None:
+        """The version last loaded from good files, if any was."""
+        raw = cast(bytes | None, self.redis.get(GOOD_FLOWSET_KEY))
+        return raw.decode() if raw else None
 
     # Agents ---------------------------------------------------------------------------------
 

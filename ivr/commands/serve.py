@@ -16,15 +16,28 @@ import click
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from ivr.commands.check import check_directory
 from ivr.embedded import EmbeddedRedis
-from ivr.errors import IvrError
+from ivr.errors import IvrError, StoreUnavailable
+from ivr.flows.registry import build_flowset
 from ivr.settings import Settings
+from ivr.store import Store, connect
+
+log = logging.getLogger(__name__)
 
 SAMPLE_NUMBER = "+15005550006"
 
 
-def gunicorn_options(host: str, port: int, workers: int, threads: int = 4) -> dict[str, Any]:
+def gunicorn_options(
+    host: str, port: int, workers: int, threads: int = 4, trust_proxy: bool = False
+) -> dict[str, Any]:
     """The gunicorn settings of `ivr serve` (the benchmark uses the same ones)."""
+    forwarded: dict[str, Any] = {}
+    if not trust_proxy:
+        # gunicorn believes X-Forwarded-Proto from 127.0.0.1 by default, which would change the
+        # URL signatures are checked against; forwarded headers count only with IVR_TRUST_PROXY
+        # (and then through the app's ProxyFix).
+        forwarded = {"forwarded_allow_ips": "", "secure_scheme_headers": {}}
     return {
         "bind": f"{host}:{port}",
         "workers": workers,
@@ -38,6 +51,7 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int = 4) -> di
         "loglevel": "info",
         "preload_app": False,  # each worker opens its own Redis connections after the fork
         "child_exit": _forget_worker_metrics,
+        **forwarded,
     }
 
 
@@ -89,17 +103,68 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
         os.environ["REDIS_URL"] = settings.redis_url or ""
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_fresh_metrics_dir(settings))
         settings = settings.with_(housekeeping=True)
+        fallback = _starting_version(settings)
         _greet(settings, host, port)
         if settings.dev:
             stack.enter_context(_ticket_worker())
-        from ivr.app import create_app
-
-        options = gunicorn_options(host, port, workers, threads)
+        options = gunicorn_options(host, port, workers, threads, settings.trust_proxy)
         try:
-            GunicornServer(lambda: create_app(settings), options).run()
+            GunicornServer(lambda: build_app(settings, fallback), options).run()
         except SystemExit as exit_:
             if exit_.code not in (0, None):
                 raise
+
+
+def build_app(settings: Settings, fallback: str | None = None) -> Flask:
+    """A worker's app: it marks each good flow version in Redis, and starts from `fallback`
+    (a version kept there) when the files do not load."""
+    from ivr.app import create_app
+    from ivr.services import Services
+
+    app = create_app(settings)
+    services: Services = app.extensions["ivr"]
+    services.registry.keep_good_versions(services.store.mark_good_flowset)
+    if fallback is not None:
+        services.registry.fall_back_to(fallback)
+    return app
+
+
+def _starting_version(settings: Settings) -> str | None:
+    """None when the flow files load; else the last good version kept in Redis, or refuse."""
+    _, problems = check_directory(settings.flows_dir)
+    errors = [problem for problem in problems if problem.severity == "error"]
+    if not errors:
+        return None
+    found = None
+    try:
+        connection = connect(settings)
+        try:
+            store = Store(connection)
+            version = store.good_flowset_version()
+            texts = store.load_flowset(version) if version else None
+        finally:
+            connection.close()
+        if texts is not None:
+            flowset, _ = build_flowset(texts, settings.flows_dir)
+            found = flowset.version if flowset else None
+    except StoreUnavailable as exc:
+        log.error("no last good flow version: %s", exc)
+    listing = "\n".join(str(problem) for problem in errors)
+    if found is None:
+        click.echo(listing, err=True)
+        raise click.ClickException(
+            f"the call flows in {settings.flows_dir} do not load and Redis keeps no good "
+            "version to start from: fix the errors above (`ivr check`) and start again"
+        )
+    # Loud on purpose: calls are served, but from a version that is not on disk.
+    log.error(
+        "THE CALL FLOWS IN %s DO NOT LOAD; serving the last good version %s kept in Redis "
+        "until they are fixed:\n%s",
+        settings.flows_dir,
+        found,
+        listing,
+    )
+    return found
 
 
 @contextmanager

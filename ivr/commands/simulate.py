@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from ivr.commands.check import check_directory
 from ivr.errors import IvrError
 from ivr.settings import Settings
 from ivr.simulate import Heard, InProcess, Input, OverHttp, SimulatedCall, Transport, place_call
@@ -85,9 +86,16 @@ def _transport(settings: Settings, url: str | None) -> Iterator[tuple[Transport,
     from ivr.app import create_app
     from ivr.embedded import ensure_redis
 
+    _, problems = check_directory(settings.flows_dir)
+    errors = [problem for problem in problems if problem.severity == "error"]
+    if errors:
+        click.echo("\n".join(str(problem) for problem in errors), err=True)
+        raise click.ClickException(f"the call flows in {settings.flows_dir} do not load")
     with ensure_redis(settings) as ready:
         app = create_app(ready)
-        yield InProcess(app.test_client()), app.extensions["ivr"].store
+        # Signed for the URL the app checks: IVR_PUBLIC_URL + path when it is set.
+        transport = InProcess(app.test_client(), settings.public_url or InProcess.base)
+        yield transport, app.extensions["ivr"].store
 
 
 @click.command()
@@ -162,6 +170,20 @@ def simulate(
             click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
         elif summary.get("steps"):
             click.echo(f"steps: {' > '.join(summary['steps'])}; outcome: {summary['outcome']}")
+        _fail_unless_served(call)
+
+
+def _fail_unless_served(call: SimulatedCall) -> None:
+    """Exit 1 when the app refused the call's signature or the call ended in the fallback."""
+    if call.refused():
+        raise click.ClickException(
+            "the server refused the signature (HTTP 403): set TWILIO_AUTH_TOKEN to the "
+            "server's token (in development mode the one in var/dev-auth-token of its data dir)"
+        )
+    if call.fell_back():
+        raise click.ClickException(
+            "the call ended in the fallback (an apology): see the server's log for why"
+        )
 
 
 def _summary(call: SimulatedCall, store: Any) -> dict[str, Any]:

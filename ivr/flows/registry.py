@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 POOLS_FILE = "pools.yaml"
 KEEP_VERSIONS = 8
+REMARK_SECONDS = 3600.0  # the good version is marked again hourly, which keeps its YAML in Redis
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,9 @@ class FlowRegistry:
         self._signature: tuple[tuple[str, int, int], ...] | None = None
         self._checked_at = float("-inf")
         self._saved: set[str] = set()
+        self._mark_good: Callable[[str], None] | None = None
+        self._marked: str | None = None
+        self._marked_at = float("-inf")
         self.errors: list[Problem] = []
 
     def current(self) -> FlowSet | None:
@@ -138,6 +142,27 @@ class FlowRegistry:
             self._remember(flowset)
             self._persist_current()
 
+    def keep_good_versions(self, mark: Callable[[str], None]) -> None:
+        """Report every version loaded from good files to `mark` (the current one at once)."""
+        self._mark_good = mark
+        with self._lock:
+            self._persist_current()
+
+    def fall_back_to(self, version: str) -> FlowSet | None:
+        """Serve a version kept in Redis while nothing from the files has loaded."""
+        flowset = self.version(version)
+        if flowset is None:
+            return None
+        with self._lock:
+            if self._current is None:
+                self._current = flowset
+                log.error(
+                    "flows in %s do not load: serving the last good version %s until fixed",
+                    self.flows_dir,
+                    version,
+                )
+        return self._current
+
     def version(self, version: str) -> FlowSet | None:
         """A given version: from memory, else rebuilt from the copy kept in Redis."""
         found = self._versions.get(version)
@@ -161,11 +186,17 @@ class FlowRegistry:
     def _persist_current(self) -> None:
         # Retried on later checks until it works: Redis may be down when the files change.
         flowset = self._current
-        if flowset is None or self._save is None or flowset.version in self._saved:
+        if flowset is None or self._save is None:
             return
         try:
-            self._save(flowset.version, flowset.texts)
-            self._saved.add(flowset.version)
+            if flowset.version not in self._saved:
+                self._save(flowset.version, flowset.texts)
+                self._saved.add(flowset.version)
+            # Marked after it is saved, so the pointer never names a version Redis lacks.
+            stale = time.monotonic() - self._marked_at >= REMARK_SECONDS
+            if self._mark_good is not None and (self._marked != flowset.version or stale):
+                self._mark_good(flowset.version)
+                self._marked, self._marked_at = flowset.version, time.monotonic()
         except Exception as exc:
             log.warning("flows version %s not yet kept in Redis: %s", flowset.version, exc)
 

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 from click.testing import CliRunner
+from werkzeug.serving import make_server
 
+from ivr.app import create_app
 from ivr.commands.simulate import simulate
+from ivr.phrases import phrase
+from ivr.settings import Settings
 from tests.conftest import AUTH_TOKEN, ROOT
 
 
@@ -54,3 +61,64 @@ def test_a_scenario_that_does_not_hold_fails(
     assert (
         "FAIL" in result.output and "outcome 'self_service', expected 'voicemail'" in result.output
     )
+
+
+def test_flows_that_do_not_load_exit_1_with_the_check_errors(
+    runner: CliRunner, env: dict[str, str], flows_dir: Path
+) -> None:
+    support = flows_dir / "support.yaml"
+    support.write_text(support.read_text().replace("next: choose_language", "next: nowhere", 1))
+    result = runner.invoke(simulate, ["--press", "0"], env=env)
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)  # a message, not a traceback
+    assert re.search(rf"^{re.escape(str(support))}:\d+:\d+: .*nowhere", result.output, re.M)
+
+
+def test_a_call_that_ends_in_the_fallback_exits_1(
+    runner: CliRunner, env: dict[str, str], flows_dir: Path
+) -> None:
+    support = flows_dir / "support.yaml"
+    support.write_text(support.read_text().replace("default: true", "default: false", 1))
+    result = runner.invoke(simulate, ["--to", "+15009999999"], env=env)  # no flow answers it
+    assert phrase("apology", "en-US")[0] in result.output
+    assert result.exit_code == 1, result.output
+    assert "fallback" in result.output
+
+
+def test_in_process_with_a_public_url_signs_for_it(runner: CliRunner, env: dict[str, str]) -> None:
+    result = runner.invoke(
+        simulate,
+        ["--press", "1", "--press", "0"],
+        env={**env, "IVR_PUBLIC_URL": "https://ivr.example.com"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "HTTP 403" not in result.output
+    assert "steps: welcome > choose_language > main > bye; outcome: self_service" in result.output
+
+
+@pytest.fixture
+def other_server(flows_dir: Path, redis_url: str, tmp_path: Path) -> Iterator[str]:
+    """The real app over loopback HTTP, with an auth token of its own."""
+    settings = Settings.from_env(
+        {
+            "IVR_FLOWS_DIR": str(flows_dir),
+            "IVR_DATA_DIR": str(tmp_path / "other"),
+            "REDIS_URL": redis_url,
+            "TWILIO_AUTH_TOKEN": "another-token-of-the-server",
+        }
+    )
+    server = make_server("127.0.0.1", 0, create_app(settings), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.port}"
+    server.shutdown()
+    thread.join(10)
+
+
+def test_a_refused_signature_exits_1_with_a_hint(
+    runner: CliRunner, env: dict[str, str], other_server: str
+) -> None:
+    result = runner.invoke(simulate, ["--url", other_server, "--press", "0"], env=env)
+    assert "HTTP 403" in result.output
+    assert result.exit_code == 1, result.output
+    assert "TWILIO_AUTH_TOKEN" in result.output and "var/dev-auth-token" in result.output

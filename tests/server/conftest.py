@@ -51,9 +51,17 @@ class Server:
     """One running `ivr serve`: its address, its directories and its Redis."""
 
     def __init__(
-        self, root: Path, flows_dir: Path, workers: int = WORKERS, redis_url: str | None = None
+        self,
+        root: Path,
+        flows_dir: Path,
+        workers: int = WORKERS,
+        redis_url: str | None = None,
+        env: dict[str, str] | None = None,
+        flush: bool = True,
     ) -> None:
         self.given_redis_url = redis_url or shared_redis_url()
+        self.extra_env = dict(env or {})
+        self.flush = flush  # a shared Redis is flushed before and after, unless told not to
         self.root = root
         self.flows_dir = flows_dir
         self.data_dir = root / "var"
@@ -81,14 +89,16 @@ class Server:
             IVR_RELOAD_INTERVAL=str(RELOAD_INTERVAL),
         )
         env.pop("IVR_PUBLIC_URL", None)
+        env.pop("IVR_TRUST_PROXY", None)
         if self.given_redis_url:
             env["REDIS_URL"] = self.given_redis_url
+        env.update(self.extra_env)
         return env
 
     def start(self) -> None:
         """Launch the server and wait until /readyz says it serves."""
         shared = self.given_redis_url
-        if shared:
+        if shared and self.flush:
             urls.client(shared, 2).flushdb()
         command = [sys.executable, "-m", "ivr", "serve", "--port", str(self.port)]
         command += ["--workers", str(self.workers)]
@@ -138,7 +148,7 @@ class Server:
             assert not (self.data_dir / "redis.url").exists()
             with pytest.raises((redis.RedisError, OSError)):
                 redis.Redis.from_url(self.redis_url, socket_timeout=0.5).ping()
-        else:
+        elif self.flush:
             self.redis().flushdb()
 
     def kill(self) -> None:
@@ -187,11 +197,16 @@ def copy_sample_flows(target: Path) -> Path:
 
 @contextmanager
 def running_server(
-    root: Path, flows_dir: Path, workers: int = WORKERS, redis_url: str | None = None
+    root: Path,
+    flows_dir: Path,
+    workers: int = WORKERS,
+    redis_url: str | None = None,
+    env: dict[str, str] | None = None,
+    flush: bool = True,
 ) -> Iterator[Server]:
     """A started server, stopped (and checked to be gone) afterwards."""
     root.mkdir(parents=True, exist_ok=True)
-    server = Server(root, flows_dir, workers, redis_url)
+    server = Server(root, flows_dir, workers, redis_url, env, flush)
     server.start()
     try:
         yield server
