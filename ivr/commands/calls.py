@@ -92,7 +92,7 @@ def calls(
         found, _ = _ask(lambda: records.find(since, until, wanted, limit))
     rows = [summary.public() for summary in found]
     if as_json:
-        click.echo(json.dumps({"calls": rows}, ensure_ascii=False))
+        click.echo(json.dumps(rows, ensure_ascii=False))
     elif as_csv:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")

@@ -29,7 +29,7 @@ def test_a_call_placed_through_the_webhooks_is_listed(
     assert caller.post("/voice/status", CallStatus="completed", CallDuration="9").status_code == 200
     result = runner.invoke(calls, ["--json", "--flow", "support"], env=env)
     assert result.exit_code == 0, result.output
-    (row,) = json.loads(result.output)["calls"]
+    (row,) = json.loads(result.output)
     assert row["sid"] == caller.sid and row["from"] == "+84901111222"
     assert row["outcome"] == "self_service" and row["duration"] == 9
     assert row["started_at"].endswith("Z") and row["ended_at"].endswith("Z")
@@ -48,9 +48,9 @@ def test_listing_filters_and_csv_neutralises_formulas(
     assert [r[0] for r in table[1:]] == ["CA2", "CA1"]
     assert table[2][1] == "'=HYPERLINK(1)"
     only = runner.invoke(calls, ["--json", "--outcome", "abandoned", "--queue", "tech"], env=env)
-    assert [c["sid"] for c in json.loads(only.output)["calls"]] == ["CA2"]
+    assert [c["sid"] for c in json.loads(only.output)] == ["CA2"]
     since = runner.invoke(calls, ["--json", "--since", "2026-05-28T20:27:00"], env=env)
-    assert [c["sid"] for c in json.loads(since.output)["calls"]] == ["CA2"]
+    assert [c["sid"] for c in json.loads(since.output)] == ["CA2"]
     text = runner.invoke(calls, ["--limit", "1"], env=env)
     assert text.exit_code == 0 and "CA2" in text.output and "CA1" not in text.output
 
