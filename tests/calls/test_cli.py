@@ -123,5 +123,5 @@ def test_trim_drops_calls_before_the_cutoff(
     record_call(store, "CAnew", T0 + 7200)
     result = runner.invoke(calls, ["trim", "--before", "2026-05-28T21:00:00Z"], env=env)
     assert result.exit_code == 0 and result.output.startswith("1 calls"), result.output
-    listed = json.loads(runner.invoke(calls, ["--json"], env=env).output)["calls"]
+    listed = json.loads(runner.invoke(calls, ["--json"], env=env).output)
     assert [c["sid"] for c in listed] == ["CAnew"]
