@@ -82,14 +82,7 @@ class Services:
                 status=params.transcript_status,
             )
         else:
-            event = VoicemailRecorded(
-                at,
-                recording_sid=params.recording_sid,
-                url=params.recording_url,
-                seconds=params.recording_duration,
-                status=params.recording_status,
-                source="callback",
-            )
+            event = params.voicemail(at, "callback")
         self.record_quietly(params.sid, [event])
         try:
             if isinstance(event, VoicemailRecorded):
@@ -113,14 +106,8 @@ class Services:
 
     def keep_voicemail(self, params: CallParams, at: float) -> None:
         """After a voicemail's Record action: its ticket, if the callback did not make it yet."""
-        message = VoicemailRecorded(
-            at,
-            recording_sid=params.recording_sid,
-            url=params.recording_url,
-            seconds=params.recording_duration,
-        )
         try:
-            self.take_voicemail(params.sid, message)
+            self.take_voicemail(params.sid, params.voicemail(at, "action"))
         except (StoreUnavailable, redis.RedisError, TicketError) as exc:
             # The recording callback (or its spooled copy) will make it.
             log.warning("call %s: no ticket from the Record action (%s)", params.sid, exc)

@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl
 from flask import Blueprint, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
-from ivr.calls.events import CallEvent, DialEnded, TwilioStatus, VoicemailRecorded
+from ivr.calls.events import CallEvent, DialEnded, TwilioStatus
 from ivr.errors import BadRequest, StoreUnavailable
 from ivr.metrics import WEBHOOKS
 from ivr.services import Services
@@ -166,13 +166,7 @@ def fallback() -> Response:
     flow = flowset.for_number(params.called) if flowset else None
     event: CallEvent
     if kind == "recorded":
-        event = VoicemailRecorded(
-            at,
-            recording_sid=params.recording_sid,
-            url=params.recording_url,
-            seconds=params.recording_duration,
-            source="fallback",
-        )
+        event = params.voicemail(at, "fallback")
     else:
         event = DialEnded(
             at, number="fallback", status=params.dial_status, seconds=params.dial_seconds

@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ivr.calls.events import VoicemailRecorded
 from ivr.errors import BadRequest
 from ivr.flows.state import CallInfo, Dialed, Event, Gathered, Queued, Recorded
 
@@ -59,6 +60,17 @@ class CallParams:
         if kind == "queue":
             return Queued(self.queue_result or "error", self.queue_seconds)
         return Gathered(self.digits, self.speech, self.confidence)
+
+    def voicemail(self, at: float, source: str) -> VoicemailRecorded:
+        """The recording this request reports, as a call event."""
+        return VoicemailRecorded(
+            at,
+            recording_sid=self.recording_sid,
+            url=self.recording_url,
+            seconds=self.recording_duration,
+            status=self.recording_status,
+            source=source,
+        )
 
     def fingerprint(self, kind: str) -> str:
         """The request's input, to tell a retry from a different request."""
