@@ -1,0 +1,62 @@
+"""An Arabic caller reaching voicemail in the night: webhooks in, one ticket out, with the
+recording on disk and a transcript, delivered once to the configured webhook sink."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import redis
+
+from ivr.app import create_app
+from ivr.settings import Settings
+from ivr.store import Store
+from ivr.tickets.store import TicketStore
+from tests.conftest import AUTH_TOKEN, Caller
+from tests.tickets.conftest import Clock, recording_sid, webhook_yaml, write_sinks
+from tests.tickets.fakes import FakeServices
+from tests.tickets.test_worker import make_worker
+
+NIGHT = 1_796_259_600.0  # Thu 2026-12-03 01:00 UTC: 03:00 in Cairo, nobody on shift for tech
+
+
+def test_a_night_voicemail_in_arabic_becomes_one_delivered_ticket(
+    services: FakeServices,
+    ticket_settings: Settings,
+    flows_dir: Path,
+    connection: redis.Redis,
+    clock: Clock,
+) -> None:
+    settings = ticket_settings.with_(flows_dir=flows_dir, auth_token=AUTH_TOKEN)
+    write_sinks(flows_dir, webhook_yaml(services))
+    app = create_app(settings, connection)
+    app.extensions["ivr"].clock = lambda: NIGHT
+    caller = Caller(app.test_client(), caller="+201001112222")
+    caller.params["FromCountry"] = "EG"
+    root = caller.follow(caller.twiml("/voice/incoming"), Digits="3")
+    root = caller.follow(root, Digits="2")  # technical support
+    for _ in range(10):
+        if root.find("Record") is not None:
+            break
+        root = caller.follow(root, DialCallStatus="no-answer")
+    assert root.find("Record") is not None
+    sid = recording_sid()
+    recorded = {"RecordingSid": sid, "RecordingUrl": services.recording_url(sid)}
+    caller.follow(root, RecordingDuration="11", **recorded)
+    caller.post("/voice/recording", RecordingStatus="completed", RecordingDuration="11", **recorded)
+    caller.post("/voice/status", CallStatus="completed", CallDuration="70")
+
+    store = TicketStore(connection)
+    (ticket,) = store.find(None, 10)
+    worker = make_worker(settings, connection, clock)
+    worker.store.ensure_group()
+    assert worker.tick() == 1
+    done = store.get(ticket.id)
+    assert done is not None and done.status == "delivered" and done.language == "ar-XA"
+    assert Path(done.recording.path).read_bytes().startswith(b"RIFF")
+    assert done.transcript.text  # from the local speech-to-text endpoint
+    (stt,) = services.seen("POST", "/v1/audio/transcriptions")
+    assert b'name="language"\r\n\r\nar\r\n' in stt.body
+    (hook,) = services.seen("POST", "/hooks/ivr")
+    assert hook.json()["id"] == ticket.id and hook.json()["call_sid"] == caller.sid
+    summary = Store(connection).summary(caller.sid)
+    assert summary is not None and summary.ticket == ticket.id and summary.outcome == "voicemail"
