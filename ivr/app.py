@@ -9,6 +9,7 @@ from flask import Flask, Response, jsonify
 
 from ivr import dashboard
 from ivr.agents.http import bp as agents_bp
+from ivr.api.http import bp as api_bp
 from ivr.errors import StoreUnavailable
 from ivr.metrics import exposition
 from ivr.services import Services
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
         Housekeeper(services).start()
     app.register_blueprint(voice_bp)
     app.register_blueprint(agents_bp)
+    app.register_blueprint(api_bp)
     dashboard.init_app(app, services)
 
     @app.get("/healthz")

@@ -17,6 +17,7 @@ def _register() -> None:
     # Imported here so that a command's heavy imports load only when the command runs.
     from ivr.commands import (
         agents,
+        calls,
         check,
         graph,
         recordings,
@@ -28,8 +29,8 @@ def _register() -> None:
         worker,
     )
 
-    modules = (serve, check, simulate, graph, agents, routing, tickets, worker, recordings, users)
-    for module in modules:
+    modules = (serve, check, simulate, graph, agents, routing, calls, tickets, worker, recordings)
+    for module in (*modules, users):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -38,3 +38,7 @@ class BadRequest(IvrError):
 
 class StoreUnavailable(IvrError):
     """Redis did not answer in time."""
+
+
+class BadQuery(IvrError):
+    """A query of the call records (filters, dates, cursor) that cannot be answered."""

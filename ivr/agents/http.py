@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from ivr.agents.services import UnknownAgent, list_agents, set_status
+from ivr.api.auth import require_api_token
 from ivr.errors import StoreUnavailable
 from ivr.services import Services
 
@@ -20,14 +20,7 @@ def _services() -> Services:
     return services
 
 
-@bp.before_request
-def authenticate() -> tuple[Response, int] | None:
-    """Only callers holding the API token may read or change presence."""
-    token = _services().settings.api_token
-    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if token and given and hmac.compare_digest(given.encode(), token.encode()):
-        return None
-    return jsonify(error="a valid API token is required (Authorization: Bearer ...)"), 401
+bp.before_request(require_api_token)  # only callers holding the API token read or change presence
 
 
 @bp.errorhandler(StoreUnavailable)

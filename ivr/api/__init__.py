@@ -1,0 +1,1 @@
+"""The JSON API under /api/: call records and KPIs (agents live in ivr.agents)."""

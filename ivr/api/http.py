@@ -1,0 +1,85 @@
+"""The call-records API: listings with a cursor, one call with its events, KPIs. Bearer token."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from ivr.api.auth import require_api_token
+from ivr.calls.queries import kpi_report, parse_day, parse_instant, public_event
+from ivr.calls.records import CallRecords
+from ivr.calls.summary import INDEXED, OUTCOMES
+from ivr.errors import BadQuery, StoreUnavailable
+from ivr.services import Services
+
+log = logging.getLogger(__name__)
+bp = Blueprint("api", __name__, url_prefix="/api")
+bp.before_request(require_api_token)
+
+
+def _records() -> CallRecords:
+    services: Services = current_app.extensions["ivr"]
+    return CallRecords(services.store.redis)
+
+
+@bp.errorhandler(BadQuery)
+def bad_query(error: BadQuery) -> tuple[Response, int]:
+    """A query that cannot be answered: say which part, change nothing."""
+    return jsonify(error=str(error)), 400
+
+
+@bp.errorhandler(StoreUnavailable)
+def store_unavailable(error: StoreUnavailable) -> tuple[Response, int]:
+    """Call records live in Redis: without it, say so."""
+    log.warning("calls API: Redis unavailable: %s", error)
+    return jsonify(error="call records are unavailable: Redis does not answer"), 503
+
+
+@bp.get("/calls")
+def calls() -> Response:
+    """Calls newest first, filtered as `ivr calls`; `next` is the cursor of the next page."""
+    args = request.args
+    filters = {name: args[name] for name in INDEXED if args.get(name)}
+    if "outcome" in filters and filters["outcome"] not in OUTCOMES:
+        raise BadQuery(f"unknown outcome {filters['outcome']!r}: use {', '.join(OUTCOMES)}")
+    since, until = (parse_instant(args[k]) if args.get(k) else None for k in ("since", "until"))
+    found, cursor = _records().find(since, until, filters, _number("limit", 50), args.get("cursor"))
+    return jsonify(calls=[s.public() for s in found], next=cursor)
+
+
+@bp.get("/calls/<sid>")
+def call(sid: str) -> tuple[Response, int]:
+    """One call and its events, oldest first."""
+    found = _records().show(sid)
+    if found is None:
+        return jsonify(error=f"no call {sid} on record"), 404
+    summary, events = found
+    return jsonify({**summary.public(), "events": [public_event(e) for e in events]}), 200
+
+
+@bp.get("/kpis")
+def kpis() -> Response:
+    """The options of `ivr kpis` as query parameters: from, to, by, threshold, tz."""
+    args = request.args
+    if not args.get("from") or not args.get("to"):
+        raise BadQuery("from and to (YYYY-MM-DD) are required")
+    report = kpi_report(
+        _records(),
+        parse_day(args["from"]),
+        parse_day(args["to"]),
+        args.get("by", "day"),
+        _number("threshold", 20),
+        args.get("tz", "UTC"),
+    )
+    return jsonify(report)
+
+
+def _number(name: str, default: int) -> int:
+    text = request.args.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        return int(text)
+    except ValueError as exc:
+        raise BadQuery(f"{name} must be a whole number, not {text!r}") from exc

@@ -1,0 +1,219 @@
+"""Reading call records back: filtered listings, one call's timeline, a time range, retention.
+
+Never a scan: a listing walks the smallest index that can answer it (or `ivr:calls`) newest
+first, in chunks, and checks the other filters with ZMSCORE. A page's cursor is
+"<score>:<sid>" of its last row; equal scores are ordered by sid as Redis orders them, so the
+next page continues strictly after that row even when many calls started at the same instant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import cast
+
+import redis
+
+from ivr.calls.events import CallEvent
+from ivr.calls.events import from_json as event_from_json
+from ivr.calls.summary import INDEXED, CallSummary
+from ivr.errors import BadQuery, StoreUnavailable
+from ivr.store import (
+    CALL_LOG_KEY,
+    CALLS_KEY,
+    INDEX_KEY,
+    INDEXES_KEY,
+    SUMMARY_KEY,
+    WAITING_KEY,
+    translated,
+)
+
+CHUNK = 200
+BETWEEN_CHUNK = 1000
+MAX_LIMIT = 10_000
+
+Scored = tuple[bytes, float]
+
+
+def parse_cursor(cursor: str) -> tuple[float, bytes]:
+    """The (score, sid) a cursor stands for; BadQuery when it is not one of ours."""
+    score, sep, sid = cursor.partition(":")
+    try:
+        value = float(score)
+    except ValueError:
+        value = float("nan")
+    if not sep or not sid or value != value:  # NaN never equals itself
+        raise BadQuery(f"not a cursor of this listing: {cursor!r}")
+    return value, sid.encode()
+
+
+def make_cursor(score: float, sid: str) -> str:
+    """The cursor of a row: its score written exactly, then its sid."""
+    return f"{score!r}:{sid}"
+
+
+class CallRecords:
+    """Queries over the call records in Redis; every Redis failure is StoreUnavailable."""
+
+    def __init__(self, connection: redis.Redis) -> None:
+        self.redis = connection
+
+    @translated
+    def find(
+        self,
+        since: float | None = None,
+        until: float | None = None,
+        filters: Mapping[str, str] | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[CallSummary], str | None]:
+        """Calls started within [since, until] matching every filter, newest first; and the
+        cursor of the next page (None when this one is the last)."""
+        wanted = dict(filters or {})
+        unknown = sorted(set(wanted) - set(INDEXED))
+        if unknown:
+            raise BadQuery(f"unknown filter {', '.join(unknown)}: use {', '.join(INDEXED)}")
+        if not 1 <= limit <= MAX_LIMIT:
+            raise BadQuery(f"limit must be between 1 and {MAX_LIMIT}, not {limit}")
+        after = parse_cursor(cursor) if cursor else None
+        keys = [INDEX_KEY.format(name, value) for name, value in sorted(wanted.items())]
+        walked, checked = self._smallest(keys)
+        rows: list[CallSummary] = []
+        top = until if until is not None else float("inf")
+        bottom = since if since is not None else float("-inf")
+        for chunk in self._walk(walked, bottom, top, after, descending=True):
+            matched = self._matching(chunk, checked)
+            for (sid, score), summary in zip(
+                matched, self._summaries([m for m, _ in matched]), strict=True
+            ):
+                if summary is None:  # expired by TTL before the index was trimmed
+                    continue
+                rows.append(summary)
+                if len(rows) == limit:
+                    return rows, make_cursor(score, sid.decode())
+        return rows, None
+
+    @translated
+    def show(self, sid: str) -> tuple[CallSummary, list[CallEvent]] | None:
+        """A call's summary and its events oldest first, or None for a call not on record."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(SUMMARY_KEY.format(sid))
+            pipe.lrange(CALL_LOG_KEY.format(sid), 0, -1)
+            raw_summary, raw_log = pipe.execute()
+        if not raw_summary:
+            return None
+        return CallSummary.from_json(raw_summary), [event_from_json(e) for e in raw_log]
+
+    def between(self, start: float, end: float) -> Iterator[CallSummary]:
+        """Every call started in [start, end), oldest first, read in pipelined chunks."""
+        try:
+            for chunk in self._walk(CALLS_KEY, start, end, None, descending=False):
+                chunk = [(sid, score) for sid, score in chunk if score < end]
+                for summary in self._summaries([sid for sid, _ in chunk]):
+                    if summary is not None:
+                        yield summary
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"Redis: {exc}") from exc
+
+    @translated
+    def trim(self, before: float) -> int:
+        """Forget calls started before `before` from every index; how many calls that was.
+
+        Summaries and timelines expire by their TTL; only the cross-call sets need this.
+        """
+        removed = cast(int, self.redis.zremrangebyscore(CALLS_KEY, "-inf", f"({before!r}"))
+        self.redis.zremrangebyscore(WAITING_KEY, "-inf", f"({before!r}")
+        cursor = 0
+        while True:
+            cursor, members = cast(
+                tuple[int, list[bytes]], self.redis.sscan(INDEXES_KEY, cursor, count=500)
+            )
+            for raw in members:
+                key = raw.decode() if isinstance(raw, bytes) else str(raw)
+                self.redis.zremrangebyscore(key, "-inf", f"({before!r}")
+                if self.redis.zcard(key) == 0:
+                    self.redis.srem(INDEXES_KEY, key)
+                    # A call indexed between the two calls above must stay findable by trim.
+                    if cast(int, self.redis.zcard(key)) > 0:
+                        self.redis.sadd(INDEXES_KEY, key)
+            if int(cursor) == 0:
+                return removed
+
+    # Helpers ---------------------------------------------------------------------------------
+
+    def _smallest(self, keys: list[str]) -> tuple[str, list[str]]:
+        if not keys:
+            return CALLS_KEY, []
+        with self.redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.zcard(key)
+            sizes = [int(n) for n in pipe.execute()]
+        smallest = min(range(len(keys)), key=lambda i: sizes[i])
+        return keys[smallest], keys[:smallest] + keys[smallest + 1 :]
+
+    def _walk(
+        self,
+        key: str,
+        low: float,
+        high: float,
+        after: tuple[float, bytes] | None,
+        descending: bool,
+    ) -> Iterator[list[Scored]]:
+        """Chunks of (sid, score) of `key` within [low, high], strictly after `after`.
+
+        The edge is (score, how many members of that score were already read), so equal scores
+        spanning chunks are neither repeated nor skipped.
+        """
+        edge = high if descending else low
+        if after is not None:
+            edge = min(edge, after[0]) if descending else max(edge, after[0])
+        offset = 0
+        while True:
+            if descending:
+                raw = self.redis.zrevrangebyscore(
+                    key, edge, low, start=offset, num=CHUNK, withscores=True
+                )
+            else:
+                raw = self.redis.zrangebyscore(
+                    key, edge, high, start=offset, num=BETWEEN_CHUNK, withscores=True
+                )
+            chunk = cast(list[Scored], raw)
+            if not chunk:
+                return
+            if after is not None:
+                chunk = [(m, s) for m, s in chunk if not _seen(m, s, after, descending)]
+            last = cast(list[Scored], raw)[-1][1]
+            first = cast(list[Scored], raw)[0][1]
+            if first == last == edge:
+                offset += len(raw)
+            else:
+                offset = sum(1 for _, s in raw if s == last)
+                edge = last
+            if chunk:
+                yield chunk
+
+    def _matching(self, chunk: list[Scored], checked: list[str]) -> list[Scored]:
+        if not checked:
+            return chunk
+        members = [sid for sid, _ in chunk]
+        with self.redis.pipeline(transaction=False) as pipe:
+            for key in checked:
+                pipe.zmscore(key, cast(list[str], members))  # bytes are accepted too
+            found = pipe.execute()
+        return [
+            row for i, row in enumerate(chunk) if all(scores[i] is not None for scores in found)
+        ]
+
+    def _summaries(self, sids: list[bytes]) -> list[CallSummary | None]:
+        if not sids:
+            return []
+        with self.redis.pipeline(transaction=False) as pipe:
+            for sid in sids:
+                pipe.get(SUMMARY_KEY.format(sid.decode()))
+            raw = pipe.execute()
+        return [CallSummary.from_json(r) if r else None for r in raw]
+
+
+def _seen(member: bytes, score: float, after: tuple[float, bytes], descending: bool) -> bool:
+    if descending:
+        return score > after[0] or (score == after[0] and member >= after[1])
+    return score < after[0] or (score == after[0] and member <= after[1])
