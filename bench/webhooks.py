@@ -1,9 +1,11 @@
 """Webhook latency: `ivr serve` against a bare Flask floor, under the same gunicorn settings.
 
-Both servers run at once, each with the same workers and threads: the real app on the sample flows
-with its embedded Redis in a temporary data dir, and `bench.baseline_app` answering constant TwiML
-(the very documents the real app answered, so size and shape match). A fixed number of keep-alive
-connections post identical, pre-signed requests to each, after a warm-up:
+Three servers run at once, each with the same workers and threads: the real app on the sample
+flows with its embedded Redis in a temporary data dir; the same app with the call events switched
+off (`bench.eventless`, its own Redis), whose difference from the real one is the cost of writing
+the events; and `bench.baseline_app` answering constant TwiML (the very documents the real app
+answered, so size and shape match). A fixed number of keep-alive connections post identical,
+pre-signed requests to each, after a warm-up:
 - incoming: a new call per request (the number's Voice URL);
 - menu: the language choice of a call prepared with an incoming request, one request per call.
 `run()` returns one figure per dict ({name, value, unit, goal, ratio, note}); a ratio is
@@ -43,6 +45,7 @@ CLIENTS = 4
 REQUESTS = 800  # per measured series
 WARM_UP = 100
 P50_GOAL = 1.5  # the real app's median within this factor of the floor's
+EVENTS_GOAL = 10.0  # percent of the webhook's median spent writing its events, at most
 INCOMING = "/voice/incoming"
 VIETNAMESE = b'language="vi-VN"'  # what the menu answer to Digits=2 must contain
 
@@ -121,32 +124,57 @@ class Server:
 
 def run(requests: int = REQUESTS, clients: int = CLIENTS) -> list[dict[str, Any]]:
     """Measure both webhooks on both servers; one figure per dict."""
-    with _servers() as (ivr, floor, menu_path):
+    with _servers() as (ivr, eventless, floor, menu_path):
         checker = SignatureChecker(TOKEN)
-        incoming = [_incoming(checker, ivr.base, new_call_sid()) for _ in range(requests)]
+        incoming_sids = [new_call_sid() for _ in range(requests)]
         warm_calls = [new_call_sid() for _ in range(WARM_UP)]
         menu_calls = [new_call_sid() for _ in range(requests)]
-        for server in (ivr, floor):
-            _series(server, [_incoming(checker, ivr.base, sid) for sid in warm_calls], clients)
-            warm_menu = [_menu(checker, ivr.base, menu_path, sid) for sid in warm_calls]
-            _series(server, warm_menu, clients)
-        # Untimed: the calls whose language choice the menu series posts.
-        _series(ivr, [_incoming(checker, ivr.base, sid) for sid in menu_calls], clients)
-        menu = [_menu(checker, ivr.base, menu_path, sid) for sid in menu_calls]
+        # Signatures cover the URL, so each app gets the same requests signed for its own port.
+        incoming: dict[str, list[Prepared]] = {}
+        menu: dict[str, list[Prepared]] = {}
+        for server in (ivr, eventless, floor):
+            base = (ivr if server is floor else server).base
+            _series(server, [_incoming(checker, base, sid) for sid in warm_calls], clients)
+            _series(server, [_menu(checker, base, menu_path, sid) for sid in warm_calls], clients)
+            incoming[server.name] = [_incoming(checker, base, sid) for sid in incoming_sids]
+            menu[server.name] = [_menu(checker, base, menu_path, sid) for sid in menu_calls]
+            if server is not floor:
+                # Untimed: the calls whose language choice the menu series posts.
+                _series(server, [_incoming(checker, base, sid) for sid in menu_calls], clients)
         results = {
-            ("incoming", "bare Flask"): _series(floor, incoming, clients),
-            ("incoming", "ivr"): _series(ivr, incoming, clients),
-            ("menu", "bare Flask"): _series(floor, menu, clients, VIETNAMESE),
-            ("menu", "ivr"): _series(ivr, menu, clients, VIETNAMESE),
+            (webhook, server.name): _series(server, posts[server.name], clients, expect)
+            for webhook, posts, expect in (
+                ("incoming", incoming, b"<Response>"),
+                ("menu", menu, VIETNAMESE),
+            )
+            for server in (floor, ivr, eventless)
         }
         sizes = {name: len(path.read_bytes()) for name, path in _documents(ivr.log.parent)}
     setting = f"{WORKERS} workers x {THREADS} threads, {clients} keep-alive clients"
     figures: list[dict[str, Any]] = []
     for webhook, answer in (("incoming", "incoming"), ("menu", "input")):
         note = f"{requests} requests, {setting}; answers of {sizes.get(answer, 0)} bytes on both"
-        floor_series, ivr_series = results[webhook, "bare Flask"], results[webhook, "ivr"]
+        floor_series, ivr_series = results[webhook, floor.name], results[webhook, ivr.name]
         figures += _compare(webhook, floor_series, ivr_series, note)
+        figures += _events_cost(webhook, ivr_series, results[webhook, eventless.name])
     return figures
+
+
+def _events_cost(webhook: str, ivr: Series, eventless: Series) -> list[dict[str, Any]]:
+    """The eventless app's figures, and the share of the real app's median that writing the
+    turn's events takes."""
+    failed = f"{eventless.failures} requests FAILED" if eventless.failures else ""
+    label = f"{webhook} webhook, ivr without events"
+    share = (ivr.percentile(50) - eventless.percentile(50)) / ivr.percentile(50) * 100
+    note = "ivr p50 - ivr without events p50, over ivr p50"
+    if share <= 0:
+        note += "; no cost measurable above the noise"
+    return [
+        _figure(f"{label}: rate", eventless.rate, "req/s", None, failed),
+        _figure(f"{label}: p50", eventless.percentile(50), "ms"),
+        _figure(f"{label}: p99", eventless.percentile(99), "ms"),
+        _figure(f"{webhook} webhook event writing, share of p50", share, "%", EVENTS_GOAL, note),
+    ]
 
 
 def _compare(webhook: str, floor: Series, ivr: Series, note: str) -> list[dict[str, Any]]:
@@ -170,8 +198,9 @@ def _compare(webhook: str, floor: Series, ivr: Series, note: str) -> list[dict[s
 
 
 @contextmanager
-def _servers() -> Iterator[tuple[Server, Server, str]]:
-    """The real app and, once its answers are known, the floor serving those same answers."""
+def _servers() -> Iterator[tuple[Server, Server, Server, str]]:
+    """The real app, the app without events and, once the real answers are known, the floor
+    serving those same answers."""
     with tempfile.TemporaryDirectory(prefix="ivr-bench-") as temp:
         folder = Path(temp)
         flows = folder / "call_flows"
@@ -185,9 +214,16 @@ def _servers() -> Iterator[tuple[Server, Server, str]]:
         )
         env.pop("IVR_PUBLIC_URL", None)
         ivr = Server("ivr", [sys.executable, "-m", "ivr", "serve"], env, folder)
+        eventless = Server(
+            "ivr-without-events",
+            [sys.executable, "-m", "bench.eventless", "serve"],
+            env | {"IVR_DATA_DIR": str(folder / "var-eventless")},
+            folder,
+        )
         floor: Server | None = None
         try:
             ivr.start()
+            eventless.start()
             menu_path = _keep_answers(ivr, folder / "twiml")
             floor = Server(
                 "baseline",
@@ -196,10 +232,11 @@ def _servers() -> Iterator[tuple[Server, Server, str]]:
                 folder,
             )
             floor.start()
-            yield ivr, floor, menu_path
+            yield ivr, eventless, floor, menu_path
         finally:
             if floor is not None:
                 floor.stop()
+            eventless.stop()
             ivr.stop()
 
 
