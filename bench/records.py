@@ -133,7 +133,9 @@ def _kpi_figures(records: CallRecords) -> list[dict[str, Any]]:
 
 
 def load(connection: redis.Redis, calls: int, rng: random.Random) -> str:
-    """Write `calls` call records; return a caller number that has calls among them."""
+    """Write `calls` call records; return the caller of the last one (a number with calls)."""
+    if calls < 1:
+        raise ValueError(f"at least one call to load, not {calls}")
     numbers = [f"+1555{n:07d}" for n in rng.sample(range(10_000_000), CALLERS)]
     span = DAYS * 86_400
     base = START.timestamp()
@@ -146,7 +148,7 @@ def load(connection: redis.Redis, calls: int, rng: random.Random) -> str:
             )
         ]
         _write(connection, summaries)
-    return numbers[0]
+    return summaries[-1].caller
 
 
 def _call(

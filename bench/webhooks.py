@@ -33,8 +33,10 @@ from typing import Any
 from urllib.parse import urlencode
 from xml.etree import ElementTree as ET
 
+from ivr import redis_url
 from ivr.commands.serve import SAMPLE_NUMBER
 from ivr.simulate import new_call_sid
+from ivr.store import CALLS_KEY
 from ivr.voice.security import SignatureChecker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,6 +152,7 @@ def run(requests: int = REQUESTS, clients: int = CLIENTS) -> list[dict[str, Any]
             for server in (floor, ivr, eventless)
         }
         sizes = {name: len(path.read_bytes()) for name, path in _documents(ivr.log.parent)}
+        _check_records(ivr, eventless)
     setting = f"{WORKERS} workers x {THREADS} threads, {clients} keep-alive clients"
     figures: list[dict[str, Any]] = []
     for webhook, answer in (("incoming", "incoming"), ("menu", "input")):
@@ -158,6 +161,18 @@ def run(requests: int = REQUESTS, clients: int = CLIENTS) -> list[dict[str, Any]
         figures += _compare(webhook, floor_series, ivr_series, note)
         figures += _events_cost(webhook, ivr_series, results[webhook, eventless.name])
     return figures
+
+
+def _check_records(ivr: Server, eventless: Server) -> None:
+    """The real app recorded the calls, the eventless one none: else its figures mean nothing."""
+    calls = {}
+    for server, folder in ((ivr, "var"), (eventless, "var-eventless")):
+        url = (ivr.log.parent / folder / "redis.url").read_text().strip()
+        connection = redis_url.client(url, 10.0)
+        calls[server.name] = int(connection.zcard(CALLS_KEY))
+        connection.close()
+    if calls[ivr.name] == 0 or calls[eventless.name] != 0:
+        raise RuntimeError(f"calls on record, by server: {calls}; expected some, then none")
 
 
 def _events_cost(webhook: str, ivr: Series, eventless: Series) -> list[dict[str, Any]]:
