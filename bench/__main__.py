@@ -1,4 +1,4 @@
-"""`make bench`: the webhook figures, then the routing ones (when that bench exists), one table.
+"""`make bench`: the webhook, routing, ticket and call-record figures, as one table (or JSON).
 
 A ratio is goal / measured: above 1 the goal is met. Nothing here fails on a missed goal; the
 figures are for reading, and for the notes of whoever changes the code they measure.
@@ -7,12 +7,13 @@ figures are for reading, and for the notes of whoever changes the code they meas
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import json
+import math
 import time
 from collections.abc import Sequence
 from typing import Any
 
-from bench import webhooks
+from bench import records, routing, tickets, webhooks
 
 COLUMNS = ("figure", "value", "unit", "goal", "ratio", "note")
 
@@ -22,7 +23,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--requests", type=int, default=webhooks.REQUESTS, help="per series")
     parser.add_argument("--clients", type=int, default=webhooks.CLIENTS)
+    parser.add_argument(
+        "--calls", type=int, default=records.CALLS, help="call records loaded for their queries"
+    )
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON only")
     args = parser.parse_args(argv)
+    if args.calls < 1 or args.clients < 1:
+        parser.error("--calls and --clients must be at least 1")
+    if args.requests < 2 * webhooks.ROUNDS:  # each server's turn gets a slice of the series
+        parser.error(f"--requests must be at least {2 * webhooks.ROUNDS}")
     began = time.perf_counter()
     # One client measures latency with nothing queued; several, latency under load on 2 cores.
     sections: list[tuple[str, list[dict[str, Any]]]] = [
@@ -32,12 +41,30 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
         for clients in dict.fromkeys((1, args.clients))
     ]
-    if importlib.util.find_spec("bench.routing") is not None:
-        from bench import routing
-
-        sections.append(("routing", routing.run()))
+    sections.append(("routing", routing.run()))
+    sections.append(("tickets", tickets.run()))
+    sections.append((f"call records ({args.calls:,})", records.run(args.calls)))
+    seconds = time.perf_counter() - began
+    if args.json:
+        print(as_json(sections, seconds))
+        return
     print(table(sections))
-    print(f"\n{time.perf_counter() - began:.0f} s in all; ratio = goal / measured, met when >= 1")
+    print(f"\n{seconds:.0f} s in all; ratio = goal / measured, met when >= 1")
+
+
+def as_json(sections: Sequence[tuple[str, Sequence[dict[str, Any]]]], seconds: float) -> str:
+    """Every figure as one JSON document: `{"figures": [{section, name, value, ...}], ...}`."""
+    figures = [
+        {"section": section} | {key: _finite(value) for key, value in figure.items()}
+        for section, rows in sections
+        for figure in rows
+    ]
+    return json.dumps({"figures": figures, "seconds": round(seconds, 1)}, indent=2)
+
+
+def _finite(value: Any) -> Any:
+    # NaN and infinities are not JSON: a figure that could not be measured is null.
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def table(sections: Sequence[tuple[str, Sequence[dict[str, Any]]]]) -> str:

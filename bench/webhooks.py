@@ -1,9 +1,11 @@
 """Webhook latency: `ivr serve` against a bare Flask floor, under the same gunicorn settings.
 
-Both servers run at once, each with the same workers and threads: the real app on the sample flows
-with its embedded Redis in a temporary data dir, and `bench.baseline_app` answering constant TwiML
-(the very documents the real app answered, so size and shape match). A fixed number of keep-alive
-connections post identical, pre-signed requests to each, after a warm-up:
+Three servers run at once, each with the same workers and threads: the real app on the sample
+flows with its embedded Redis in a temporary data dir; the same app with the call events switched
+off (`bench.eventless`, its own Redis), whose difference from the real one is the cost of writing
+the events; and `bench.baseline_app` answering constant TwiML (the very documents the real app
+answered, so size and shape match). A fixed number of keep-alive connections post identical,
+pre-signed requests to each, after a warm-up, the servers taking turns in slices of a series:
 - incoming: a new call per request (the number's Voice URL);
 - menu: the language choice of a call prepared with an incoming request, one request per call.
 `run()` returns one figure per dict ({name, value, unit, goal, ratio, note}); a ratio is
@@ -31,8 +33,10 @@ from typing import Any
 from urllib.parse import urlencode
 from xml.etree import ElementTree as ET
 
+from ivr import redis_url
 from ivr.commands.serve import SAMPLE_NUMBER
 from ivr.simulate import new_call_sid
+from ivr.store import CALLS_KEY
 from ivr.voice.security import SignatureChecker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +46,9 @@ THREADS = 4
 CLIENTS = 4
 REQUESTS = 800  # per measured series
 WARM_UP = 100
+ROUNDS = 8  # turns the servers take in each measured series
 P50_GOAL = 1.5  # the real app's median within this factor of the floor's
+EVENTS_GOAL = 10.0  # percent of the webhook's median spent writing its events, at most
 INCOMING = "/voice/incoming"
 VIETNAMESE = b'language="vi-VN"'  # what the menu answer to Digits=2 must contain
 
@@ -67,6 +73,12 @@ class Series:
     @property
     def rate(self) -> float:
         return len(self.latencies_ms) / self.seconds
+
+    @classmethod
+    def joined(cls, parts: Sequence[Series]) -> Series:
+        """Several series of one server as one."""
+        latencies = [t for part in parts for t in part.latencies_ms]
+        return cls(latencies, sum(p.seconds for p in parts), sum(p.failures for p in parts))
 
     def percentile(self, p: int) -> float:
         return statistics.quantiles(self.latencies_ms, n=100, method="inclusive")[p - 1]
@@ -121,32 +133,78 @@ class Server:
 
 def run(requests: int = REQUESTS, clients: int = CLIENTS) -> list[dict[str, Any]]:
     """Measure both webhooks on both servers; one figure per dict."""
-    with _servers() as (ivr, floor, menu_path):
+    with _servers() as (ivr, eventless, floor, menu_path):
         checker = SignatureChecker(TOKEN)
-        incoming = [_incoming(checker, ivr.base, new_call_sid()) for _ in range(requests)]
+        incoming_sids = [new_call_sid() for _ in range(requests)]
         warm_calls = [new_call_sid() for _ in range(WARM_UP)]
         menu_calls = [new_call_sid() for _ in range(requests)]
-        for server in (ivr, floor):
-            _series(server, [_incoming(checker, ivr.base, sid) for sid in warm_calls], clients)
-            warm_menu = [_menu(checker, ivr.base, menu_path, sid) for sid in warm_calls]
-            _series(server, warm_menu, clients)
-        # Untimed: the calls whose language choice the menu series posts.
-        _series(ivr, [_incoming(checker, ivr.base, sid) for sid in menu_calls], clients)
-        menu = [_menu(checker, ivr.base, menu_path, sid) for sid in menu_calls]
-        results = {
-            ("incoming", "bare Flask"): _series(floor, incoming, clients),
-            ("incoming", "ivr"): _series(ivr, incoming, clients),
-            ("menu", "bare Flask"): _series(floor, menu, clients, VIETNAMESE),
-            ("menu", "ivr"): _series(ivr, menu, clients, VIETNAMESE),
-        }
+        # Signatures cover the URL, so each app gets the same requests signed for its own port.
+        incoming: dict[str, list[Prepared]] = {}
+        menu: dict[str, list[Prepared]] = {}
+        for server in (ivr, eventless, floor):
+            base = (ivr if server is floor else server).base
+            _series(server, [_incoming(checker, base, sid) for sid in warm_calls], clients)
+            _series(server, [_menu(checker, base, menu_path, sid) for sid in warm_calls], clients)
+            incoming[server.name] = [_incoming(checker, base, sid) for sid in incoming_sids]
+            menu[server.name] = [_menu(checker, base, menu_path, sid) for sid in menu_calls]
+            if server is not floor:
+                # Untimed: the calls whose language choice the menu series posts.
+                _series(server, [_incoming(checker, base, sid) for sid in menu_calls], clients)
+        results: dict[tuple[str, str], Series] = {}
+        for webhook, posts, expect in (
+            ("incoming", incoming, b"<Response>"),
+            ("menu", menu, VIETNAMESE),
+        ):
+            # The servers take turns, a slice each, so a slow moment of the shared machine
+            # falls on all of them rather than on one series.
+            parts: dict[str, list[Series]] = {}
+            for turn in range(ROUNDS):
+                for server in (floor, ivr, eventless):
+                    share = posts[server.name][turn::ROUNDS]
+                    parts.setdefault(server.name, []).append(
+                        _series(server, share, clients, expect)
+                    )
+            for name, series in parts.items():
+                results[webhook, name] = Series.joined(series)
         sizes = {name: len(path.read_bytes()) for name, path in _documents(ivr.log.parent)}
+        _check_records(ivr, eventless)
     setting = f"{WORKERS} workers x {THREADS} threads, {clients} keep-alive clients"
     figures: list[dict[str, Any]] = []
     for webhook, answer in (("incoming", "incoming"), ("menu", "input")):
         note = f"{requests} requests, {setting}; answers of {sizes.get(answer, 0)} bytes on both"
-        floor_series, ivr_series = results[webhook, "bare Flask"], results[webhook, "ivr"]
+        floor_series, ivr_series = results[webhook, floor.name], results[webhook, ivr.name]
         figures += _compare(webhook, floor_series, ivr_series, note)
+        figures += _events_cost(webhook, ivr_series, results[webhook, eventless.name])
     return figures
+
+
+def _check_records(ivr: Server, eventless: Server) -> None:
+    """The real app recorded the calls, the eventless one none: else its figures mean nothing."""
+    calls = {}
+    for server, folder in ((ivr, "var"), (eventless, "var-eventless")):
+        url = (ivr.log.parent / folder / "redis.url").read_text().strip()
+        connection = redis_url.client(url, 10.0)
+        calls[server.name] = int(connection.zcard(CALLS_KEY))
+        connection.close()
+    if calls[ivr.name] == 0 or calls[eventless.name] != 0:
+        raise RuntimeError(f"calls on record, by server: {calls}; expected some, then none")
+
+
+def _events_cost(webhook: str, ivr: Series, eventless: Series) -> list[dict[str, Any]]:
+    """The eventless app's figures, and the share of the real app's median that writing the
+    turn's events takes."""
+    failed = f"{eventless.failures} requests FAILED" if eventless.failures else ""
+    label = f"{webhook} webhook, ivr without events"
+    share = (ivr.percentile(50) - eventless.percentile(50)) / ivr.percentile(50) * 100
+    note = "ivr p50 - ivr without events p50, over ivr p50"
+    if share <= 0:
+        note += "; no cost measurable above the noise"
+    return [
+        _figure(f"{label}: rate", eventless.rate, "req/s", None, failed),
+        _figure(f"{label}: p50", eventless.percentile(50), "ms"),
+        _figure(f"{label}: p99", eventless.percentile(99), "ms"),
+        _figure(f"{webhook} webhook event writing, share of p50", share, "%", EVENTS_GOAL, note),
+    ]
 
 
 def _compare(webhook: str, floor: Series, ivr: Series, note: str) -> list[dict[str, Any]]:
@@ -170,8 +228,9 @@ def _compare(webhook: str, floor: Series, ivr: Series, note: str) -> list[dict[s
 
 
 @contextmanager
-def _servers() -> Iterator[tuple[Server, Server, str]]:
-    """The real app and, once its answers are known, the floor serving those same answers."""
+def _servers() -> Iterator[tuple[Server, Server, Server, str]]:
+    """The real app, the app without events and, once the real answers are known, the floor
+    serving those same answers."""
     with tempfile.TemporaryDirectory(prefix="ivr-bench-") as temp:
         folder = Path(temp)
         flows = folder / "call_flows"
@@ -185,9 +244,16 @@ def _servers() -> Iterator[tuple[Server, Server, str]]:
         )
         env.pop("IVR_PUBLIC_URL", None)
         ivr = Server("ivr", [sys.executable, "-m", "ivr", "serve"], env, folder)
+        eventless = Server(
+            "ivr-without-events",
+            [sys.executable, "-m", "bench.eventless", "serve"],
+            env | {"IVR_DATA_DIR": str(folder / "var-eventless")},
+            folder,
+        )
         floor: Server | None = None
         try:
             ivr.start()
+            eventless.start()
             menu_path = _keep_answers(ivr, folder / "twiml")
             floor = Server(
                 "baseline",
@@ -196,10 +262,11 @@ def _servers() -> Iterator[tuple[Server, Server, str]]:
                 folder,
             )
             floor.start()
-            yield ivr, floor, menu_path
+            yield ivr, eventless, floor, menu_path
         finally:
             if floor is not None:
                 floor.stop()
+            eventless.stop()
             ivr.stop()
 
 
@@ -282,6 +349,8 @@ def _series(
         connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
         clock = time.perf_counter
         timings = latencies[index]
+        with suppress(OSError):  # connected before timing starts; a failure shows on a request
+            connection.connect()
         start.wait()
         for request in shares[index]:
             began = clock()
