@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -142,13 +142,16 @@ class CallSummary:
 
     def to_json(self) -> str:
         """Every field, for Redis."""
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+        # The fields are plain values: vars() gives them without asdict's deep copy.
+        return json.dumps(vars(self), ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str | bytes) -> CallSummary:
         """A summary read back from `to_json`; fields of other versions are ignored."""
         data = json.loads(text)
-        return cls(**{k: v for k, v in data.items() if k in _NAMES})
+        if not data.keys() <= _NAMES:
+            data = {k: v for k, v in data.items() if k in _NAMES}
+        return cls(**data)
 
 
 _NAMES = frozenset(f.name for f in fields(CallSummary))
