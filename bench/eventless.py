@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import ivr.services
 from ivr.calls.events import CallEvent
+from ivr.calls.summary import CallSummary
 from ivr.cli import main as ivr_main
 from ivr.flows.state import CallState
 from ivr.store import Loaded, Store
@@ -30,7 +31,7 @@ class EventlessStore(Store):
         request_input: str,
         events: Sequence[CallEvent] = (),
         before: Loaded | None = None,
-    ) -> bool:
+    ) -> CallSummary | None:
         """Store the state and reply as `Store.commit` does, without the events."""
         return super().commit(state, expected_turn, answered_turn, reply, request_input, (), before)
 

@@ -205,11 +205,11 @@ class Store:
         request_input: str,
         events: Sequence[CallEvent] = (),
         before: Loaded | None = None,
-    ) -> bool:
+    ) -> CallSummary | None:
         """Store the call's new state, the reply to request `answered_turn` and the turn's
-        events, atomically.
+        events, atomically; the call's summary now.
 
-        Fails (False) when the stored turn is not `expected_turn` (None: no call stored),
+        Fails (None) when the stored turn is not `expected_turn` (None: no call stored),
         meaning another request for the same call got there first. Events that callbacks of
         the same call recorded meanwhile are folded in and the write tried again.
         """
@@ -226,9 +226,9 @@ class Store:
             str(prune) if prune >= 1 else "",  # the first answer is kept for the call's life
         )
         for _ in range(RECORD_RETRIES):
-            done = self._write(state.sid, expected, write, events, loaded)
+            done, after = self._write(state.sid, expected, write, events, loaded)
             if done != -1:
-                return done == 1
+                return after if done == 1 else None
             loaded = self._reload(state.sid)
         raise StoreUnavailable(f"call {state.sid}: events kept changing while writing")
 
@@ -251,11 +251,11 @@ class Store:
             written = list(events)
             if then is not None:
                 written += then(fold(loaded.summary, written))
-            done = self._write(sid, "*", _NO_WRITE, written, loaded, spooled_id)
+            done, after = self._write(sid, "*", _NO_WRITE, written, loaded, spooled_id)
             if done == 2:
                 return loaded.summary
             if done != -1:
-                return fold(loaded.summary, written)
+                return after
         raise StoreUnavailable(f"call {sid}: events kept changing while recording")
 
     def _reload(self, sid: str) -> Loaded:
@@ -274,7 +274,7 @@ class Store:
         events: Sequence[CallEvent],
         loaded: Loaded,
         spooled_id: str = "",
-    ) -> int:
+    ) -> tuple[int, CallSummary]:
         after = fold(loaded.summary, events)
         encoded = [event_json(e) for e in events]
         keys = [CALL_KEY.format(sid), CALL_LOG_KEY.format(sid), SUMMARY_KEY.format(sid)]
@@ -300,7 +300,7 @@ class Store:
         done = int(self._record(keys=keys + list(slots), args=args))
         if done == 1 and self.cluster and ops:
             self._write_cross_call(ops)
-        return done
+        return done, after
 
     def _write_cross_call(self, ops: list[Op]) -> None:
         with self.redis.pipeline(transaction=False) as pipe:

@@ -20,7 +20,7 @@ from ivr.calls.events import (
     RouteDecided,
     TwilioStatus,
 )
-from ivr.calls.summary import CallSummary, fold
+from ivr.calls.summary import CallSummary
 from ivr.flows import engine
 from ivr.flows.engine import Context, FlowFault, Router, Turn
 from ivr.flows.model import Dial, Flow, Hold, Route, Voicemail
@@ -146,9 +146,9 @@ class VoiceService:
         state = result.state.evolve(turn=turn + 1)
         reply = render(result.verbs, state.turn)
         fingerprint = params.fingerprint(kind)
-        if self.store.commit(state, expected, turn, reply, fingerprint, result.events, loaded):
-            before = loaded.summary if loaded else CallSummary(state.sid)
-            count(before, fold(before, result.events), result.events)
+        after = self.store.commit(state, expected, turn, reply, fingerprint, result.events, loaded)
+        if after is not None:
+            count(loaded.summary if loaded else CallSummary(state.sid), after, result.events)
             return reply
         # Another request of this call got there first (Twilio retried while we worked).
         stored = self.store.load_call(params.sid)
