@@ -17,8 +17,8 @@ BAR = 28
 GAP = 10
 HEIGHT = 160
 TOP = 12
-LEFT = 40
-BOTTOM = 44
+LEFT = 56
+BOTTOM = 64
 
 
 def _frame(columns: int, title: str, body: list[str], peak: str) -> Markup:
