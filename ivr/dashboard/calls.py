@@ -57,7 +57,8 @@ def _find(limit: int, cursor: str | None) -> tuple[list[CallSummary], str | None
 def index() -> str:
     """Calls newest first with the filters of `ivr calls`; "older" pages on by cursor."""
     rows, cursor = _find(PAGE, request.args.get("cursor") or None)
-    kept = {k: v for k, v in request.args.items() if k not in ("cursor", "tz") and v}
+    # Only the filters travel on, so no other parameter reaches url_for (e.g. `_external`).
+    kept = {k: v for k, v in request.args.items() if k in (*INDEXED, "since", "until") and v}
     return render_template(
         "dashboard/calls.html", rows=rows, cursor=cursor, args=kept, outcomes=OUTCOMES
     )

@@ -16,6 +16,7 @@ from ivr.errors import BadQuery
 bp = Blueprint("kpis", __name__)
 DEFAULT_DAYS = 7
 MAX_DAYS = 366
+MAX_HOURLY_DAYS = 31  # a row (and a bar) per hour: a month is already 744 of them
 THRESHOLD_SECONDS = 20.0
 CHARTS = (charts.calls_by_outcome, charts.service_level, charts.answer_times)
 
@@ -55,6 +56,8 @@ def index() -> str:
     by = request.args.get("by", "day")
     if by not in GROUPINGS:
         abort(400, f"group by one of {', '.join(GROUPINGS)}")
+    if by == "hour" and (end - start).days >= MAX_HOURLY_DAYS:
+        abort(400, f"by hour, a period of at most {MAX_HOURLY_DAYS} days, please")
     threshold = _threshold()
     records = CallRecords(services().store.redis)
     report = kpi_report(records, start, end, by, threshold, zone().key)

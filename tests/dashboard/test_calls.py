@@ -55,6 +55,8 @@ def test_calls_newest_first_and_filtered(dash_app: Flask, connection: redis.Redi
     assert bad.status_code == 400 and "unknown outcome" in bad.get_data(as_text=True)
     assert client.get("/dashboard/calls?since=yesterday").status_code == 400
     assert client.get("/dashboard/calls?cursor=nonsense").status_code == 400
+    odd = client.get("/dashboard/calls?queue=billing&_external=1&_anchor=x").get_data(as_text=True)
+    assert "http://" not in odd.split("<main>", 1)[1] and "#x" not in odd
 
 
 def test_older_link_pages_by_cursor(dash_app: Flask, connection: redis.Redis) -> None:
