@@ -12,7 +12,7 @@ from datetime import timedelta
 import redis
 from flask import Flask
 
-from ivr.dashboard import agents, auth, coverage, wallboard
+from ivr.dashboard import agents, auth, calls, coverage, kpis, tickets, wallboard
 from ivr.dashboard.users import LoginLimiter, UserError, Users
 from ivr.dashboard.web import Dashboard, bp, csrf
 from ivr.services import Services
@@ -26,7 +26,7 @@ DEV_PASSWORD_FILE = "dev-dashboard-password"
 SECRET_KEY_FILE = "secret-key"
 SESSION_HOURS = 12
 
-for area in (auth.bp, wallboard.bp, agents.bp, coverage.bp):
+for area in (auth.bp, wallboard.bp, agents.bp, coverage.bp, calls.bp, kpis.bp, tickets.bp):
     bp.register_blueprint(area)
 
 

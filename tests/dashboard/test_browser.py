@@ -1,17 +1,25 @@
-"""The dashboard in headless Chromium over real HTTP: log in, wallboard, agents, coverage, out."""
+"""The dashboard in headless Chromium over real HTTP: log in, wallboard, agents, coverage,
+calls, KPIs, tickets, out."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import redis
 import requests
 
+from ivr.calls.events import VoicemailRecorded
+from ivr.settings import Settings
 from ivr.simulate import new_call_sid
 from ivr.store import Store
+from ivr.tickets.store import TicketStore
 from ivr.voice.security import SignatureChecker
+from tests.calls.builders import record_call
 from tests.conftest import AUTH_TOKEN, SUPPORT_NUMBER
-from tests.dashboard.conftest import PASSWORD, SCREENSHOTS
+from tests.dashboard.conftest import PASSWORD, PINNED, SCREENSHOTS
+from tests.dashboard.test_calls import RE, WAV
+from tests.dashboard.test_tickets import ticket
 
 
 def shot(page: Any, name: str) -> None:
@@ -91,4 +99,57 @@ def test_a_viewer_has_no_buttons_and_the_page_loads_no_inline_code(browser: Any,
     colour = page.evaluate("getComputedStyle(document.querySelector('header.top')).display")
     assert colour == "flex"  # the stylesheet loaded under the CSP
     assert not [v for v in violations if "Content Security Policy" in v]
+    context.close()
+
+
+def test_a_supervisor_reads_calls_kpis_and_retries_a_dead_ticket(
+    browser: Any, live: str, connection: redis.Redis, settings: Settings
+) -> None:
+    store = Store(connection)
+    record_call(store, "CA-old", PINNED - 7200, wait=4, caller="+84901111222")
+    record_call(store, "CA-vm", PINNED - 3600, outcome="voicemail", queue="tech")
+    store.record("CA-vm", [VoicemailRecorded(PINNED - 3500, recording_sid=RE, seconds=12)])
+    settings.recordings_dir.mkdir(parents=True, exist_ok=True)
+    (settings.recordings_dir / f"{RE}.wav").write_bytes(WAV)
+    dead = ticket(TicketStore(connection), 1, "dead")
+    context = browser.new_context(java_script_enabled=False, accept_downloads=True)
+    page = context.new_page()
+    page.goto(live + "/dashboard/login")
+    page.fill("#name", "sup")
+    page.fill("#password", PASSWORD)
+    page.click("button:has-text('Log in')")
+
+    page.click("nav >> text=Calls")
+    assert page.locator("table.calls tbody tr").count() == 2
+    page.select_option("select[name=outcome]", "voicemail")
+    page.click("button:has-text('Filter')")
+    assert page.locator("table.calls tbody tr").count() == 1 and "outcome=voicemail" in page.url
+    shot(page, "calls")
+    with page.expect_download() as download:
+        page.click("text=Export CSV")
+    lines = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("sid,from,to,") and len(lines) == 2 and lines[1].startswith("CA-vm")
+
+    page.locator("table.calls a").first.click()
+    assert page.url == live + "/dashboard/calls/CA-vm"
+    assert "passed over cairo: off shift" in page.locator("table.timeline").inner_text()
+    source = page.locator("audio").get_attribute("src")
+    assert source == "/dashboard/calls/CA-vm/recording"
+    assert page.request.get(live + source).body() == WAV
+    shot(page, "call")
+
+    page.goto(live + "/dashboard/kpis?from=2026-12-01&to=2026-12-02&tz=UTC")
+    stacked = page.locator("svg.chart").first
+    assert stacked.locator("rect.answered").count() == 1
+    assert stacked.locator("rect.voicemail").count() == 1
+    assert page.locator("svg.chart line.target").count() == 1
+    assert stacked.bounding_box()["width"] > 50
+    shot(page, "kpis")
+
+    page.click("nav >> text=Tickets")
+    assert page.locator(f"#dead-{dead.id}").count() == 1
+    page.locator(f"#dead-{dead.id} button:has-text('Retry')").click()
+    assert f"Ticket {dead.id} is queued again" in page.locator(".flash").inner_text()
+    assert TicketStore(connection).get(dead.id).status == "new"  # type: ignore[union-attr]
+    shot(page, "tickets")
     context.close()

@@ -1,0 +1,147 @@
+"""The call records: a filtered listing paged by cursor, its CSV export, one call's timeline,
+and the voicemail's audio served from IVR_RECORDINGS_DIR."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, abort, render_template, request, send_file
+
+from ivr.calls.events import CallEvent, to_dict
+from ivr.calls.queries import parse_instant
+from ivr.calls.records import CallRecords
+from ivr.calls.summary import FIELDS, INDEXED, OUTCOMES, CallSummary
+from ivr.dashboard.masking import mask_number
+from ivr.dashboard.web import current_user, services
+from ivr.errors import BadQuery
+from ivr.tickets.model import RECORDING_SID
+
+bp = Blueprint("calls", __name__)
+PAGE = 50
+CSV_LIMIT = 10_000
+FORMULA_STARTS = ("=", "+", "-", "@")
+AUDIO_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg"}
+HIDDEN = ("v", "kind", "at", "passed_over")
+
+
+def _records() -> CallRecords:
+    return CallRecords(services().store.redis)
+
+
+def _query() -> tuple[float | None, float | None, dict[str, str]]:
+    """The filters of `ivr calls` from the query string; 400 for one that is not valid."""
+    args = request.args
+    filters = {name: args[name].strip() for name in INDEXED if args.get(name, "").strip()}
+    try:
+        if filters.get("outcome", OUTCOMES[0]) not in OUTCOMES:
+            raise BadQuery(f"unknown outcome {filters['outcome']!r}: use {', '.join(OUTCOMES)}")
+        since, until = (parse_instant(args[k]) if args.get(k) else None for k in ("since", "until"))
+    except BadQuery as exc:
+        abort(400, str(exc))
+    return since, until, filters
+
+
+def _find(limit: int, cursor: str | None) -> tuple[list[CallSummary], str | None]:
+    since, until, filters = _query()
+    try:
+        return _records().find(since, until, filters, limit, cursor)
+    except BadQuery as exc:
+        abort(400, str(exc))
+
+
+@bp.get("/calls")
+def index() -> str:
+    """Calls newest first with the filters of `ivr calls`; "older" pages on by cursor."""
+    rows, cursor = _find(PAGE, request.args.get("cursor") or None)
+    # Only the filters travel on, so no other parameter reaches url_for (e.g. `_external`).
+    kept = {k: v for k, v in request.args.items() if k in (*INDEXED, "since", "until") and v}
+    return render_template(
+        "dashboard/calls.html", rows=rows, cursor=cursor, args=kept, outcomes=OUTCOMES
+    )
+
+
+def csv_safe(value: Any) -> str:
+    """A cell a spreadsheet shows as text: formulas are neutralised with a leading quote."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+@bp.get("/calls.csv")
+def export() -> Response:
+    """The listing's calls as CSV with the contract's field names; numbers masked for viewers."""
+    rows, _ = _find(CSV_LIMIT, None)
+    whole = current_user().may("supervisor")
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(FIELDS)
+    for summary in rows:
+        row = summary.public()
+        if not whole:
+            row["from"], row["to"] = mask_number(row["from"]), mask_number(row["to"])
+        writer.writerow([csv_safe(row[name]) for name in FIELDS])
+    return Response(
+        out.getvalue(),
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="calls.csv"'},
+    )
+
+
+def timeline(summary: CallSummary, events: list[CallEvent]) -> Iterator[dict[str, Any]]:
+    """Each event with its seconds since the call started and its fields worth showing."""
+    origin = summary.started_at if summary.started_at is not None else (
+        events[0].at if events else 0.0
+    )  # fmt: skip
+    for event in events:
+        data = to_dict(event)
+        details = {
+            k: ", ".join(map(str, v)) if isinstance(v, list | tuple) else v
+            for k, v in data.items()
+            if k not in HIDDEN and v not in (None, "", [], ())
+        }
+        yield {"offset": event.at - origin, "kind": data["kind"], "event": event,
+               "details": details}  # fmt: skip
+
+
+@bp.get("/calls/<sid>")
+def show(sid: str) -> str:
+    """One call: its summary, then its timeline; a page of its own for a sid not on record."""
+    found = _records().show(sid)
+    if found is None:
+        abort(404, f"no call {sid} on record")
+    summary, events = found
+    transcripts = [e for e in events if e.kind == "transcription" and to_dict(e).get("text")]
+    audio = summary.recording_sid if recording_file(summary.recording_sid) else None
+    return render_template(
+        "dashboard/call.html",
+        call=summary,
+        steps=list(timeline(summary, events)),
+        audio=audio,
+        transcripts=transcripts,
+    )
+
+
+def recording_file(recording_sid: str | None) -> Path | None:
+    """The kept audio of a recording, named from its validated sid alone, if it is on disk."""
+    if not recording_sid or not RECORDING_SID.match(recording_sid):
+        return None
+    directory = services().settings.recordings_dir
+    for kind in AUDIO_TYPES:
+        path = directory / f"{recording_sid}.{kind}"
+        if path.is_file():
+            return path
+    return None
+
+
+@bp.get("/calls/<sid>/recording")
+def recording(sid: str) -> Response:
+    """The call's voicemail audio, streamed; the file comes from the record, not the request."""
+    found = _records().show(sid)
+    path = recording_file(found[0].recording_sid) if found else None
+    if path is None:
+        abort(404, f"no recording kept for call {sid}")
+    kind = path.suffix.lstrip(".")
+    return send_file(path, mimetype=AUDIO_TYPES[kind], conditional=True, max_age=0)
