@@ -68,3 +68,12 @@ def public_event(event: CallEvent) -> dict[str, Any]:
     data.pop("v", None)
     data["at"] = iso(event.at)
     return data
+
+
+FORMULA_STARTS = ("=", "+", "-", "@")
+
+
+def csv_safe(value: object) -> str:
+    """A cell a spreadsheet shows as text: formulas are neutralised with a leading quote."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text

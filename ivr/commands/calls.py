@@ -15,7 +15,7 @@ import click
 from ivr.calls.events import CallEvent, RouteDecided, to_dict
 from ivr.calls.kpis import FIELDS as KPI_FIELDS
 from ivr.calls.kpis import GROUPINGS
-from ivr.calls.queries import kpi_report, parse_instant, parse_zone, public_event
+from ivr.calls.queries import csv_safe, kpi_report, parse_instant, parse_zone, public_event
 from ivr.calls.records import CallRecords
 from ivr.calls.summary import FIELDS, OUTCOMES, CallSummary, iso
 from ivr.embedded import ensure_redis
@@ -23,7 +23,6 @@ from ivr.errors import BadQuery, IvrError
 from ivr.settings import Settings
 from ivr.store import connect, now
 
-FORMULA_STARTS = ("=", "+", "-", "@")
 T = TypeVar("T")
 FC = TypeVar("FC", bound=Callable[..., Any])
 
@@ -33,12 +32,6 @@ def _records() -> Iterator[CallRecords]:
     settings = Settings.from_env()
     with ensure_redis(settings) as ready:
         yield CallRecords(connect(ready))
-
-
-def csv_safe(value: Any) -> str:
-    """A cell a spreadsheet shows as text: formulas are neutralised with a leading quote."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def _instant(param: str) -> Callable[[FC], FC]:

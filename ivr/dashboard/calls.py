@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, render_template, request, send_file
 
 from ivr.calls.events import CallEvent, to_dict
-from ivr.calls.queries import parse_instant
+from ivr.calls.queries import csv_safe, parse_instant
 from ivr.calls.records import CallRecords
 from ivr.calls.summary import FIELDS, INDEXED, OUTCOMES, CallSummary
 from ivr.dashboard.masking import mask_number
@@ -23,7 +23,6 @@ from ivr.tickets.model import RECORDING_SID
 bp = Blueprint("calls", __name__)
 PAGE = 50
 CSV_LIMIT = 10_000
-FORMULA_STARTS = ("=", "+", "-", "@")
 AUDIO_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg"}
 HIDDEN = ("v", "kind", "at", "passed_over")
 
@@ -62,12 +61,6 @@ def index() -> str:
     return render_template(
         "dashboard/calls.html", rows=rows, cursor=cursor, args=kept, outcomes=OUTCOMES
     )
-
-
-def csv_safe(value: Any) -> str:
-    """A cell a spreadsheet shows as text: formulas are neutralised with a leading quote."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 @bp.get("/calls.csv")
