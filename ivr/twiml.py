@@ -178,7 +178,7 @@ def _element(verb: Verb) -> TwiML:
                 transcribe=verb.transcribe,
                 transcribe_callback=verb.transcribe_callback or None,
                 recording_status_callback=verb.recording_callback or None,
-                recording_status_callback_event="completed",
+                recording_status_callback_event="completed absent",
             )
         case DialVerb():
             dial = Dial(

@@ -39,6 +39,10 @@ def test_an_empty_recording_is_tried_again_then_one_ticket(
 ) -> None:
     caller = Caller(client, caller="+201001112222")
     root = _to_voicemail(caller)
+    record = root.find("Record")
+    assert record is not None and record.attrib["recordingStatusCallback"] == "/voice/recording"
+    assert record.attrib["recordingStatusCallbackEvent"] == "completed absent"
+    assert record.attrib["transcribe"] == "false"  # Twilio does not transcribe Arabic
     again = caller.follow(root, RecordingUrl=RECORDING_URL, RecordingDuration="0")
     assert [v.tag for v in again] == ["Say", "Record"]
     assert "لم نسمع" in spoken(again)[0]  # "we did not hear a message", in Arabic
