@@ -2,20 +2,74 @@
 
 from __future__ import annotations
 
+import json
+import threading
+import time as clocks
+from collections.abc import Iterator
 from datetime import datetime, time
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, g, render_template
+import redis
+from flask import Blueprint, Response, current_app, g, render_template
 
 from ivr.calls.kpis import kpis
 from ivr.calls.records import CallRecords
 from ivr.dashboard.board import LOOK_AHEAD_SECONDS, next_gaps, pools_now
 from ivr.dashboard.web import dashboard, services
+from ivr.store import EVENTS_KEY
 from ivr.tickets.store import TicketStore
 from routing.model import Pools
 
 bp = Blueprint("wallboard", __name__)
 SERVICE_LEVEL_SECONDS = 20
+LIVE_SECONDS = 25.0  # then the browser reconnects: no worker thread is held for long
+LIVE_BLOCK_MS = 2000
+LIVE_STREAMS_PER_WORKER = 2
+_STREAMS = threading.BoundedSemaphore(LIVE_STREAMS_PER_WORKER)
+
+
+@bp.get("/live")
+def live() -> Response:
+    """Server-Sent Events: the call figures again whenever calls' events arrive (the wallboard's
+    script listens; without JavaScript the page's own refresh does the same, more slowly)."""
+    if not _STREAMS.acquire(blocking=False):
+        # Webhooks share this worker's threads: a few streams at most, the rest refresh.
+        return Response("too many live wallboards on this worker\n", 503, mimetype="text/plain")
+    zone = g.zone_name
+    connection = services().store.redis
+    clock = dashboard().clock
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    def stream() -> Iterator[str]:
+        try:
+            yield from updates()
+        finally:
+            _STREAMS.release()
+
+    def updates() -> Iterator[str]:
+        last = "$"
+        deadline = clocks.monotonic() + LIVE_SECONDS
+        yield "retry: 2000\n\n"
+        while clocks.monotonic() < deadline:
+            try:
+                found = cast(
+                    list[Any], connection.xread({EVENTS_KEY: last}, count=500, block=LIVE_BLOCK_MS)
+                )
+            except redis.RedisError:
+                yield ": redis unavailable\n\n"
+                return
+            if not found:
+                yield ": idle\n\n"
+                continue
+            last = found[-1][1][-1][0].decode()
+            with app.test_request_context():
+                g.zone_name = zone
+                figures = call_figures(clock())
+            yield f"event: figures\ndata: {json.dumps(figures, ensure_ascii=False)}\n\n"
+
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    return Response(stream(), mimetype="text/event-stream", headers=headers)
 
 
 def call_figures(at: float) -> dict[str, str]:

@@ -54,6 +54,7 @@ SECURITY_HEADERS = {
     # No inline script or style anywhere: a page that sneaks one in simply does not run it.
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; media-src 'self'; "
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Frame-Options": "DENY",

@@ -153,3 +153,27 @@ def test_a_supervisor_reads_calls_kpis_and_retries_a_dead_ticket(
     assert TicketStore(connection).get(dead.id).status == "new"  # type: ignore[union-attr]
     shot(page, "tickets")
     context.close()
+
+
+def test_the_wallboard_updates_live_when_a_call_arrives(browser: Any, live: str) -> None:
+    context = browser.new_context()  # JavaScript on: the live part
+    page = context.new_page()
+    page.goto(live + "/dashboard/login")
+    page.fill("#name", "sup")
+    page.fill("#password", PASSWORD)
+    page.click("button:has-text('Log in')")
+    page.goto(live + "/dashboard")
+    in_progress = page.locator(".figure[data-figure='In progress'] .value")
+    assert in_progress.inner_text() == "0"
+    page.wait_for_timeout(300)  # the event stream is open
+    params = {"CallSid": new_call_sid(), "From": "+84901111222", "To": SUPPORT_NUMBER}
+    url = live + "/voice/incoming"
+    signature = SignatureChecker(AUTH_TOKEN).sign(url, params)
+    requests.post(url, data=params, headers={"X-Twilio-Signature": signature}, timeout=5)
+    page.wait_for_function(
+        "document.querySelector(\".figure[data-figure='In progress'] .value\").textContent === '1'",
+        timeout=8000,
+    )
+    assert page.locator("[data-live]").get_attribute("data-updated") is not None
+    shot(page, "wallboard-live")
+    context.close()
