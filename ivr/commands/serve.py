@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from flask import Flask
@@ -95,11 +95,23 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
         from ivr.app import create_app
 
         options = gunicorn_options(host, port, workers, threads)
+        master = os.getpid()
         try:
             GunicornServer(lambda: create_app(settings), options).run()
         except SystemExit as exit_:
+            if os.getpid() != master:
+                _leave_worker(exit_)
             if exit_.code not in (0, None):
                 raise
+
+
+def _leave_worker(exit_: SystemExit) -> NoReturn:
+    """End a gunicorn worker where it stands. Its exit unwinds the stack it was forked from; left
+    to unwind, it would run the master's clean-up and stop the embedded Redis (and the ticket
+    worker) under the master and the other workers, as each worker replaced by a reload leaves."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(exit_.code if isinstance(exit_.code, int) else 1)
 
 
 @contextmanager
