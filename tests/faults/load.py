@@ -32,6 +32,7 @@ class Figures:
     requests: int = 0
     by_status: Counter[int] = field(default_factory=Counter)
     connection_errors: int = 0
+    connection_failures: list[str] = field(default_factory=list)
     fallbacks: int = 0
     bad_answers: list[str] = field(default_factory=list)
     calls: list[CallRecord] = field(default_factory=list)
@@ -123,9 +124,10 @@ class Load:
         for _ in range(CONNECT_RETRIES):
             try:
                 response = caller.post(path, **extra)
-            except requests.ConnectionError:
+            except requests.ConnectionError as exc:
                 with self.figures.lock:
                     self.figures.connection_errors += 1
+                    self.figures.connection_failures.append(f"{path}: {exc}"[:300])
                 time.sleep(0.1)
                 continue
             with self.figures.lock:

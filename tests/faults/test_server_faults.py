@@ -94,7 +94,7 @@ def assert_safe(figures: Figures, connection_errors_allowed: bool = False) -> No
     assert figures.server_errors == 0, figures.by_status
     assert figures.bad_answers == [], figures.bad_answers[:5]
     if not connection_errors_allowed:
-        assert figures.connection_errors == 0
+        assert figures.connection_errors == 0, figures.connection_failures[:3]
     unfinished = [call.sid for call in figures.calls if not call.completed]
     assert unfinished == [], f"{len(unfinished)} calls did not reach a hang-up"
 
@@ -195,20 +195,39 @@ def test_worker_sigkill_under_load(server: Server, report: list[str]) -> None:
     assert lost == [], lost[:3]
 
 
-def test_graceful_reload_under_load(server: Server, report: list[str]) -> None:
+def reload_under_load(server: Server, reloads: int) -> Figures:
+    """`kill -HUP` of the master `reloads` times while calls run; what the load saw."""
     assert server.process is not None
-    before = set(worker_pids(server))
     with Load(server.base, CALLERS, calls=400, seconds=60) as load:
         load.wait_for_calls(CALLERS * 2)
-        os.kill(server.process.pid, signal.SIGHUP)
-        wait_workers(server, server.workers, before)
-        load.wait_for_calls(CALLERS * 6)
-    figures = load.figures
+        for done in range(reloads):
+            before = set(worker_pids(server))
+            os.kill(server.process.pid, signal.SIGHUP)
+            wait_workers(server, server.workers, before)
+            load.wait_for_calls(CALLERS * (4 + 2 * done))
+            assert set(worker_pids(server)).isdisjoint(before)
+    return load.figures
+
+
+def test_graceful_reload_under_load(server: Server, report: list[str]) -> None:
+    figures = reload_under_load(server, reloads=1)
     lost, doubled = finish(server, figures, "master SIGHUP", report, timeout=5)
-    assert set(worker_pids(server)).isdisjoint(before)
-    assert_safe(figures)
+    # Requests that got no answer at all are retried (as Twilio would), see the test below.
+    assert_safe(figures, connection_errors_allowed=True)
     assert lost == [], lost[:3]
     assert doubled == [], doubled[:3]
+    assert server.redis().ping()  # the workers that left did not take the embedded Redis along
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="on a graceful reload the old gthread workers close connections they accepted or kept "
+    "alive without answering: 'Connection reset by peer' / 'Remote end closed connection'",
+)
+def test_graceful_reload_drops_no_request(server: Server, report: list[str]) -> None:
+    figures = reload_under_load(server, reloads=3)
+    report.append(figures.line("master SIGHUP x3") + f" {figures.connection_failures[:2]}")
+    assert_safe(figures)
 
 
 @pytest.mark.xfail(
@@ -218,7 +237,7 @@ def test_graceful_reload_under_load(server: Server, report: list[str]) -> None:
 )
 def test_writes_that_time_out_are_recorded_once(server: Server, report: list[str]) -> None:
     sleeper = server.redis()
-    with Load(server.base, CALLERS, calls=200, seconds=40) as load:
+    with Load(server.base, CALLERS, calls=1000, seconds=40) as load:
         load.wait_for_calls(CALLERS)
         for _ in range(20):  # pauses just past the 0.5 s client timeout, often
             sleeper.execute_command("DEBUG", "SLEEP", "0.6")
