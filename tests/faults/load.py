@@ -124,7 +124,8 @@ class Load:
         for _ in range(CONNECT_RETRIES):
             try:
                 response = caller.post(path, **extra)
-            except requests.ConnectionError as exc:
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+                # no answer, or half of one (a worker killed mid-reply): Twilio retries both
                 with self.figures.lock:
                     self.figures.connection_errors += 1
                     self.figures.connection_failures.append(f"{path}: {exc}"[:300])
