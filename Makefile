@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: run test test-topology lint bench check clean
+.PHONY: run test test-topology faults lint bench check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: $(STAMP)
 # Sentinel and Cluster redis-servers started on loopback; not part of `make test`.
 test-topology: $(STAMP)
 	$(BIN)/python -m pytest -m topology -q $(PYTEST_ARGS)
+
+# Fault scenarios against the real server under load; figures in var/faults.txt.
+faults: $(STAMP)
+	$(BIN)/python -m pytest -m faults -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check ivr routing tests bench

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from flask import Flask
@@ -108,9 +108,12 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
         if settings.dev:
             stack.enter_context(_ticket_worker())
         options = gunicorn_options(host, port, workers, threads, settings.trust_proxy)
+        master = os.getpid()
         try:
             GunicornServer(lambda: build_app(settings, fallback), options).run()
         except SystemExit as exit_:
+            if os.getpid() != master:
+                _leave_worker(exit_)
             if exit_.code not in (0, None):
                 raise
 
@@ -165,6 +168,15 @@ def _starting_version(settings: Settings) -> str | None:
         listing,
     )
     return found
+
+
+def _leave_worker(exit_: SystemExit) -> NoReturn:
+    """End a gunicorn worker where it stands. Its exit unwinds the stack it was forked from; left
+    to unwind, it would run the master's clean-up and stop the embedded Redis (and the ticket
+    worker) under the master and the other workers, as each worker replaced by a reload leaves."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(exit_.code if isinstance(exit_.code, int) else 1)
 
 
 @contextmanager
