@@ -30,6 +30,7 @@ test-topology: $(STAMP)
 # Fault scenarios against the real server under load; figures in var/faults.txt.
 faults: $(STAMP)
 	$(BIN)/python -m pytest -m faults -q $(PYTEST_ARGS)
+	FUZZ_REQUESTS=10000 $(BIN)/python -m pytest -q tests/voice/test_hostile.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check ivr routing tests bench

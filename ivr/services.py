@@ -16,7 +16,7 @@ from ivr.calls.events import (
     TranscriptionArrived,
     VoicemailRecorded,
 )
-from ivr.calls.spool import replay, spool
+from ivr.calls.spool import new_batch_id, replay, spool
 from ivr.calls.summary import CallSummary
 from ivr.errors import IvrError, StoreUnavailable
 from ivr.flows.engine import NoRouter, Router
@@ -151,11 +151,17 @@ class Services:
 
     def record_quietly(self, sid: str, events: Sequence[CallEvent]) -> None:
         """Add to a call's record; when Redis fails, to the local spool instead."""
+        batch = new_batch_id()
         try:
-            self.store.record(sid, events)
+            self.store.record(sid, events, spooled_id=batch)
         except StoreUnavailable as exc:
             log.warning("call %s: Redis unavailable (%s); events spooled to disk", sid, exc)
-            spool(self.settings.data_dir, sid, events)
+            self.spool_quietly(sid, events, batch)
+
+    def spool_quietly(self, sid: str, events: Sequence[CallEvent], batch: str) -> None:
+        """Keep events on this host's disk until Redis is back (their write may have landed:
+        `batch` is the id it was tried with, so the replay then skips them)."""
+        spool(self.settings.data_dir, sid, events, batch)
 
 
 def make_router(flowset: FlowSet, store: Store) -> Router:

@@ -335,10 +335,14 @@ class Store:
 
     @translated
     def end_call(
-        self, sid: str, status: CallEvent, closing: Callable[[CallSummary], Sequence[CallEvent]]
+        self,
+        sid: str,
+        status: CallEvent,
+        closing: Callable[[CallSummary], Sequence[CallEvent]],
+        spooled_id: str = "",
     ) -> CallSummary:
         """Record Twilio's final status of a call, close its record, let its state expire."""
-        summary = self.record(sid, [status], then=closing)
+        summary = self.record(sid, [status], spooled_id, then=closing)
         self.redis.expire(CALL_KEY.format(sid), min(self.call_ttl, 3600))
         return summary
 

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ivr.calls.events import CallEvent, from_dict, to_dict
+from ivr.calls.events import CallEvent, CallStarted, from_dict, to_dict
 from ivr.errors import StoreUnavailable
 from ivr.store import Store
 
@@ -28,15 +28,21 @@ def spool_path(data_dir: Path) -> Path:
     return data_dir / "spool" / SPOOL_FILE
 
 
-def spool(data_dir: Path, sid: str, events: Sequence[CallEvent]) -> None:
-    """Append a call's events to the spool, durably (fsync), one line each."""
+def new_batch_id() -> str:
+    """The id of a batch of events: the same for its direct write and its spooled copy."""
+    return uuid.uuid4().hex
+
+
+def spool(data_dir: Path, sid: str, events: Sequence[CallEvent], batch: str = "") -> None:
+    """Append a call's events to the spool, durably (fsync), as one line.
+
+    `batch` is the id the direct write already tried: a write that reached Redis after its
+    client gave up is then not recorded twice by the replay.
+    """
     path = spool_path(data_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = "".join(
-        json.dumps({"id": uuid.uuid4().hex, "sid": sid, "event": to_dict(e)}, ensure_ascii=False)
-        + "\n"
-        for e in events
-    )
+    record = {"id": batch or new_batch_id(), "sid": sid, "events": [to_dict(e) for e in events]}
+    lines = json.dumps(record, ensure_ascii=False) + "\n"
     with open(path, "a", encoding="utf-8") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         handle.write(lines)
@@ -63,18 +69,26 @@ def replay(
                 continue
             try:
                 record = json.loads(line)
-                sid, event, spooled_id = record["sid"], from_dict(record["event"]), record["id"]
+                sid, spooled_id = str(record["sid"]), str(record["id"])
+                raw = record["events"] if "events" in record else [record["event"]]
+                events = [from_dict(data) for data in raw]
             except (ValueError, KeyError, TypeError) as exc:
                 _set_aside(path, line, f"line {number}: {exc}")
                 continue
             try:
-                store.record(str(sid), [event], spooled_id=str(spooled_id))
+                if any(isinstance(e, CallStarted) for e in events):
+                    known = store.summary(sid)
+                    if known is not None and known.started_at is not None:
+                        # The call's first webhook reached Redis after all: one start only.
+                        events = [e for e in events if not isinstance(e, CallStarted)]
+                store.record(sid, events, spooled_id=spooled_id)
                 if then is not None:
-                    then(str(sid), event)
+                    for event in events:
+                        then(sid, event)
             except StoreUnavailable as exc:
                 log.warning("spool replay stopped after %d events: %s", replayed, exc)
                 return replayed
-            replayed += 1
+            replayed += len(events)
         handle.seek(0)
         handle.truncate()
         handle.flush()

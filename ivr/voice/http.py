@@ -9,6 +9,7 @@ from flask import Blueprint, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from ivr.calls.events import CallEvent, DialEnded, TwilioStatus
+from ivr.calls.spool import new_batch_id
 from ivr.errors import BadRequest, StoreUnavailable
 from ivr.metrics import WEBHOOKS
 from ivr.services import Services
@@ -133,11 +134,12 @@ def status() -> Response:
     params = parse_params(_form())
     at = _services().clock()
     services = _services()
+    batch = new_batch_id()  # a write landing after its timeout is not replayed again
     try:
-        services.voice.status(params, at)
+        services.voice.status(params, at, batch)
     except StoreUnavailable:
         event = TwilioStatus(at, status=params.call_status, duration=params.call_duration)
-        services.record_quietly(params.sid, [event])
+        services.spool_quietly(params.sid, [event], batch)
     except Exception:
         log.exception("call %s: status %s not recorded", params.sid, params.call_status)
     return twiml(render([]))

@@ -192,11 +192,11 @@ class VoiceService:
         action = step.action if step else None
         return flow, action.hold if isinstance(action, Route) else None
 
-    def status(self, params: CallParams, at: float) -> None:
+    def status(self, params: CallParams, at: float, batch: str = "") -> None:
         """Record Twilio's status callback for a call; its final status closes the record."""
         status = TwilioStatus(at, status=params.call_status, duration=params.call_duration)
         if params.call_status not in FINAL_STATUSES:
-            self.store.record(params.sid, [status])
+            self.store.record(params.sid, [status], spooled_id=batch)
             return
         closed: list[CallSummary] = []
 
@@ -207,7 +207,7 @@ class VoiceService:
             closed.append(summary)
             return [CallEnded(at, outcome=summary.outcome, duration=summary.duration)]
 
-        self.store.end_call(params.sid, status, closing)
+        self.store.end_call(params.sid, status, closing, batch)
         for summary in closed:
             CALLS_ENDED.labels(summary.outcome).inc()
 

@@ -150,3 +150,18 @@ def test_unreadable_spool_lines_are_set_aside(connection: redis.Redis, tmp_path:
         handle.write("not json\n")
     assert replay(tmp_path, Store(connection)) == 1
     assert spool_path(tmp_path).with_suffix(".bad").read_text() == "not json\n"
+
+
+def test_a_write_that_landed_after_its_timeout_is_not_replayed_again(
+    connection: redis.Redis, tmp_path: Path
+) -> None:
+    store = Store(connection)
+    _start(store)
+    status = [ev.TwilioStatus(T0 + 1, status="completed")]
+    store.record(SID, status, spooled_id="batch-1")  # reached Redis; the client had given up
+    spool(tmp_path, SID, status, "batch-1")  # so the same batch was spooled too
+    again = ev.CallStarted(T0 + 2, caller="+84901111222", flow="support")
+    spool(tmp_path, SID, [again, ev.FallbackUsed(T0 + 2, reason="timeout")])
+    replay(tmp_path, store)
+    kinds = [e.kind for e in store.events(SID)]
+    assert kinds == ["call_started", "status", "fallback"]

@@ -234,11 +234,6 @@ def test_graceful_reload_drops_no_request(server: Server, report: list[str]) -> 
 
 
 @embedded_only
-@pytest.mark.xfail(
-    strict=True,
-    reason="a write that reaches Redis after its client timed out is also spooled (or falls back "
-    "with a new call_started), and the replay adds it again: status or call_started twice",
-)
 def test_writes_that_time_out_are_recorded_once(server: Server, report: list[str]) -> None:
     sleeper = server.redis()
     with Load(server.base, CALLERS, calls=1000, seconds=40) as load:

@@ -380,9 +380,10 @@ def test_redis_stopped_mid_call_answers_safe_twiml(tmp_path: Path) -> None:
             for line in (server.data_dir / "spool" / "events.jsonl").read_text().splitlines()
         ]
         kept = [e for e in spooled if e["sid"] == caller.sid]
-        kinds = [e["event"]["kind"] for e in kept]
+        events = [event for line in kept for event in line["events"]]
+        kinds = [e["kind"] for e in events]
         assert kinds == ["fallback", "voicemail", "status"], kinds
-        assert kept[1]["event"]["url"] == RECORDING["RecordingUrl"]
+        assert events[1]["url"] == RECORDING["RecordingUrl"]
 
 
 def _main_menu_heard(server: Server) -> str:

@@ -41,8 +41,8 @@ def test_recording_callback_is_spooled_when_redis_is_down(settings: Settings) ->
     lines = (settings.data_dir / "spool" / "events.jsonl").read_text().splitlines()
     spooled = json.loads(lines[-1])
     assert spooled["sid"] == caller.sid and len(spooled["id"]) == 32
-    assert spooled["event"]["kind"] == "voicemail"
-    assert spooled["event"]["url"] == "https://api.twilio.com/x/RE2"
+    (event,) = spooled["events"]
+    assert event["kind"] == "voicemail" and event["url"] == "https://api.twilio.com/x/RE2"
 
 
 def test_readyz_reports_redis_down(settings: Settings) -> None:
