@@ -1,19 +1,25 @@
-"""The floor of the webhook bench: a bare Flask app answering constant TwiML, nothing else.
+"""The floors of the webhook bench: a bare Flask app answering constant TwiML, nothing else;
+with `--redis`, the same app checking the signature and writing its answer to Redis in one
+round trip first, which is the least any durable webhook must do.
 
-It runs under the very gunicorn settings of `ivr serve`, so the difference between the two is
-what the product does per request: signature check, Redis, flow engine, rendering.
+They run under the very gunicorn settings of `ivr serve`, so the difference between them and it
+is what the product does per request: signature check, Redis, flow engine, rendering.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import parse_qsl
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from ivr.commands.serve import GunicornServer, gunicorn_options
+from ivr.redis_url import client
+from ivr.voice.security import SignatureChecker
 
 MENU_PROMPT = (
     "For billing and payments, press 1 or say billing. "
@@ -44,21 +50,47 @@ def menu_document() -> bytes:
     return str(response).encode()
 
 
-def create_app(documents: Mapping[str, bytes] | None = None) -> Flask:
-    """The app: each /voice/ path answers its constant document (the menu one by default)."""
+def create_app(
+    documents: Mapping[str, bytes] | None = None, durable: Durable | None = None
+) -> Flask:
+    """The app: each /voice/ path answers its constant document (the menu one by default);
+    with `durable`, only a signed request, once its answer is written to Redis."""
     default = menu_document()
     answers = dict(documents or {})
     app = Flask(__name__)
 
     @app.post("/voice/<name>")
     def voice(name: str) -> Response:
-        return Response(answers.get(name, default), mimetype="text/xml")
+        answer = answers.get(f"{name}-{request.args.get('turn', '')}") or answers.get(name, default)
+        if durable is not None and not durable.keep(answer):
+            return Response("forbidden\n", 403, mimetype="text/plain")
+        return Response(answer, mimetype="text/xml")
 
     @app.get("/readyz")
     def readyz() -> Response:
         return Response("ok\n", mimetype="text/plain")
 
     return app
+
+
+class Durable:
+    """The second floor's work: the signature checked as the product checks it, then the
+    answer written to Redis in one round trip, keyed by the call."""
+
+    def __init__(self, token: str, redis_url: str) -> None:
+        self.checker = SignatureChecker(token)
+        self.redis = client(redis_url, 5.0)
+
+    def keep(self, answer: bytes) -> bool:
+        """Whether the request is Twilio's; if so its answer is in Redis when this returns."""
+        query = request.query_string.decode("latin-1")
+        url = f"{request.scheme}://{request.host}{request.path}" + (f"?{query}" if query else "")
+        params = dict(parse_qsl(request.get_data(as_text=True), keep_blank_values=True))
+        if not self.checker.valid(url, params, request.headers.get("X-Twilio-Signature")):
+            return False
+        sid = params.get("CallSid", "")[:34]
+        self.redis.set(f"floor:call:{{{sid}}}", answer, ex=3600)
+        return True
 
 
 def read_documents(folder: Path | None) -> dict[str, bytes]:
@@ -78,10 +110,20 @@ def main() -> None:
     parser.add_argument(
         "--twiml", type=Path, help="a folder of <webhook>.xml answers to serve as they are"
     )
+    parser.add_argument(
+        "--redis", help="a Redis URL: check signatures and write each answer there first"
+    )
     args = parser.parse_args()
     documents = read_documents(args.twiml)
     options = gunicorn_options(args.host, args.port, args.workers, args.threads)
-    GunicornServer(lambda: create_app(documents), options).run()
+    token = os.environ.get("TWILIO_AUTH_TOKEN", "")
+    url = args.redis
+
+    def build() -> Flask:
+        # Each worker opens its own Redis connection after the fork.
+        return create_app(documents, Durable(token, url) if url else None)
+
+    GunicornServer(build, options).run()
 
 
 if __name__ == "__main__":

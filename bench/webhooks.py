@@ -48,6 +48,7 @@ REQUESTS = 800  # per measured series
 WARM_UP = 100
 ROUNDS = 8  # turns the servers take in each measured series
 P50_GOAL = 1.5  # the real app's median within this factor of the floor's
+RATE_GOAL = 0.6  # ... and its throughput at least this share of the floor's
 EVENTS_GOAL = 10.0  # percent of the webhook's median spent writing its events, at most
 INCOMING = "/voice/incoming"
 VIETNAMESE = b'language="vi-VN"'  # what the menu answer to Digits=2 must contain
@@ -131,51 +132,121 @@ class Server:
             process.wait(5)
 
 
+# The webhooks measured: what a call posts, in order, and what its answer must contain.
+WEBHOOKS = ("incoming", "menu", "route", "status")
+EXPECT = {
+    "incoming": b"<Gather",
+    "menu": VIETNAMESE,
+    "route": b"<Response>",
+    "status": b"<Response",
+}
+
+
 def run(requests: int = REQUESTS, clients: int = CLIENTS) -> list[dict[str, Any]]:
-    """Measure both webhooks on both servers; one figure per dict."""
-    with _servers() as (ivr, eventless, floor, menu_path):
-        checker = SignatureChecker(TOKEN)
-        incoming_sids = [new_call_sid() for _ in range(requests)]
-        warm_calls = [new_call_sid() for _ in range(WARM_UP)]
-        menu_calls = [new_call_sid() for _ in range(requests)]
-        # Signatures cover the URL, so each app gets the same requests signed for its own port.
-        incoming: dict[str, list[Prepared]] = {}
-        menu: dict[str, list[Prepared]] = {}
-        for server in (ivr, eventless, floor):
-            base = (ivr if server is floor else server).base
-            _series(server, [_incoming(checker, base, sid) for sid in warm_calls], clients)
-            _series(server, [_menu(checker, base, menu_path, sid) for sid in warm_calls], clients)
-            incoming[server.name] = [_incoming(checker, base, sid) for sid in incoming_sids]
-            menu[server.name] = [_menu(checker, base, menu_path, sid) for sid in menu_calls]
-            if server is not floor:
-                # Untimed: the calls whose language choice the menu series posts.
-                _series(server, [_incoming(checker, base, sid) for sid in menu_calls], clients)
-        results: dict[tuple[str, str], Series] = {}
-        for webhook, posts, expect in (
-            ("incoming", incoming, b"<Response>"),
-            ("menu", menu, VIETNAMESE),
-        ):
-            # The servers take turns, a slice each, so a slow moment of the shared machine
-            # falls on all of them rather than on one series.
-            parts: dict[str, list[Series]] = {}
-            for turn in range(ROUNDS):
-                for server in (floor, ivr, eventless):
-                    share = posts[server.name][turn::ROUNDS]
-                    parts.setdefault(server.name, []).append(
-                        _series(server, share, clients, expect)
-                    )
-            for name, series in parts.items():
-                results[webhook, name] = Series.joined(series)
+    """Measure each webhook on every server; one figure per dict."""
+    with _servers() as (ivr, eventless, floor, paths):
+        durable = _durable_floor(ivr, floor)
+        try:
+            results = _measure(ivr, eventless, floor, durable, paths, requests, clients)
+        finally:
+            durable.stop()
         sizes = {name: len(path.read_bytes()) for name, path in _documents(ivr.log.parent)}
         _check_records(ivr, eventless)
     setting = f"{WORKERS} workers x {THREADS} threads, {clients} keep-alive clients"
     figures: list[dict[str, Any]] = []
-    for webhook, answer in (("incoming", "incoming"), ("menu", "input")):
-        note = f"{requests} requests, {setting}; answers of {sizes.get(answer, 0)} bytes on both"
-        floor_series, ivr_series = results[webhook, floor.name], results[webhook, ivr.name]
-        figures += _compare(webhook, floor_series, ivr_series, note)
-        figures += _events_cost(webhook, ivr_series, results[webhook, eventless.name])
+    for webhook in WEBHOOKS:
+        size = sizes.get(_DOCUMENT[webhook], 0)
+        note = f"{requests} requests, {setting}; answers of {size} bytes on all"
+        ivr_series = results[webhook, ivr.name]
+        figures += _compare(webhook, results[webhook, floor.name], ivr_series, note)
+        figures += _versus_durable(webhook, results[webhook, durable.name], ivr_series)
+        if webhook != "status":  # a status callback is nothing but its events
+            figures += _events_cost(webhook, ivr_series, results[webhook, eventless.name])
     return figures
+
+
+_DOCUMENT = {"incoming": "incoming", "menu": "input-1", "route": "input-2", "status": "status"}
+
+
+def _measure(
+    ivr: Server,
+    eventless: Server,
+    floor: Server,
+    durable: Server,
+    paths: dict[str, str],
+    requests: int,
+    clients: int,
+) -> dict[tuple[str, str], Series]:
+    checker = SignatureChecker(TOKEN)
+    servers = [floor, durable, ivr, eventless]
+    # Each call of a series is brought to the step measured by untimed requests first.
+    calls = {webhook: [new_call_sid() for _ in range(requests)] for webhook in WEBHOOKS}
+    warm = [new_call_sid() for _ in range(WARM_UP)]
+    posts: dict[tuple[str, str], list[Prepared]] = {}
+    for server in servers:
+        base = server.base
+        for webhook in WEBHOOKS:
+            _series(server, [_step(checker, base, paths, webhook, sid) for sid in warm], clients)
+        for webhook in WEBHOOKS:
+            before = WEBHOOKS[: WEBHOOKS.index(webhook)] if webhook != "status" else ("incoming",)
+            for earlier in before if server in (ivr, eventless) else ():
+                prepare = [_step(checker, base, paths, earlier, sid) for sid in calls[webhook]]
+                _series(server, prepare, clients)
+            posts[webhook, server.name] = [
+                _step(checker, base, paths, webhook, sid) for sid in calls[webhook]
+            ]
+    results: dict[tuple[str, str], Series] = {}
+    for webhook in WEBHOOKS:
+        # The servers take turns, a slice each, so a slow moment of the shared machine
+        # falls on all of them rather than on one series.
+        parts: dict[str, list[Series]] = {}
+        for turn in range(ROUNDS):
+            for server in servers:
+                share = posts[webhook, server.name][turn::ROUNDS]
+                parts.setdefault(server.name, []).append(
+                    _series(server, share, clients, EXPECT[webhook])
+                )
+        for name, series in parts.items():
+            results[webhook, name] = Series.joined(series)
+    return results
+
+
+def _step(
+    checker: SignatureChecker, base: str, paths: dict[str, str], webhook: str, sid: str
+) -> Prepared:
+    """Request `webhook` of call `sid`: its number rung, a language chosen (2, Vietnamese), the
+    technical support queue chosen (2, a route), its final status."""
+    if webhook == "incoming":
+        return _incoming(checker, base, sid)
+    if webhook == "menu":
+        return _menu(checker, base, paths["menu"], sid)
+    if webhook == "route":
+        return _menu(checker, base, paths["route"], sid)
+    params = _call(sid) | {"CallStatus": "completed", "CallDuration": "12"}
+    return _prepared(checker, base, "/voice/status", params)
+
+
+def _durable_floor(ivr: Server, floor: Server) -> Server:
+    """The second floor, on the real app's Redis (idle while the others take their turn)."""
+    url = (ivr.log.parent / "var" / "redis.url").read_text().strip()
+    twiml = ivr.log.parent / "twiml"
+    command = [sys.executable, "-m", "bench.baseline_app", "--twiml", str(twiml), "--redis", url]
+    durable = Server("baseline-durable", command, floor.env, ivr.log.parent)
+    durable.start()
+    return durable
+
+
+def _versus_durable(webhook: str, durable: Series, ivr: Series) -> list[dict[str, Any]]:
+    failed = f"{durable.failures} requests FAILED" if durable.failures else ""
+    label = f"{webhook} webhook, Flask + HMAC + one Redis write"
+    versus = f"{webhook} webhook {{}}, ivr / Flask + HMAC + one Redis write"
+    return [
+        _figure(f"{label}: rate", durable.rate, "req/s", None, failed),
+        _figure(f"{label}: p50", durable.percentile(50), "ms"),
+        _figure(f"{label}: p99", durable.percentile(99), "ms"),
+        _figure(versus.format("p50"), ivr.percentile(50) / durable.percentile(50), "x"),
+        _figure(versus.format("rate"), ivr.rate / durable.rate, "x"),
+    ]
 
 
 def _check_records(ivr: Server, eventless: Server) -> None:
@@ -223,14 +294,18 @@ def _compare(webhook: str, floor: Series, ivr: Series, note: str) -> list[dict[s
     p50 = ivr.percentile(50) / floor.percentile(50)
     figures.append(_figure(versus.format("p50"), p50, "x", P50_GOAL))
     figures.append(_figure(versus.format("p99"), ivr.percentile(99) / floor.percentile(99), "x"))
-    figures.append(_figure(versus.format("rate"), ivr.rate / floor.rate, "x"))
+    figures.append(
+        _figure(versus.format("rate"), ivr.rate / floor.rate, "x", RATE_GOAL, higher=True)
+    )
     return figures
 
 
 @contextmanager
-def _servers() -> Iterator[tuple[Server, Server, Server, str]]:
-    """The real app, the app without events and, once the real answers are known, the floor
-    serving those same answers."""
+def _servers(
+    eventless: bool = True,
+) -> Iterator[tuple[Server, Server, Server, dict[str, str]]]:
+    """The real app, the app without events (not started unless `eventless`) and, once the
+    real answers are known, the floor serving those same answers."""
     with tempfile.TemporaryDirectory(prefix="ivr-bench-") as temp:
         folder = Path(temp)
         flows = folder / "call_flows"
@@ -253,8 +328,9 @@ def _servers() -> Iterator[tuple[Server, Server, Server, str]]:
         floor: Server | None = None
         try:
             ivr.start()
-            eventless.start()
-            menu_path = _keep_answers(ivr, folder / "twiml")
+            if eventless:
+                eventless.start()
+            paths = _keep_answers(ivr, folder / "twiml")
             floor = Server(
                 "baseline",
                 [sys.executable, "-m", "bench.baseline_app", "--twiml", str(folder / "twiml")],
@@ -262,7 +338,7 @@ def _servers() -> Iterator[tuple[Server, Server, Server, str]]:
                 folder,
             )
             floor.start()
-            yield ivr, eventless, floor, menu_path
+            yield ivr, eventless, floor, paths
         finally:
             if floor is not None:
                 floor.stop()
@@ -270,23 +346,31 @@ def _servers() -> Iterator[tuple[Server, Server, Server, str]]:
             ivr.stop()
 
 
-def _keep_answers(ivr: Server, folder: Path) -> str:
-    """Keep the real answers to one call's incoming and menu webhooks, for the floor to serve;
-    return the menu's action path."""
+def _keep_answers(ivr: Server, folder: Path) -> dict[str, str]:
+    """Keep the real answers to one call's webhooks, for the floors to serve; return the
+    action paths of its two menus (`menu`: the language choice, `route`: the main menu)."""
     folder.mkdir()
     checker = SignatureChecker(TOKEN)
     sid = new_call_sid()
-    incoming = _post(ivr, _incoming(checker, ivr.base, sid))
-    gather = ET.fromstring(incoming).find("Gather")
+    answers: dict[str, bytes] = {"incoming": _post(ivr, _incoming(checker, ivr.base, sid))}
+    paths = {"menu": _action(answers["incoming"])}
+    answers["input-1"] = _post(ivr, _menu(checker, ivr.base, paths["menu"], sid))
+    if VIETNAMESE not in answers["input-1"]:
+        raise RuntimeError(f"pressing 2 did not choose Vietnamese: {answers['input-1']!r}")
+    paths["route"] = _action(answers["input-1"])
+    answers["input-2"] = _post(ivr, _menu(checker, ivr.base, paths["route"], sid))
+    status = _call(sid) | {"CallStatus": "completed", "CallDuration": "12"}
+    answers["status"] = _post(ivr, _prepared(checker, ivr.base, "/voice/status", status))
+    for name, answer in answers.items():
+        (folder / f"{name}.xml").write_bytes(answer)
+    return paths
+
+
+def _action(answer: bytes) -> str:
+    gather = ET.fromstring(answer).find("Gather")
     if gather is None:
-        raise RuntimeError(f"the incoming answer has no menu: {incoming!r}")
-    menu_path = gather.attrib["action"]
-    menu = _post(ivr, _menu(checker, ivr.base, menu_path, sid))
-    if VIETNAMESE not in menu:
-        raise RuntimeError(f"pressing 2 did not choose Vietnamese: {menu!r}")
-    (folder / "incoming.xml").write_bytes(incoming)
-    (folder / "input.xml").write_bytes(menu)
-    return menu_path
+        raise RuntimeError(f"the answer has no menu: {answer!r}")
+    return gather.attrib["action"]
 
 
 def _post(server: Server, request: Prepared) -> bytes:
@@ -380,9 +464,18 @@ def _series(
 
 
 def _figure(
-    name: str, value: float, unit: str, goal: float | None = None, note: str = ""
+    name: str,
+    value: float,
+    unit: str,
+    goal: float | None = None,
+    note: str = "",
+    higher: bool = False,
 ) -> dict[str, Any]:
-    ratio = round(goal / value, 2) if goal is not None and value > 0 else None
+    """One figure; its ratio is how far it is from its goal, above 1 when met (`higher`: a
+    figure whose goal is a least value, a throughput)."""
+    ratio = None
+    if goal is not None and value > 0:
+        ratio = round(value / goal if higher else goal / value, 2)
     return {"name": name, "value": round(value, 2), "unit": unit, "goal": goal, "ratio": ratio} | {
         "note": note
     }

@@ -10,6 +10,7 @@ from flask import Flask, Response, jsonify
 from ivr import dashboard
 from ivr.agents.http import bp as agents_bp
 from ivr.api.http import bp as api_bp
+from ivr.dashboard.sessions import DashboardSessions
 from ivr.errors import StoreUnavailable
 from ivr.metrics import exposition
 from ivr.services import Services
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
     app.register_blueprint(voice_bp)
     app.register_blueprint(agents_bp)
     dashboard.init_app(app, services)
+    app.session_interface = DashboardSessions()
     app.register_blueprint(api_bp)
 
     @app.get("/healthz")

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
@@ -48,13 +50,16 @@ FLOWSET_TTL_SECONDS = 7 * 24 * 3600
 KEEP_REPLIES = 2  # replies kept per call besides the first: enough to answer a retried request
 EVENTS_MAXLEN = 100_000  # the global stream is a recent feed; each call keeps its own timeline
 RECORD_RETRIES = 8  # callbacks racing a webhook of the same call: fold again, a bounded number
+RECENT_CALLS = 4096  # calls whose last write this process remembers, to skip reading them back
+RECENT_SECONDS = 600.0  # ... for at most this long after that write
 _NO_WRITE = ("", "", "", "", "", "", "")
 
 # One call's write, atomic: state and reply (compare-and-set on the turn, skipped when ARGV[1] is
 # '*'), its events and summary (compare-and-set on the number of events the summary was folded
 # from), then the cross-call writes as (op, key index, a, b) quadruples.
 # ARGV: 1 expected turn, 2 expected events, 3 new turn ('' = state unchanged), 4 state,
-# 5 reply field, 6 reply, 7 input field, 8 input, 9 turn to prune, 10 call TTL, 11 record TTL,
+# 5 reply field, 6 reply, 7 input field, 8 input, 9 turn to prune, 10 call TTL (with no new
+# turn: '' = leave it, else the state's new TTL, as when the call ends), 11 record TTL,
 # 12 summary, 13 number of events, 14 number of ops, 15 spooled id, 16 stream length; events; ops.
 # Returns 1 written, 0 turn moved on, -1 events added meanwhile, 2 spooled event already in.
 _RECORD = """
@@ -68,6 +73,8 @@ if redis.call('LLEN', KEYS[2]) ~= tonumber(ARGV[2]) then return -1 end
 if ARGV[3] ~= '' then
   redis.call('HSET', KEYS[1], 'turn', ARGV[3], 'state', ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8])
   if ARGV[9] ~= '' then redis.call('HDEL', KEYS[1], 'reply:' .. ARGV[9], 'input:' .. ARGV[9]) end
+  redis.call('EXPIRE', KEYS[1], ARGV[10])
+elseif ARGV[10] ~= '' then
   redis.call('EXPIRE', KEYS[1], ARGV[10])
 end
 local n = tonumber(ARGV[13])
@@ -150,6 +157,52 @@ class Loaded:
 Op = tuple[str, str, Any, Any]
 
 
+class RecentCalls:
+    """What this process last wrote of each recent call, so that its next webhook need not
+    read it back from Redis.
+
+    An entry is only ever a guess: every write it feeds is checked by the script's
+    compare-and-set on the turn and on the number of events, so an entry made stale by
+    another host (or worker) costs one failed write and a read, never a wrong answer.
+    """
+
+    def __init__(
+        self,
+        size: int = RECENT_CALLS,
+        seconds: float = RECENT_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.size = size
+        self.seconds = seconds
+        self.clock = clock
+        self._entries: OrderedDict[str, tuple[float, Loaded]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, sid: str) -> Loaded | None:
+        """The call as this process last wrote it, if that was recent."""
+        with self._lock:
+            entry = self._entries.get(sid)
+            if entry is None:
+                return None
+            if self.clock() - entry[0] > self.seconds:
+                del self._entries[sid]
+                return None
+            return entry[1]
+
+    def put(self, sid: str, loaded: Loaded) -> None:
+        """Remember the call as just written; the oldest entry goes when full."""
+        with self._lock:
+            self._entries[sid] = (self.clock(), loaded)
+            self._entries.move_to_end(sid)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def drop(self, sid: str) -> None:
+        """Forget a call (its write failed, or it ended)."""
+        with self._lock:
+            self._entries.pop(sid, None)
+
+
 class Store:
     """The product's state in Redis; every Redis failure surfaces as StoreUnavailable."""
 
@@ -163,6 +216,7 @@ class Store:
         self.call_ttl = call_ttl
         self.record_ttl = record_ttl
         self.cluster = isinstance(connection, RedisCluster)
+        self.recent = RecentCalls()
         self._record = connection.register_script(_RECORD)
         self._claim_idle = connection.register_script(_CLAIM_IDLE)
 
@@ -175,8 +229,13 @@ class Store:
         return CallState.from_json(raw) if raw else None
 
     @translated
-    def load_turn(self, sid: str) -> Loaded:
-        """The call's state with its summary so far, in one round trip."""
+    def load_turn(self, sid: str, turn: int | None = None) -> Loaded:
+        """The call's state with its summary so far, in one round trip; none when this process
+        wrote the call last, at request `turn`, a moment ago."""
+        if turn is not None:
+            recent = self.recent.get(sid)
+            if recent is not None and recent.state is not None and recent.state.turn == turn:
+                return recent
         with self.redis.pipeline(transaction=False) as pipe:
             pipe.hget(CALL_KEY.format(sid), "state")
             pipe.get(SUMMARY_KEY.format(sid))
@@ -227,9 +286,14 @@ class Store:
         )
         for _ in range(RECORD_RETRIES):
             done, after = self._write(state.sid, expected, write, events, loaded)
+            if done == 1:
+                self.recent.put(state.sid, Loaded(state, after, loaded.events + len(events)))
+                return after
             if done != -1:
-                return after if done == 1 else None
+                self.recent.drop(state.sid)
+                return None
             loaded = self._reload(state.sid)
+        self.recent.drop(state.sid)
         raise StoreUnavailable(f"call {state.sid}: events kept changing while writing")
 
     @translated
@@ -246,16 +310,36 @@ class Store:
         outcome), in the same write. With `spooled_id`, an event replayed from the disk spool
         is recorded once only.
         """
+        return self._record_events(sid, events, spooled_id, then)
+
+    def _record_events(
+        self,
+        sid: str,
+        events: Sequence[CallEvent],
+        spooled_id: str,
+        then: Callable[[CallSummary], Sequence[CallEvent]] | None,
+        call_ttl: int | None = None,
+    ) -> CallSummary:
+        # The first try trusts what this process wrote last, if recent; the script checks it.
+        loaded = self.recent.get(sid)
+        expire = "" if call_ttl is None else str(call_ttl)
         for _ in range(RECORD_RETRIES):
-            loaded = self._reload(sid)
+            if loaded is None:
+                loaded = self._reload(sid)
             written = list(events)
             if then is not None:
                 written += then(fold(loaded.summary, written))
-            done, after = self._write(sid, "*", _NO_WRITE, written, loaded, spooled_id)
+            done, after = self._write(sid, "*", _NO_WRITE, written, loaded, spooled_id, expire)
             if done == 2:
                 return loaded.summary
-            if done != -1:
+            if done == 1:
+                if call_ttl is None and loaded.state is not None:
+                    self.recent.put(sid, Loaded(loaded.state, after, loaded.events + len(written)))
+                else:
+                    self.recent.drop(sid)
                 return after
+            self.recent.drop(sid)
+            loaded = None
         raise StoreUnavailable(f"call {sid}: events kept changing while recording")
 
     def _reload(self, sid: str) -> Loaded:
@@ -274,6 +358,7 @@ class Store:
         events: Sequence[CallEvent],
         loaded: Loaded,
         spooled_id: str = "",
+        expire: str = "",
     ) -> tuple[int, CallSummary]:
         after = fold(loaded.summary, events)
         encoded = [event_json(e) for e in events]
@@ -285,7 +370,7 @@ class Store:
             expected_turn,
             loaded.events,
             *write,
-            self.call_ttl,
+            self.call_ttl if write[0] else expire,
             self.record_ttl,
             after.to_json() if events else "",
             len(encoded),
@@ -342,9 +427,8 @@ class Store:
         spooled_id: str = "",
     ) -> CallSummary:
         """Record Twilio's final status of a call, close its record, let its state expire."""
-        summary = self.record(sid, [status], spooled_id, then=closing)
-        self.redis.expire(CALL_KEY.format(sid), min(self.call_ttl, 3600))
-        return summary
+        ttl = min(self.call_ttl, 3600)
+        return self._record_events(sid, [status], spooled_id, closing, call_ttl=ttl)
 
     @translated
     def waiting_count(self) -> int:

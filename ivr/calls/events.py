@@ -8,9 +8,10 @@ of a kind this version does not know is read back as `Unknown`, never dropped.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
+
+import orjson
 
 FORMAT_VERSION = 1
 
@@ -253,7 +254,7 @@ def to_dict(event: CallEvent) -> dict[str, Any]:
 
 def to_json(event: CallEvent) -> str:
     """The event as compact JSON."""
-    return json.dumps(to_dict(event), ensure_ascii=False, separators=(",", ":"))
+    return orjson.dumps(to_dict(event)).decode()
 
 
 def from_dict(data: dict[str, Any]) -> CallEvent:
@@ -279,4 +280,4 @@ def from_dict(data: dict[str, Any]) -> CallEvent:
 
 def from_json(text: str | bytes) -> CallEvent:
     """An event read back from `to_json`."""
-    return from_dict(json.loads(text))
+    return from_dict(orjson.loads(text))

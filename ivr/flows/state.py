@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+
+import orjson
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,13 @@ class CallState:
 
     def evolve(self, **changes: Any) -> CallState:
         """A copy with some fields changed."""
-        return replace(self, **changes)
+        # Each webhook evolves the state several times; replace() re-runs the frozen __init__.
+        if not changes.keys() <= _STATE_NAMES:
+            raise TypeError(f"CallState has no field {sorted(changes.keys() - _STATE_NAMES)}")
+        copy = object.__new__(CallState)
+        copy.__dict__.update(self.__dict__)
+        copy.__dict__.update(changes)
+        return copy
 
     def to_json(self) -> str:
         """The state as compact JSON, for Redis."""
@@ -71,12 +78,12 @@ class CallState:
         if self.route is not None:
             data["route"] = asdict(self.route)
         data["variables"] = dict(self.variables)
-        return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        return orjson.dumps(data).decode()
 
     @classmethod
     def from_json(cls, text: str | bytes) -> CallState:
         """The state read back from `to_json`."""
-        data = json.loads(text)
+        data = orjson.loads(text)
         route = data.pop("route", None)
         if route is not None:
             route = RouteProgress(
@@ -97,6 +104,7 @@ class CallState:
 
 
 _STATE_FIELDS = tuple(f.name for f in fields(CallState))
+_STATE_NAMES = frozenset(_STATE_FIELDS)
 
 
 @dataclass(frozen=True)

@@ -95,7 +95,7 @@ class VoiceService:
         if kind == "incoming":
             # A new call needs no read: the commit fails if a retry of it got there first.
             return self._begin(params, kind, turn, flowset, at, None)
-        loaded = self.store.load_turn(params.sid)
+        loaded = self.store.load_turn(params.sid, turn)
         state = loaded.state
         if state is None:
             return self._begin(params, kind, turn, flowset, at, loaded)
