@@ -180,7 +180,8 @@ def run(rate: int = RATE, seconds: int = SECONDS) -> list[dict[str, Any]]:
     tallies: dict[str, Tally] = {}
     with webhooks._servers(eventless=False) as (ivr, _, floor, paths):
         for server in (floor, ivr):
-            play(server.port, calls_for(checker, server.base, paths["menu"], 200), rate / 2)  # warm
+            warm = calls_for(checker, server.base, paths["menu"], max(1, min(200, count // 4)))
+            play(server.port, warm, rate)
             calls = calls_for(checker, server.base, paths["menu"], count)
             tallies[server.name] = play(server.port, calls, rate)
     return _figures(tallies[ivr.name], tallies[floor.name], rate, seconds)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hmac
 from collections.abc import Mapping
 
@@ -13,6 +14,7 @@ class SignatureChecker:
 
     def __init__(self, auth_token: str, public_url: str | None = None) -> None:
         self._validator = RequestValidator(auth_token)
+        self._key = auth_token.encode()
         self.public_url = public_url
 
     def url_for(self, request_url: str, path: str, query: str) -> str:
@@ -27,10 +29,16 @@ class SignatureChecker:
             return False
         # One HMAC for the usual case; the validator's full check (it also tries the URL with and
         # without its port) only when that does not match.
-        expected = str(self._validator.compute_signature(url, params))
-        if hmac.compare_digest(expected.encode(), signature.encode()):
+        if hmac.compare_digest(self.signature(url, params), signature.encode()):
             return True
         return bool(self._validator.validate(url, dict(params), signature))
+
+    def signature(self, url: str, params: Mapping[str, str]) -> bytes:
+        """Twilio's signature of a request with one value per parameter: HMAC-SHA1 of the URL
+        followed by each name and value, names sorted, in base64 (what the validator computes,
+        in one step: this runs on every webhook)."""
+        payload = url + "".join([name + params[name] for name in sorted(params)])
+        return base64.b64encode(hmac.digest(self._key, payload.encode(), "sha1"))
 
     def sign(self, url: str, params: Mapping[str, str]) -> str:
         """The signature Twilio would send, for the simulator and tests."""
