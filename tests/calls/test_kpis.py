@@ -6,11 +6,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ivr.calls.kpis import FIELDS, kpis
+from ivr.calls.kpis import FIELDS, KpiCall, kpis, kpis_of
 from ivr.calls.summary import CallSummary
 
 ZONES = ["UTC", "America/New_York", "Asia/Ho_Chi_Minh", "Australia/Lord_Howe", "Africa/Cairo"]
@@ -149,3 +150,26 @@ def test_days_are_local_and_the_last_day_is_inclusive() -> None:
     rows = [(r["key"], r["calls"]) for r in report["rows"]]
     assert rows == [("2026-05-04", 0), ("2026-05-05", 1)]
     assert report["rows"][0]["service_level"] is None
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    calls=st.lists(summaries(), max_size=30),
+    by=st.sampled_from(["day", "hour", "queue", "pool", "language"]),
+    zone=st.sampled_from(ZONES),
+)
+def test_the_stored_fields_give_the_kpis_of_the_summaries(
+    calls: list[CallSummary], by: str, zone: str
+) -> None:
+    first, last = date(2026, 3, 7), date(2026, 3, 10)
+    stored = [KpiCall.of_fields(orjson.loads(c.to_json())) for c in calls]
+    assert stored == [KpiCall.of(c) for c in calls]
+    want = kpis(calls, by, 20.0, ZoneInfo(zone), first, last)
+    assert kpis_of(stored, by, 20.0, ZoneInfo(zone), first, last) == want
+
+
+def test_fields_missing_from_an_older_record_take_their_defaults() -> None:
+    start = datetime(2026, 5, 4, 9, tzinfo=UTC).timestamp()
+    old = {"sid": "CA1", "started_at": start, "route_at": start + 5, "ended_at": start + 60}
+    call = KpiCall.of_fields(old)
+    assert call == KpiCall(start, "abandoned", True, None, None, None, "")
