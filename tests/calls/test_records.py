@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import redis
 
-from ivr.calls.events import CallStarted, RouteDecided
 from ivr.calls import records as records_module
+from ivr.calls.events import CallStarted, RouteDecided
 from ivr.calls.records import CHUNK, CallRecords
 from ivr.errors import BadQuery, StoreUnavailable
 from ivr.store import Store
