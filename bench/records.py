@@ -34,7 +34,7 @@ from ivr.calls.events import (
     TwilioStatus,
     VoicemailRecorded,
 )
-from ivr.calls.kpis import KpiCall, kpis_of
+from ivr.calls.kpis import KpiCall, kpis
 from ivr.calls.queries import kpi_report
 from ivr.calls.records import CallRecords
 from ivr.calls.summary import CallSummary, summarize
@@ -122,7 +122,7 @@ def _kpi_figures(records: CallRecords) -> list[dict[str, Any]]:
         KPI_RUNS,
     )
     utc = ZoneInfo("UTC")
-    computing, _ = _timed(lambda: kpis_of(calls, "hour", 20.0, utc, day, day), KPI_RUNS)
+    computing, _ = _timed(lambda: kpis(calls, "hour", 20.0, utc, day, day), KPI_RUNS)
     return [
         _figure("kpis of one day: p50", statistics.median(timings), "ms", KPI_GOAL_MS, note),
         _figure("kpis of one day: max", max(timings), "ms", KPI_GOAL_MS),

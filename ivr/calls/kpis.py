@@ -11,7 +11,8 @@ Definitions (the README explains them for supervisors):
 - abandon_rate: abandoned over offered.
 
 A day holds tens of thousands of calls, so each is reduced once to the few facts the KPIs read
-(`KpiCall`), either from a summary or straight from its stored fields, and grouped in one pass.
+(`KpiCall`), either from a summary (`KpiCall.of`) or straight from its stored fields
+(`KpiCall.of_fields`, without building the summary), and grouped in one pass.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ _STORED = itemgetter(
 
 
 def kpis(
-    summaries: Iterable[CallSummary],
+    calls: Iterable[KpiCall],
     by: str,
     threshold: float,
     zone: ZoneInfo,
@@ -107,18 +108,6 @@ def kpis(
 
     By day every day of the range has a row, calls or not; other groupings list the keys seen.
     """
-    return kpis_of(map(KpiCall.of, summaries), by, threshold, zone, start_day, end_day)
-
-
-def kpis_of(
-    calls: Iterable[KpiCall],
-    by: str,
-    threshold: float,
-    zone: ZoneInfo,
-    start_day: date,
-    end_day: date,
-) -> dict[str, Any]:
-    """`kpis` over the facts of the calls."""
     if by not in GROUPINGS:
         raise BadQuery(f"cannot group by {by!r}: use one of {', '.join(GROUPINGS)}")
     first, last = start_day.toordinal(), end_day.toordinal()

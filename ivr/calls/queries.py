@@ -7,7 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ivr.calls.events import CallEvent, to_dict
-from ivr.calls.kpis import GROUPINGS, KpiCall, kpis_of
+from ivr.calls.kpis import GROUPINGS, KpiCall, kpis
 from ivr.calls.records import CallRecords
 from ivr.calls.summary import iso
 from ivr.errors import BadQuery
@@ -60,7 +60,7 @@ def kpi_report(
     tz = parse_zone(zone)
     span = day_span(start_day, end_day, tz)
     calls = map(KpiCall.of_fields, records.between_fields(*span))
-    return kpis_of(calls, by, threshold, tz, start_day, end_day)
+    return kpis(calls, by, threshold, tz, start_day, end_day)
 
 
 def public_event(event: CallEvent) -> dict[str, Any]:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date as Date
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ivr.yamlsource import Path as Where
 from routing.calendar import Calendar, WallSpan, calendar_problem
@@ -13,6 +14,8 @@ from routing.model import DAY_NAMES, MINUTES_PER_DAY, Shift, overlapping
 
 if TYPE_CHECKING:
     from ivr.pools.reader import PoolsReader
+
+T = TypeVar("T")
 
 CLOCK = re.compile(r"^(\d{1,2}):(\d{2})$")
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -124,13 +127,8 @@ def calendar(reader: PoolsReader, value: Any, where: Where) -> Calendar:
 
 
 def _date(reader: PoolsReader, value: Any, where: Where) -> Date | None:
-    try:
-        if isinstance(value, str) and DATE.match(value):
-            return Date.fromisoformat(value)
-    except ValueError:
-        pass
-    reader.error(where, f"a date must be written YYYY-MM-DD, got {value!r}")
-    return None
+    message = f"a date must be written YYYY-MM-DD, got {value!r}"
+    return _written(reader, value, where, DATE, Date.fromisoformat, message)
 
 
 def _wall_spans(reader: PoolsReader, value: Any, where: Where) -> tuple[WallSpan, ...]:
@@ -149,10 +147,23 @@ def _wall_spans(reader: PoolsReader, value: Any, where: Where) -> tuple[WallSpan
 
 
 def _wall_time(reader: PoolsReader, value: Any, where: Where) -> datetime | None:
+    message = f'a wall time must be written "YYYY-MM-DD HH:MM", got {value!r}'
+    return _written(reader, value, where, WALL_TIME, datetime.fromisoformat, message)
+
+
+def _written(
+    reader: PoolsReader,
+    value: Any,
+    where: Where,
+    shape: re.Pattern[str],
+    parse: Callable[[str], T],
+    message: str,
+) -> T | None:
+    """`value` parsed, when it is text of that shape that parses, else None and `message`."""
     try:
-        if isinstance(value, str) and WALL_TIME.match(value):
-            return datetime.fromisoformat(value)
-    except ValueError:
+        if isinstance(value, str) and shape.match(value):
+            return parse(value)
+    except ValueError:  # the right shape, but no such day or time, such as 2026-02-30
         pass
-    reader.error(where, f'a wall time must be written "YYYY-MM-DD HH:MM", got {value!r}')
+    reader.error(where, message)
     return None
