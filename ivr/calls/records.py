@@ -106,16 +106,15 @@ class CallRecords:
             return None
         return CallSummary.from_json(raw_summary), [event_from_json(e) for e in raw_log]
 
-    def between(self, start: float, end: float) -> Iterator[CallSummary]:
-        """Every call started in [start, end), oldest first, read in pipelined chunks."""
-        for raw in self._between(start, end):
-            yield CallSummary.from_json(raw)
-
     def between_fields(self, start: float, end: float) -> Iterator[dict[str, Any]]:
-        """The stored fields of every call started in [start, end), oldest first: what a reader
-        of a few fields of many calls wants, without building a summary for each."""
-        for raw in self._between(start, end):
-            yield orjson.loads(raw)
+        """The stored fields of every call started in [start, end), oldest first, read in
+        chunks: what a reader of a few fields of many calls wants, without building summaries."""
+        try:
+            for chunk in self._walk(CALLS_KEY, start, end, None, descending=False):
+                sids = [sid for sid, score in chunk if score < end]
+                yield from (orjson.loads(raw) for raw in self._raw_summaries(sids) if raw)
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"Redis: {exc}") from exc
 
     @translated
     def trim(self, before: float) -> int:
@@ -205,14 +204,6 @@ class CallRecords:
         return [
             row for i, row in enumerate(chunk) if all(scores[i] is not None for scores in found)
         ]
-
-    def _between(self, start: float, end: float) -> Iterator[bytes]:
-        try:
-            for chunk in self._walk(CALLS_KEY, start, end, None, descending=False):
-                sids = [sid for sid, score in chunk if score < end]
-                yield from (raw for raw in self._raw_summaries(sids) if raw)
-        except redis.RedisError as exc:
-            raise StoreUnavailable(f"Redis: {exc}") from exc
 
     def _summaries(self, sids: list[bytes]) -> list[CallSummary | None]:
         return [CallSummary.from_json(r) if r else None for r in self._raw_summaries(sids)]
