@@ -36,17 +36,9 @@ def is_flow_file(name: str) -> bool:
     )
 
 
-def read_flow_dir(directory: Path) -> dict[str, str]:
-    """The text of every call flow file in `directory`, by file name, sorted by name."""
-    return {
-        path.name: path.read_text(encoding="utf-8")
-        for path in sorted(directory.iterdir(), key=lambda p: p.name)
-        if is_flow_file(path.name) and path.is_file()
-    }
-
-
 def read_flow_files(directory: Path) -> tuple[dict[str, str], list[Problem]]:
-    """Like read_flow_dir, but a file that cannot be read is a problem of its own, not the end."""
+    """The text of every call flow file in `directory`, by file name, sorted by name; a file
+    that cannot be read, or is not UTF-8, is a problem of its own, not the end."""
     texts: dict[str, str] = {}
     problems: list[Problem] = []
     for path in sorted(directory.iterdir(), key=lambda p: p.name):
@@ -61,8 +53,11 @@ def read_flow_files(directory: Path) -> tuple[dict[str, str], list[Problem]]:
 
 
 def load_flow_dir(directory: Path) -> tuple[FlowDocs, list[Problem]]:
-    """Read and load every call flow file in `directory`."""
-    return load_flow_texts(read_flow_dir(directory), base=directory)
+    """Read and load every call flow file in `directory`; a file that cannot be read is one
+    more problem."""
+    texts, unreadable = read_flow_files(directory)
+    flows, problems = load_flow_texts(texts, base=directory)
+    return flows, sorted(unreadable + problems, key=lambda p: (p.path, p.line, p.col))
 
 
 def load_flow_texts(
