@@ -41,3 +41,15 @@ def test_a_query_command_does_not_load_the_web_stack() -> None:
     )
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert run.stdout.splitlines()[-1] == "[]"
+
+
+def test_serve_has_what_gunicorn_s_signal_handlers_use_before_any_worker_exits() -> None:
+    # Imported first inside the SIGCHLD handler, a module can be re-entered by the next SIGCHLD
+    # and fail half-way; `ivr serve` alone (no other command loaded) must bring it in up front.
+    script = (
+        "import sys\n"
+        "import ivr.commands.serve\n"
+        "print('prometheus_client.multiprocess' in sys.modules)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "True"
