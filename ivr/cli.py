@@ -2,52 +2,61 @@
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
 from ivr import __version__
 
+# Which module defines each command: a command's imports (Flask, the dashboard, twilio...) load
+# only when it runs, so a quick query such as `ivr kpis` does not pay for every other command.
+MODULES = {
+    "serve": "serve",
+    "check": "check",
+    "simulate": "simulate",
+    "graph": "graph",
+    "agents": "agents",
+    "route": "routing",
+    "coverage": "routing",
+    "calls": "calls",
+    "kpis": "calls",
+    "tickets": "tickets",
+    "worker": "worker",
+    "recordings": "recordings",
+    "users": "users",
+}
 
-@click.group()
+
+class _CommandsByModule(click.Group):
+    """A group whose commands are imported from their module when first asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *MODULES})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in MODULES:
+            _load(MODULES[cmd_name])
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_CommandsByModule)
 @click.version_option(__version__, prog_name="ivr")
 def cli() -> None:
     """Serve, check and explore the phone-support router."""
 
 
-def _register() -> None:
-    # Imported here so that a command's heavy imports load only when the command runs.
-    from ivr.commands import (
-        agents,
-        calls,
-        check,
-        graph,
-        recordings,
-        routing,
-        serve,
-        simulate,
-        tickets,
-        users,
-        worker,
-    )
+def _load(module_name: str) -> None:
+    module = importlib.import_module(f"ivr.commands.{module_name}")
+    for command in module.COMMANDS:
+        cli.add_command(command)
 
-    modules = (
-        serve,
-        check,
-        simulate,
-        graph,
-        agents,
-        routing,
-        calls,
-        tickets,
-        worker,
-        recordings,
-        users,
-    )
-    for module in modules:
-        for command in module.COMMANDS:
-            cli.add_command(command)
+
+def _register() -> None:
+    """Every command, loaded now."""
+    for module_name in dict.fromkeys(MODULES.values()):
+        _load(module_name)
 
 
 def main() -> None:
     """Console-script entry point."""
-    _register()
     cli(prog_name="ivr")

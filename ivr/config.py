@@ -1,10 +1,10 @@
-"""What the call flow and pools readers share: the patterns of numbers and language tags, hints."""
+"""The flows directory as one configuration: its files read, flows and pools loaded together,
+and the patterns of numbers and language tags every reader of those files uses."""
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,18 +19,6 @@ if TYPE_CHECKING:
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 # BCP 47 as Twilio uses it: a lower-case language, then region or variant subtags (vi-VN, ar-XA).
 LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
-
-
-def closest(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str | None:
-    """The choice that `word` most likely misspells, or None when none is close."""
-    found = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
-    return found[0] if found else None
-
-
-def suggest(word: str, choices: Iterable[str]) -> str:
-    """A " (did you mean ...?)" hint for a misspelt `word`, or the empty string."""
-    hint = closest(word, choices)
-    return f" (did you mean {hint!r}?)" if hint else ""
 
 
 POOLS_FILE = "pools.yaml"
@@ -48,6 +36,22 @@ class Config:
     def ok(self) -> bool:
         """Whether no problem is an error."""
         return not any(p.severity == "error" for p in self.problems)
+
+
+def read_config_files(directory: Path) -> tuple[dict[str, str], list[Problem]]:
+    """The texts of the flow files and `pools.yaml` in `directory`, by file name, and a problem
+    for each file that cannot be read or is not UTF-8 (at its first bad byte)."""
+    from ivr.flows.loader import read_flow_files
+
+    texts, problems = read_flow_files(directory)
+    pools = directory / POOLS_FILE
+    if pools.is_file():
+        text, unreadable = yamlsource.read_text(pools, "the pools")
+        if text is None:
+            problems += unreadable
+        else:
+            texts[POOLS_FILE] = text
+    return texts, problems
 
 
 def load_config(texts: Mapping[str, str], base: Path | None = None) -> Config:

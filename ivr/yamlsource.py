@@ -2,20 +2,27 @@
 
 Scalars follow the YAML 1.2 core schema rather than PyYAML's 1.1 defaults, so `NO` (Norway),
 `off` and `8:30` stay strings, and a key given twice is an error instead of a silent overwrite.
+
+`Reader` is what every loader of these files (call flows, pools, ticket sinks) builds on: located
+problems, type checks, unknown keys with the key most likely meant. A loader adds its own rules
+and words.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path as FilePath
+from typing import Any, TypeVar
 
 import yaml
 
 from ivr.errors import Problem
 
 Path = tuple[str | int, ...]
+T = TypeVar("T")
 
 _INT = re.compile(r"[-+]?(0|[1-9][0-9]*)$")
 _FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
@@ -62,6 +69,25 @@ class Source:
         return Problem(self.path, line, col, message, severity)
 
 
+def read_text(path: FilePath, what: str = "") -> tuple[str | None, list[Problem]]:
+    """A file's UTF-8 text, or the problem that it cannot be read (`what` names the file's
+    role) or is not UTF-8, located at its first bad byte."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        return None, [
+            Problem(str(path), 1, 1, f"cannot read{' ' + what if what else ''}: {reason}")
+        ]
+    try:
+        return data.decode("utf-8"), []
+    except UnicodeDecodeError as exc:
+        good = data[: exc.start].decode("utf-8")
+        line, col = _line_col(good, len(good))
+        message = f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
+        return None, [Problem(str(path), line, col, message)]
+
+
 def parse(text: str, path: str) -> tuple[Source | None, list[Problem]]:
     """Parse one YAML document; on failure return the syntax problems instead."""
     try:
@@ -95,6 +121,7 @@ def parse(text: str, path: str) -> tuple[Source | None, list[Problem]]:
 
 
 def _line_col(text: str, position: int) -> tuple[int, int]:
+    """The line and column (in characters, from 1) of `position` in `text`."""
     before = text[:position]
     return before.count("\n") + 1, position - (before.rfind("\n") + 1) + 1
 
@@ -184,3 +211,73 @@ def _scalar(node: yaml.ScalarNode) -> Any:
     if _FLOAT.match(value) and any(c.isdigit() for c in value):
         return float(value)
     return value
+
+
+def closest(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str | None:
+    """The choice that `word` most likely misspells, or None when none is close."""
+    found = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
+    return found[0] if found else None
+
+
+def suggest(word: str, choices: Iterable[str]) -> str:
+    """A " (did you mean ...?)" hint for a misspelt `word`, or the empty string."""
+    hint = closest(word, choices)
+    return f" (did you mean {hint!r}?)" if hint else ""
+
+
+def suggest_or_list(word: str, choices: Iterable[str]) -> str:
+    """A "; did you mean ...?" hint for a misspelt `word`, else the choices listed."""
+    known = list(choices)
+    hint = closest(word, known)
+    return f"; did you mean {hint!r}?" if hint else f" (known: {', '.join(known)})"
+
+
+class Reader:
+    """Reads values out of one parsed file, recording a located problem for each bad one."""
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.problems: list[Problem] = []
+
+    def context(self) -> str:
+        """Words put before every message, such as the part of the file being read."""
+        return ""
+
+    def hint(self, word: str, choices: Iterable[str]) -> str:
+        """What to add to the message about a misspelt word."""
+        return suggest(word, choices)
+
+    def error(self, where: Path, message: str, severity: str = "error") -> None:
+        """Record a problem at `where`."""
+        self.problems.append(self.source.problem(where, self.context() + message, severity))
+
+    def warn(self, where: Path, message: str) -> None:
+        """Record a warning at `where`."""
+        self.error(where, message, "warning")
+
+    def unknown_keys(
+        self, body: dict[str, Any], where: Path, allowed: Iterable[str], what: str = ""
+    ) -> None:
+        """An error at each key of `body` not among `allowed` (`what`: " in ..." to name the
+        map), with the key most likely meant."""
+        known = tuple(allowed)
+        for key in body:
+            if key not in known:
+                self.error((*where, key), f"unknown key {key!r}{what}{self.hint(key, known)}")
+
+    def typed(self, where: Path, value: Any, kind: type[T], message: str) -> T | None:
+        """`value` when it is a `kind`, else None and `message` at `where`; true and false are
+        not numbers here, whatever Python says."""
+        if isinstance(value, kind) and (kind is bool or not isinstance(value, bool)):
+            return value
+        self.error(where, message)
+        return None
+
+    def matching(
+        self, where: Path, value: Any, pattern: re.Pattern[str], message: str
+    ) -> str | None:
+        """`value` when it is text that `pattern` matches, else None and `message` at `where`."""
+        if isinstance(value, str) and pattern.match(value):
+            return value
+        self.error(where, message)
+        return None

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from ivr.config import POOLS_FILE, load_config
+from ivr.config import POOLS_FILE, load_config, read_config_files
 from ivr.errors import Problem
-from ivr.flows.loader import FlowDocs, read_flow_files
+from ivr.flows.loader import FlowDocs, is_flow_file
 from ivr.flows.model import Route
 from ivr.tickets.config import check_tickets
 
@@ -45,17 +45,13 @@ def check_directory(directory: Path) -> tuple[FlowDocs, list[Problem]]:
     if not directory.is_dir():
         return {}, [Problem(str(directory), 1, 1, "no such directory")]
     try:
-        texts, unreadable = read_flow_files(directory)
+        texts, unreadable = read_config_files(directory)
     except OSError as exc:
         return {}, [Problem(str(directory), 1, 1, f"cannot read the flows: {exc}")]
-    if not texts and not unreadable:
+    found = [*texts, *(p.path for p in unreadable)]
+    if not any(is_flow_file(Path(name).name) for name in found):
         return {}, [Problem(str(directory), 1, 1, "no call flow files (*.yaml) here")]
     pools_path = directory / POOLS_FILE
-    if pools_path.is_file():
-        try:
-            texts[POOLS_FILE] = pools_path.read_bytes().decode("utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            unreadable.append(Problem(str(pools_path), 1, 1, f"cannot read the pools: {exc}"))
     config = load_config(texts, base=directory)
     problems = config.problems + unreadable + check_tickets(directory)
     if not pools_path.exists():

@@ -16,6 +16,10 @@ import click
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+# Imported here, before any worker can exit: first imported inside gunicorn's SIGCHLD handler,
+# the import can be interrupted by the next worker's SIGCHLD, re-entered, and fail half-way.
+from prometheus_client import multiprocess
+
 from ivr.commands.check import check_directory
 from ivr.embedded import EmbeddedRedis
 from ivr.errors import IvrError, StoreUnavailable
@@ -57,8 +61,6 @@ def gunicorn_options(
 
 def _forget_worker_metrics(server: Any, worker: Any) -> None:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
-
         multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 

@@ -18,7 +18,7 @@ from ivr.errors import IvrError
 from ivr.settings import Settings
 from ivr.simulate import Heard, InProcess, Input, OverHttp, SimulatedCall, Transport, place_call
 from ivr.voice.security import SignatureChecker
-from ivr.yamlsource import parse
+from ivr.yamlsource import parse, read_text
 
 KEYS = re.compile(r"[0-9*#]+$")
 
@@ -202,7 +202,8 @@ def _run_scenario(
     """Run every call of a scenario file; the number of calls that did not go as expected."""
     if store is None:
         raise click.ClickException("scenarios run in-process (without --url)")
-    source, problems = parse(path.read_text(encoding="utf-8"), str(path))
+    text, problems = read_text(path, "the scenario")
+    source, problems = parse(text, str(path)) if text is not None else (None, problems)
     calls = source.data.get("calls") if source and isinstance(source.data, dict) else None
     if problems or not isinstance(calls, list):
         raise click.ClickException(

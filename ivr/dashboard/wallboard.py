@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import redis
 from flask import Blueprint, Response, current_app, g, render_template
 
-from ivr.calls.kpis import kpis
+from ivr.calls.kpis import KpiCall, kpis
 from ivr.calls.records import CallRecords
 from ivr.dashboard.board import LOOK_AHEAD_SECONDS, next_gaps, pools_now
 from ivr.dashboard.web import dashboard, services
@@ -79,7 +79,8 @@ def call_figures(at: float) -> dict[str, str]:
     today = datetime.fromtimestamp(at, zone).date()
     start = datetime.combine(today, time(0), zone).timestamp()
     records = CallRecords(store.redis)
-    total = kpis(records.between(start, at + 1), "day", SERVICE_LEVEL_SECONDS, zone, today, today)
+    calls = map(KpiCall.of_fields, records.between_fields(start, at + 1))
+    total = kpis(calls, "day", SERVICE_LEVEL_SECONDS, zone, today, today)
     day = total["total"]
     since = store.longest_wait_since()
     waiting = store.waiting_count()

@@ -11,11 +11,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from ivr import yamlsource
-from ivr.config import suggest
 from ivr.errors import Problem
 from ivr.flows import model as m
 from ivr.flows.parse import Draft, parse_flow
 from ivr.flows.validate import check_across, check_flow, check_references
+from ivr.yamlsource import suggest
 
 FlowDocs = dict[str, m.Flow]  # flows by name
 
@@ -36,41 +36,28 @@ def is_flow_file(name: str) -> bool:
     )
 
 
-def read_flow_dir(directory: Path) -> dict[str, str]:
-    """The text of every call flow file in `directory`, by file name, sorted by name."""
-    return {
-        path.name: path.read_text(encoding="utf-8")
-        for path in sorted(directory.iterdir(), key=lambda p: p.name)
-        if is_flow_file(path.name) and path.is_file()
-    }
-
-
 def read_flow_files(directory: Path) -> tuple[dict[str, str], list[Problem]]:
-    """Like read_flow_dir, but a file that cannot be read is a problem of its own, not the end."""
+    """The text of every call flow file in `directory`, by file name, sorted by name; a file
+    that cannot be read, or is not UTF-8, is a problem of its own, not the end."""
     texts: dict[str, str] = {}
     problems: list[Problem] = []
     for path in sorted(directory.iterdir(), key=lambda p: p.name):
         if not (is_flow_file(path.name) and path.is_file()):
             continue
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            problems.append(Problem(str(path), 1, 1, f"cannot read: {exc.strerror or exc}"))
-            continue
-        try:
-            texts[path.name] = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            good = data[: exc.start].decode("utf-8")
-            line = good.count("\n") + 1
-            col = len(good) - (good.rfind("\n") + 1) + 1
-            message = f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
-            problems.append(Problem(str(path), line, col, message))
+        text, unreadable = yamlsource.read_text(path)
+        if text is None:
+            problems += unreadable
+        else:
+            texts[path.name] = text
     return texts, problems
 
 
 def load_flow_dir(directory: Path) -> tuple[FlowDocs, list[Problem]]:
-    """Read and load every call flow file in `directory`."""
-    return load_flow_texts(read_flow_dir(directory), base=directory)
+    """Read and load every call flow file in `directory`; a file that cannot be read is one
+    more problem."""
+    texts, unreadable = read_flow_files(directory)
+    flows, problems = load_flow_texts(texts, base=directory)
+    return flows, sorted(unreadable + problems, key=lambda p: (p.path, p.line, p.col))
 
 
 def load_flow_texts(

@@ -1,4 +1,4 @@
-"""Reading values out of one YAML file, recording a located problem for each bad one."""
+"""Reading values out of one call flow file, recording a located problem for each bad one."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from ivr.config import E164, LANGUAGE_TAG
-from ivr.config import suggest as suggest  # the flow readers import it from here
-from ivr.errors import Problem
 from ivr.flows import model as m
 from ivr.yamlsource import Path as YamlPath
+from ivr.yamlsource import Reader as YamlReader
 from ivr.yamlsource import Source
 
 LANGUAGE_CODE = LANGUAGE_TAG
@@ -22,21 +21,18 @@ COUNTRY = re.compile(r"^[A-Z]{2}$")
 FINISH_KEYS = frozenset("0123456789*#")
 
 
-class Reader:
-    """Reads values out of one file, recording a located problem for each bad one."""
+class Reader(YamlReader):
+    """Reads a flow file's values, naming the step being read in every message."""
 
     def __init__(self, source: Source) -> None:
-        self.source = source
-        self.problems: list[Problem] = []
+        super().__init__(source)
         self.step: str | None = None  # named in every message while reading a step
         # What the step reader learns on the way, for the draft flow.
         self.includes: dict[str, str] = {}  # include step -> included flow
         self.broken: set[str] = set()  # steps whose action could not be read
 
-    def error(self, where: YamlPath, message: str, severity: str = "error") -> None:
-        """Record a problem at `where`, naming the step being read."""
-        prefix = f"step {self.step!r}: " if self.step is not None else ""
-        self.problems.append(self.source.problem(where, prefix + message, severity))
+    def context(self) -> str:
+        return f"step {self.step!r}: " if self.step is not None else ""
 
     def mapping(
         self,
@@ -47,17 +43,14 @@ class Reader:
         required: Iterable[str] = (),
     ) -> dict[str, Any] | None:
         """`value` as a map whose keys are all among `keys`, with every `required` one."""
-        if not isinstance(value, dict):
-            self.error(where, f"{what} must be a map of keys")
+        data = self.typed(where, value, dict, f"{what} must be a map of keys")
+        if data is None:
             return None
-        allowed = tuple(keys)
-        for key in value:
-            if key not in allowed:
-                self.error((*where, key), f"unknown key {key!r} in {what}{suggest(key, allowed)}")
+        self.unknown_keys(data, where, keys, f" in {what}")
         for key in required:
-            if key not in value:
+            if key not in data:
                 self.error(where, f"{what} needs {key!r}")
-        return value
+        return data
 
     def text(self, where: YamlPath, value: Any, what: str) -> str | None:
         """`value` as non-empty text."""
@@ -68,43 +61,34 @@ class Reader:
 
     def name(self, where: YamlPath, value: Any, what: str) -> str | None:
         """`value` as the name of a step or flow."""
-        if isinstance(value, str) and NAME.match(value):
-            return value
-        self.error(where, f"{what} must be a name made of letters, digits, '_', '-' and '.'")
-        return None
+        message = f"{what} must be a name made of letters, digits, '_', '-' and '.'"
+        return self.matching(where, value, NAME, message)
 
     def whole(self, where: YamlPath, value: Any, what: str, low: int, high: int) -> int | None:
         """`value` as a whole number from `low` to `high`."""
-        if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
-            return value
-        self.error(where, f"{what} must be a whole number from {low} to {high}")
-        return None
+        message = f"{what} must be a whole number from {low} to {high}"
+        number = self.typed(where, value, int, message)
+        if number is not None and not low <= number <= high:
+            self.error(where, message)
+            return None
+        return number
 
     def flag(self, where: YamlPath, value: Any, what: str) -> bool | None:
         """`value` as true or false."""
-        if isinstance(value, bool):
-            return value
-        self.error(where, f"{what} must be true or false")
-        return None
+        return self.typed(where, value, bool, f"{what} must be true or false")
 
     def language(self, where: YamlPath, value: Any) -> str | None:
         """`value` as a language code such as vi-VN."""
-        if isinstance(value, str) and LANGUAGE_CODE.match(value):
-            return value
-        self.error(where, f"{value!r} is not a language code such as en-US, vi-VN or ar-XA")
-        return None
+        message = f"{value!r} is not a language code such as en-US, vi-VN or ar-XA"
+        return self.matching(where, value, LANGUAGE_CODE, message)
 
     def number(self, where: YamlPath, value: Any, what: str) -> str | None:
         """`value` as a phone number in E.164 form."""
-        if isinstance(value, str) and E164.match(value):
-            return value
         if isinstance(value, int) and not isinstance(value, bool):
-            self.error(
-                where, f'{what} must be quoted, like "+{value}": unquoted it is read as an integer'
-            )
+            message = f'{what} must be quoted, like "+{value}": unquoted it is read as an integer'
         else:
-            self.error(where, f'{what} {value!r} is not an E.164 number such as "+15005550006"')
-        return None
+            message = f'{what} {value!r} is not an E.164 number such as "+15005550006"'
+        return self.matching(where, value, E164, message)
 
     def items(
         self, where: YamlPath, value: Any, what: str, may_be_empty: bool = False

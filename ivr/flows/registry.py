@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ivr.config import load_config
+from ivr.config import load_config, read_config_files
 from ivr.errors import Problem
-from ivr.flows.loader import read_flow_dir
 from ivr.flows.model import Flow
 
 if TYPE_CHECKING:
@@ -29,7 +28,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-POOLS_FILE = "pools.yaml"
 KEEP_VERSIONS = 8
 REMARK_SECONDS = 3600.0  # the good version is marked again hourly, which keeps its YAML in Redis
 
@@ -115,13 +113,12 @@ class FlowRegistry:
                 return
             self._signature = signature
             try:
-                texts = read_flow_dir(self.flows_dir)
-                pools = self.flows_dir / POOLS_FILE
-                if pools.exists():
-                    texts[POOLS_FILE] = pools.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                self.errors = [Problem(str(self.flows_dir), 1, 1, f"cannot read flows: {exc}")]
-                log.error("flows not reloaded: %s", exc)
+                texts, unreadable = read_config_files(self.flows_dir)
+            except OSError as exc:
+                unreadable = [Problem(str(self.flows_dir), 1, 1, f"cannot read flows: {exc}")]
+            if unreadable:
+                self.errors = unreadable
+                log.error("flows not reloaded:\n%s", "\n".join(str(p) for p in unreadable))
                 return
             flowset, problems = build_flowset(texts, self.flows_dir)
             if flowset is None:

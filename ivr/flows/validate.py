@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from ivr.config import suggest
 from ivr.errors import Problem
 from ivr.flows import model as m
 from ivr.flows.parse import Draft
 from ivr.yamlsource import Path as YamlPath
+from ivr.yamlsource import suggest
 
 Reference = tuple[
     YamlPath, str | None, str

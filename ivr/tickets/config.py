@@ -6,23 +6,22 @@ committed; any other text value may be `${ENV_VAR}` too. Variables are read when
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ivr.config import E164
 from ivr.errors import ConfigError, Problem
 from ivr.yamlsource import Path as Where
-from ivr.yamlsource import Source, parse
+from ivr.yamlsource import Reader, Source, parse, read_text, suggest_or_list
 
 TICKETS_FILE = "tickets.yaml"
 SECRET_KEYS = frozenset({"secret", "password", "token", "api_key"})
 ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 # type -> (required keys, optional keys)
@@ -55,35 +54,38 @@ class SinkConfigError(ConfigError):
 
 def load_sinks(directory: Path) -> tuple[list[SinkSpec], list[Problem]]:
     """The sinks of `directory/tickets.yaml` (none when it is absent) and its problems."""
-    path = directory / TICKETS_FILE
-    if not path.exists():
-        return [], []
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return [], [Problem(str(path), 1, 1, f"cannot read the ticket sinks: {exc}")]
-    source, problems = parse(text, str(path))
-    if source is None:
-        return [], problems
-    reader = _Reader(source)
-    sinks = reader.document()
-    return sinks, problems + reader.problems
+    _, sinks, problems = _load(directory)
+    return sinks, problems
 
 
 def check_tickets(directory: Path, env: Mapping[str, str] | None = None) -> list[Problem]:
     """Every problem of `tickets.yaml` in `directory`; unset variables are warnings here."""
     env = os.environ if env is None else env
-    sinks, problems = load_sinks(directory)
-    if not sinks or any(p.severity == "error" for p in problems):
+    source, sinks, problems = _load(directory)
+    if source is None or not sinks or any(p.severity == "error" for p in problems):
         return problems
-    source, _ = parse((directory / TICKETS_FILE).read_text("utf-8"), str(directory / TICKETS_FILE))
     for index, sink in enumerate(sinks):
         for key, value in sink.options.items():
             for name in _references(value):
-                if name not in env and source is not None:
+                if name not in env:
                     message = f"sink {sink.name!r}: ${{{name}}} is not set in this environment"
                     problems.append(source.problem(("sinks", index, key), message, "warning"))
     return problems
+
+
+def _load(directory: Path) -> tuple[Source | None, list[SinkSpec], list[Problem]]:
+    path = directory / TICKETS_FILE
+    if not path.exists():
+        return None, [], []
+    text, problems = read_text(path, "the ticket sinks")
+    if text is None:
+        return None, [], problems
+    source, problems = parse(text, str(path))
+    if source is None:
+        return None, [], problems
+    reader = _Reader(source)
+    sinks = reader.document()
+    return source, sinks, problems + reader.problems
 
 
 def sinks_for_worker(directory: Path, env: Mapping[str, str] | None = None) -> list[SinkSpec]:
@@ -122,13 +124,9 @@ def _resolve(value: Any, env: Mapping[str, str], sink: str, key: str) -> Any:
     return env[name]
 
 
-class _Reader:
-    def __init__(self, source: Source) -> None:
-        self.source = source
-        self.problems: list[Problem] = []
-
-    def error(self, where: Where, message: str) -> None:
-        self.problems.append(self.source.problem(where, message))
+class _Reader(Reader):
+    def hint(self, word: str, choices: Iterable[str]) -> str:
+        return suggest_or_list(word, choices)
 
     def document(self) -> list[SinkSpec]:
         data = self.source.data
@@ -137,12 +135,9 @@ class _Reader:
         if not isinstance(data, dict) or "sinks" not in data:
             self.error((), "expected `sinks:` with a list of ticket sinks")
             return []
-        for key in data:
-            if key != "sinks":
-                self.error((key,), f"unknown key {key!r} (known: sinks)")
-        entries = data["sinks"]
-        if not isinstance(entries, list):
-            self.error(("sinks",), "`sinks` must be a list")
+        self.unknown_keys(data, (), ("sinks",))
+        entries = self.typed(("sinks",), data["sinks"], list, "`sinks` must be a list")
+        if entries is None:
             return []
         sinks: list[SinkSpec] = []
         names: set[str] = set()
@@ -158,8 +153,8 @@ class _Reader:
         return sinks
 
     def sink(self, body: Any, where: Where, index: int) -> SinkSpec | None:
-        if not isinstance(body, dict):
-            self.error(where, "a sink is a mapping with a `type`")
+        body = self.typed(where, body, dict, "a sink is a mapping with a `type`")
+        if body is None:
             return None
         kind = body.get("type")
         if kind not in KEYS:
@@ -168,11 +163,7 @@ class _Reader:
         required, optional = KEYS[kind]
         allowed = (*COMMON_KEYS, *required, *optional)
         before = len(self.problems)
-        for key in body:
-            if key not in allowed:
-                hint = difflib.get_close_matches(key, allowed, n=1)
-                also = f"; did you mean {hint[0]!r}?" if hint else f" (known: {', '.join(allowed)})"
-                self.error((*where, key), f"unknown key {key!r} for a {kind} sink{also}")
+        self.unknown_keys(body, where, allowed, f" for a {kind} sink")
         for key in required:
             if key not in body:
                 self.error(where, f"a {kind} sink needs `{key}`")
@@ -196,8 +187,7 @@ class _Reader:
                 self.error(where, f"`{key}` must be given as ${{ENV_VAR}}, never written here")
             return
         if key in ("starttls", "tls"):
-            if not isinstance(value, bool):
-                self.error(where, f"`{key}` is true or false")
+            self.typed(where, value, bool, f"`{key}` is true or false")
             return
         if key in ("port", "timeout"):
             top = 65535 if key == "port" else 300

@@ -6,11 +6,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ivr.calls.kpis import FIELDS, kpis
+from ivr.calls.kpis import FIELDS, KpiCall, kpis
 from ivr.calls.summary import CallSummary
 
 ZONES = ["UTC", "America/New_York", "Asia/Ho_Chi_Minh", "Australia/Lord_Howe", "Africa/Cairo"]
@@ -39,6 +40,7 @@ def summaries(draw: st.DrawFn) -> CallSummary:
         ended_at=(answered_at or start) + 60 if ended else None,
         voicemail_seconds=draw(st.sampled_from([0, 0, 12])),
         fault=draw(st.sampled_from([None, None, "redis"])),
+        twilio_failed=draw(st.sampled_from([False, False, True])),
     )
 
 
@@ -114,7 +116,7 @@ def test_kpis_match_the_oracle(
 ) -> None:
     start = date(2026, 3, 7) + timedelta(days=first)
     end = start + timedelta(days=days)
-    got = kpis(calls, by, threshold, ZoneInfo(zone), start, end)
+    got = kpis(map(KpiCall.of, calls), by, threshold, ZoneInfo(zone), start, end)
     want = oracle(calls, by, threshold, ZoneInfo(zone), start, end)
     assert [r["key"] for r in got["rows"]] == [r["key"] for r in want["rows"]]
     for got_row, want_row in zip(got["rows"], want["rows"], strict=True):
@@ -132,7 +134,8 @@ def test_service_level_counts_every_abandon_among_offered_calls() -> None:
                            ended_at=start + 200, queue="billing")  # fmt: skip
 
     calls = [call("a", 3), call("b", 20), call("c", 21), call("d", None), call("e", None, False)]
-    total = kpis(calls, "queue", 20, ZoneInfo("UTC"), date(2026, 5, 4), date(2026, 5, 4))["total"]
+    day = date(2026, 5, 4)
+    total = kpis(map(KpiCall.of, calls), "queue", 20, ZoneInfo("UTC"), day, day)["total"]
     assert total["calls"] == 5 and total["offered"] == 4
     assert total["answered"] == 3 and total["abandoned"] == 1 and total["self_service"] == 1
     assert total["service_level"] == 0.5  # a and b within 20 s, over four offered
@@ -144,8 +147,22 @@ def test_service_level_counts_every_abandon_among_offered_calls() -> None:
 def test_days_are_local_and_the_last_day_is_inclusive() -> None:
     zone = ZoneInfo("Asia/Ho_Chi_Minh")  # UTC+7: 18:00 UTC is already the next local day
     late = datetime(2026, 5, 4, 18, tzinfo=UTC).timestamp()
-    report = kpis([CallSummary("a", started_at=late)], "day", 20, zone,
+    report = kpis([KpiCall.of(CallSummary("a", started_at=late))], "day", 20, zone,
                   date(2026, 5, 4), date(2026, 5, 5))  # fmt: skip
     rows = [(r["key"], r["calls"]) for r in report["rows"]]
     assert rows == [("2026-05-04", 0), ("2026-05-05", 1)]
     assert report["rows"][0]["service_level"] is None
+
+
+@settings(max_examples=100, deadline=None)
+@given(calls=st.lists(summaries(), max_size=30))
+def test_the_stored_fields_give_the_facts_of_the_summary(calls: list[CallSummary]) -> None:
+    stored = [KpiCall.of_fields(orjson.loads(c.to_json())) for c in calls]
+    assert stored == [KpiCall.of(c) for c in calls]
+
+
+def test_fields_missing_from_an_older_record_take_their_defaults() -> None:
+    start = datetime(2026, 5, 4, 9, tzinfo=UTC).timestamp()
+    old = {"sid": "CA1", "started_at": start, "route_at": start + 5, "ended_at": start + 60}
+    call = KpiCall.of_fields(old)
+    assert call == KpiCall(start, "abandoned", True, None, None, None, "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import redis
 
+from ivr.calls import records as records_module
 from ivr.calls.events import CallStarted, RouteDecided
 from ivr.calls.records import CHUNK, CallRecords
 from ivr.errors import BadQuery, StoreUnavailable
@@ -75,12 +76,17 @@ def test_show_gives_the_summary_and_the_events_oldest_first(connection: redis.Re
     assert CallRecords(connection).show("CAunknown") is None
 
 
-def test_between_reads_every_call_of_the_range_in_chunks(connection: redis.Redis) -> None:
+def test_between_fields_reads_every_call_of_the_range_in_chunks(
+    connection: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(records_module, "BETWEEN_CHUNK", 95)
     store = Store(connection)
     for i in range(1203):
-        store.record(f"CA{i}", [CallStarted(T0 + i, caller="+1", flow="support")])
-    got = [s.sid for s in CallRecords(connection).between(T0 + 100, T0 + 1200)]
-    assert got == [f"CA{i}" for i in range(100, 1200)]
+        # Ten calls start at each instant, so equal scores span the chunks' edges.
+        store.record(f"CA{i:04d}", [CallStarted(T0 + i // 10, caller="+1", flow="support")])
+    fields = list(CallRecords(connection).between_fields(T0 + 10, T0 + 120))
+    assert [f["sid"] for f in fields] == [f"CA{i:04d}" for i in range(100, 1200)]
+    assert fields[0]["started_at"] == T0 + 10 and fields[0]["flow"] == "support"
 
 
 def test_trim_forgets_old_calls_from_every_index(connection: redis.Redis) -> None:
@@ -103,4 +109,4 @@ def test_redis_down_is_store_unavailable() -> None:
     with pytest.raises(StoreUnavailable):
         records.find()
     with pytest.raises(StoreUnavailable):
-        list(records.between(T0, T0 + 1))
+        list(records.between_fields(T0, T0 + 1))

@@ -171,6 +171,21 @@ def test_an_undecodable_file_is_named_and_hides_no_other_file(
     assert any(line.startswith(f"{flows / 'support.yaml'}:") for line in lines[1:]), lines
 
 
+def test_undecodable_pools_and_tickets_files_are_located_beside_the_flows(
+    runner: CliRunner, flows: Path
+) -> None:
+    (flows / "pools.yaml").write_bytes(POOLS.encode().replace(b"Lan", b"L\xe2n"))
+    (flows / "tickets.yaml").write_bytes(b"sinks:\n  - {type: \xffwebhook}\n")
+    (flows / "support.yaml").write_bytes(FLOW.encode().replace(b"Billing,", b"Bill\xc3ing,"))
+    result = runner.invoke(cli, ["check", str(flows)])
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        f"{flows / 'pools.yaml'}:6:22: not UTF-8 text (byte 0xe2 at offset 148)",
+        f"{flows / 'support.yaml'}:6:20: not UTF-8 text (byte 0xc3 at offset 84)",
+        f"{flows / 'tickets.yaml'}:2:12: not UTF-8 text (byte 0xff at offset 18)",
+    ]
+
+
 def test_a_nul_byte_is_reported_where_it_is(runner: CliRunner, flows: Path) -> None:
     (flows / "support.yaml").write_text(FLOW.replace("Billing, press 1.", "Billing,\0 press 1."))
     result = runner.invoke(cli, ["check", str(flows)])

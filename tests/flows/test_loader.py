@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
 from ivr.errors import Problem
-from ivr.flows.loader import load_flow_dir, load_flow_texts, read_flow_dir
+from ivr.flows.loader import load_flow_dir, load_flow_texts, read_flow_files
 from ivr.flows.model import (
     ANY_LANGUAGE,
     Branch,
@@ -484,8 +485,20 @@ def test_the_samples_load_without_any_problem() -> None:
             assert all(step.action.prompt.covers(code) for code in support.languages)
 
 
-def test_read_flow_dir_skips_pools_hidden_and_other_files(tmp_path: Path) -> None:
+def test_read_flow_files_skips_pools_hidden_and_other_files(tmp_path: Path) -> None:
     for name in ("b.yaml", "a.yml", "pools.yaml", ".#b.yaml", "notes.txt"):
         (tmp_path / name).write_text("x: 1\n", encoding="utf-8")
     (tmp_path / "scenarios.yaml").mkdir()
-    assert list(read_flow_dir(tmp_path)) == ["a.yml", "b.yaml"]
+    texts, problems = read_flow_files(tmp_path)
+    assert list(texts) == ["a.yml", "b.yaml"] and problems == []
+
+
+def test_a_file_that_is_not_utf8_is_one_more_problem_of_the_directory(tmp_path: Path) -> None:
+    shutil.copytree(SAMPLES, tmp_path / "flows")
+    (tmp_path / "flows" / "broken.yaml").write_bytes(b"flow: broken\nsteps:\n  a: {say: \xff}\n")
+    flows, problems = load_flow_dir(tmp_path / "flows")
+    assert "support" in flows
+    path = tmp_path / "flows" / "broken.yaml"
+    assert [str(p) for p in problems if p.path == str(path)] == [
+        f"{path}:3:12: not UTF-8 text (byte 0xff at offset 31)"
+    ]

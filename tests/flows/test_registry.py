@@ -70,3 +70,20 @@ def test_broken_files_fall_back_to_a_kept_version_until_fixed(
     _edit(support, "next: nowhere", "next: choose_language")
     fixed = registry.current()
     assert fixed is not None and fixed.version == good.version and not registry.errors
+
+
+def test_an_undecodable_file_keeps_the_version_served_and_says_where(
+    flows_dir: Path, connection: redis.Redis
+) -> None:
+    registry = _registry(flows_dir, Store(connection))
+    served = registry.current()
+    assert served is not None
+    pools = flows_dir / "pools.yaml"
+    lines = pools.read_bytes().splitlines(keepends=True)
+    lines.insert(1, b"  \xff\n")
+    pools.write_bytes(b"".join(lines))
+    assert registry.current() is served
+    offset = len(lines[0]) + 2
+    assert [str(p) for p in registry.errors] == [
+        f"{pools}:2:3: not UTF-8 text (byte 0xff at offset {offset})"
+    ]

@@ -340,3 +340,23 @@ def test_unserved_queues(tmp_path: Path) -> None:
 
     assert pools is not None
     assert unserved_queues(pools, ["billing", "sales", "tech", "claims"]) == {"sales", "claims"}
+
+
+@pytest.mark.parametrize(
+    ("data", "where", "byte"),
+    [
+        # The column counts characters: "ă" is two bytes but one column.
+        (b"pools:\n  hanoi:\n    queues: [\xc4\x83n\xff]\n", "3:16", "0xff at offset 32"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "1:1", "0x89 at offset 0"),
+    ],
+)
+def test_an_undecodable_file_is_reported_at_its_first_bad_byte(
+    tmp_path: Path, data: bytes, where: str, byte: str
+) -> None:
+    path = tmp_path / "pools.yaml"
+    path.write_bytes(data)
+
+    pools, problems = load_pools(path)
+
+    assert pools is None
+    assert located(problems) == [f"{where}: not UTF-8 text (byte {byte})"]

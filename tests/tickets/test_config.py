@@ -143,3 +143,12 @@ def test_load_sinks_reports_yaml_syntax(tmp_path: Path) -> None:
     write(tmp_path, "sinks: [\n")
     sinks, problems = load_sinks(tmp_path)
     assert sinks == [] and "YAML syntax" in problems[0].message
+
+
+def test_an_undecodable_file_is_reported_at_its_first_bad_byte(tmp_path: Path) -> None:
+    path = tmp_path / "tickets.yaml"
+    path.write_bytes(b'sinks:\n  - {type: webhook, url: "https://h\xe9.example.com"}\n')
+    problems = check_tickets(tmp_path, ENV)
+    assert [str(p) for p in problems] == [f"{path}:2:36: not UTF-8 text (byte 0xe9 at offset 42)"]
+    with pytest.raises(ConfigError):
+        sinks_for_worker(tmp_path, ENV)
