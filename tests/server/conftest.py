@@ -7,6 +7,7 @@ starts its own embedded Redis in its data dir, and must stop it on exit.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import signal
@@ -135,6 +136,9 @@ class Server:
         """SIGTERM, as a process manager would; the server and its embedded Redis must go."""
         assert self.process is not None
         self.http.close()
+        # urllib3 closes a pool's sockets when the pool is collected, and pools sit in reference
+        # cycles: collect them, or the workers drain those idle connections until keep-alive ends.
+        gc.collect()
         self.process.send_signal(signal.SIGTERM)
         try:
             code = self.process.wait(STOP_TIMEOUT)
@@ -187,6 +191,15 @@ def process_alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return "\nState:\tZ" not in status
+
+
+def worker_pids(server: Server) -> list[int]:
+    """The gunicorn workers: the children of the master (the serve process itself)."""
+    assert server.process is not None
+    master = server.process.pid
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    own_redis = {server.embedded_pid}
+    return [int(pid) for pid in children if int(pid) not in own_redis]
 
 
 def copy_sample_flows(target: Path) -> Path:
