@@ -59,8 +59,10 @@ class Server:
         redis_url: str | None = None,
         env: dict[str, str] | None = None,
         flush: bool = True,
+        threads: int | None = None,
     ) -> None:
         self.given_redis_url = redis_url or shared_redis_url()
+        self.threads = threads  # per worker; `ivr serve`'s default when None
         self.extra_env = dict(env or {})
         self.flush = flush  # a shared Redis is flushed before and after, unless told not to
         self.root = root
@@ -103,6 +105,7 @@ class Server:
             urls.client(shared, 2).flushdb()
         command = [sys.executable, "-m", "ivr", "serve", "--port", str(self.port)]
         command += ["--workers", str(self.workers)]
+        command += ["--threads", str(self.threads)] if self.threads else []
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 command,
@@ -216,10 +219,11 @@ def running_server(
     redis_url: str | None = None,
     env: dict[str, str] | None = None,
     flush: bool = True,
+    threads: int | None = None,
 ) -> Iterator[Server]:
     """A started server, stopped (and checked to be gone) afterwards."""
     root.mkdir(parents=True, exist_ok=True)
-    server = Server(root, flows_dir, workers, redis_url, env, flush)
+    server = Server(root, flows_dir, workers, redis_url, env, flush, threads)
     server.start()
     try:
         yield server
