@@ -116,7 +116,13 @@ def client(url: str, timeout: float) -> redis.Redis:
         # redis-py leaves Sentinel and ClusterNode untyped.
         sentinel = Sentinel(  # type: ignore[no-untyped-call]
             list(target.hosts),
-            sentinel_kwargs={"socket_timeout": timeout, "socket_connect_timeout": timeout},
+            # One try per sentinel: the lookup itself moves on to the next one. (redis-py's
+            # default retry would back off for seconds, past any time limit.)
+            sentinel_kwargs={
+                "socket_timeout": timeout,
+                "socket_connect_timeout": timeout,
+                "retry": LimitedRetry(ExponentialBackoff(cap=timeout, base=0.05), 0),
+            },
             **options,
         )
         for watcher in sentinel.sentinels:
@@ -127,8 +133,12 @@ def client(url: str, timeout: float) -> redis.Redis:
         )
         _limit_pool(master.connection_pool)
         return cast(redis.Redis, master)
-    nodes = [ClusterNode(h, p) for h, p in target.hosts]  # type: ignore[no-untyped-call]
+    (first, port), *others = target.hosts
+    nodes = [ClusterNode(h, p) for h, p in others]  # type: ignore[no-untyped-call]
     cluster = RedisCluster(
+        # Given a URL, RedisCluster builds each node's pool from the options, connection class
+        # included; from host and port alone it would drop the class.
+        url=f"redis://[{first}]:{port}" if ":" in first else f"redis://{first}:{port}",
         startup_nodes=nodes,
         password=target.password,
         connection_class=_limited(redis.Connection),
