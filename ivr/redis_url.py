@@ -185,8 +185,8 @@ def time_limit(seconds: float) -> Iterator[None]:
         end_time_limit(token)
 
 
-def _time_left() -> float | None:
-    """Seconds of Redis time left under the current limit; None when there is none."""
+def time_left() -> float | None:
+    """Seconds of Redis time left under this context's limit; None when there is none."""
     limit = _limit.get()
     return None if limit is None else limit.until - time.monotonic()
 
@@ -206,7 +206,7 @@ class _LimitedConnection:
     _sock: socket.socket | None
 
     def _wait_at_most(self) -> None:
-        left = _time_left()
+        left = time_left()
         if left is None:
             wait = self.socket_timeout
         elif left <= 0:
@@ -218,7 +218,7 @@ class _LimitedConnection:
             sock.settimeout(wait)
 
     def _connect(self) -> socket.socket:
-        left = _time_left()
+        left = time_left()
         if left is not None and left <= 0:
             raise TimeoutError("the Redis time of this request is spent")
         configured = self.socket_connect_timeout
@@ -273,7 +273,7 @@ class LimitedRetry(Retry):
             except self._supported_errors as error:
                 failures += 1
                 fail(error)
-                left = _time_left()
+                left = time_left()
                 if (self._retries >= 0 and failures > self._retries) or (
                     left is not None and left <= 0
                 ):
