@@ -7,8 +7,13 @@ Forms: `redis://`, `rediss://`, `unix://` (redis-py's own), and
 
 from __future__ import annotations
 
+import socket
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 from urllib.parse import unquote
 
 import redis
@@ -19,6 +24,8 @@ from redis.sentinel import Sentinel
 
 from ivr.errors import IvrError
 
+T = TypeVar("T")
+
 SENTINEL_SCHEME = "redis+sentinel://"
 CLUSTER_SCHEME = "redis+cluster://"
 PLAIN_SCHEMES = ("redis://", "rediss://", "unix://")
@@ -27,6 +34,10 @@ RETRIES = 3  # enough to ride out a failover's reconnects, bounded so a dead Red
 
 class RedisUrlError(IvrError):
     """A `REDIS_URL` that cannot be used."""
+
+
+class RedisTimeSpent(redis.TimeoutError):
+    """The Redis time allowed to what is running (a webhook) is used up: not waited for."""
 
 
 @dataclass(frozen=True)
@@ -86,9 +97,10 @@ def parse(url: str) -> RedisTarget:
 
 
 def client(url: str, timeout: float) -> redis.Redis:
-    """A client for `url` with bounded timeouts and a few retries with backoff on failover."""
+    """A client for `url` with bounded timeouts and a few retries with backoff on failover;
+    within `time_limit`, its commands also keep to the time left."""
     target = parse(url)
-    retry = Retry(ExponentialBackoff(cap=timeout, base=0.05), RETRIES)
+    retry = LimitedRetry(ExponentialBackoff(cap=timeout, base=0.05), RETRIES)
     options: dict[str, Any] = {
         "socket_timeout": timeout,
         "socket_connect_timeout": timeout,
@@ -97,24 +109,177 @@ def client(url: str, timeout: float) -> redis.Redis:
         "decode_responses": False,
     }
     if target.kind == "plain":
-        return redis.Redis.from_url(url, health_check_interval=30, **options)
+        plain = redis.Redis.from_url(url, health_check_interval=30, **options)
+        _limit_pool(plain.connection_pool)
+        return plain
     if target.kind == "sentinel":
         # redis-py leaves Sentinel and ClusterNode untyped.
         sentinel = Sentinel(  # type: ignore[no-untyped-call]
             list(target.hosts),
-            sentinel_kwargs={"socket_timeout": timeout, "socket_connect_timeout": timeout},
+            # One try per sentinel: the lookup itself moves on to the next one. (redis-py's
+            # default retry would back off for seconds, past any time limit.)
+            sentinel_kwargs={
+                "socket_timeout": timeout,
+                "socket_connect_timeout": timeout,
+                "retry": LimitedRetry(ExponentialBackoff(cap=timeout, base=0.05), 0),
+            },
             **options,
         )
+        for watcher in sentinel.sentinels:
+            _limit_pool(watcher.connection_pool)  # finding the master counts too
         # The master is looked up again on every (re)connection, so a failover is followed.
         master = sentinel.master_for(  # type: ignore[no-untyped-call]
             target.service, db=target.db, password=target.password, health_check_interval=30
         )
+        _limit_pool(master.connection_pool)
         return cast(redis.Redis, master)
-    nodes = [ClusterNode(h, p) for h, p in target.hosts]  # type: ignore[no-untyped-call]
+    (first, port), *others = target.hosts
+    nodes = [ClusterNode(h, p) for h, p in others]  # type: ignore[no-untyped-call]
     cluster = RedisCluster(
+        # Given a URL, RedisCluster builds each node's pool from the options, connection class
+        # included; from host and port alone it would drop the class.
+        url=f"redis://[{first}]:{port}" if ":" in first else f"redis://{first}:{port}",
         startup_nodes=nodes,
         password=target.password,
+        connection_class=_limited(redis.Connection),
         **options,
     )
     # RedisCluster answers the commands Store uses with Redis's signatures; the types do not say so.
     return cast(redis.Redis, cluster)
+
+
+# Time limits ------------------------------------------------------------------------------------
+#
+# A webhook must answer while the caller listens: it gets a fixed amount of Redis time in all
+# (`time_limit`). Inside it, a command waits at most the time left, a command that timed out
+# ends the limit (Redis is stalled: the rest of the webhook does without it), and retries stop
+# when the time is spent. Outside a limit (the ticket worker, the CLI, background threads) the
+# client behaves as configured.
+
+
+@dataclass
+class _Limit:
+    until: float  # time.monotonic() after which Redis is no longer waited for
+
+
+_limit: ContextVar[_Limit | None] = ContextVar("ivr_redis_time_limit", default=None)
+
+
+def start_time_limit(seconds: float) -> Token[_Limit | None]:
+    """Allow what runs from now on in this context `seconds` of Redis time in all."""
+    return _limit.set(_Limit(time.monotonic() + seconds))
+
+
+def end_time_limit(token: Token[_Limit | None]) -> None:
+    """Lift the limit `start_time_limit` set."""
+    _limit.reset(token)
+
+
+@contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """`seconds` of Redis time in all for the body of the `with`."""
+    token = start_time_limit(seconds)
+    try:
+        yield
+    finally:
+        end_time_limit(token)
+
+
+def time_left() -> float | None:
+    """Seconds of Redis time left under this context's limit; None when there is none."""
+    limit = _limit.get()
+    return None if limit is None else limit.until - time.monotonic()
+
+
+def _stalled() -> None:
+    """Redis did not answer in time: the rest of the limited work goes without it."""
+    limit = _limit.get()
+    if limit is not None:
+        limit.until = 0.0
+
+
+class _LimitedConnection:
+    """Mixed before a redis-py connection class: each wait keeps to the time left."""
+
+    socket_timeout: float | None
+    socket_connect_timeout: float | None
+    _sock: socket.socket | None
+
+    def _wait_at_most(self) -> None:
+        left = time_left()
+        if left is None:
+            wait = self.socket_timeout
+        elif left <= 0:
+            raise RedisTimeSpent("the Redis time of this request is spent")
+        else:
+            wait = min(self.socket_timeout or left, left)
+        sock = self._sock
+        if sock is not None and sock.gettimeout() != wait:
+            sock.settimeout(wait)
+
+    def _connect(self) -> socket.socket:
+        left = time_left()
+        if left is not None and left <= 0:
+            raise TimeoutError("the Redis time of this request is spent")
+        configured = self.socket_connect_timeout
+        if left is not None:
+            self.socket_connect_timeout = min(configured or left, left)
+        try:
+            sock: socket.socket = super()._connect()  # type: ignore[misc]
+        except TimeoutError:
+            _stalled()
+            raise
+        finally:
+            self.socket_connect_timeout = configured
+        return sock
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        self._wait_at_most()
+        super().send_packed_command(command, check_health)  # type: ignore[misc]
+
+    def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        self._wait_at_most()
+        try:
+            return super().read_response(*args, **kwargs)  # type: ignore[misc]
+        except redis.TimeoutError:
+            _stalled()
+            raise
+
+
+_LIMITED: dict[type, type] = {}
+
+
+def _limited(base: type) -> type:
+    """`base` (a redis-py connection class) keeping to the time limit."""
+    if base not in _LIMITED:
+        _LIMITED[base] = type(f"Limited{base.__name__}", (_LimitedConnection, base), {})
+    return _LIMITED[base]
+
+
+def _limit_pool(pool: Any) -> None:
+    """Make the connections `pool` opens from now on keep to the time limit."""
+    pool.connection_class = _limited(pool.connection_class)
+
+
+class LimitedRetry(Retry):
+    """redis-py's Retry, that neither retries nor sleeps past the time limit."""
+
+    def call_with_retry(self, do: Callable[[], T], fail: Callable[[Exception], Any]) -> T:
+        self._backoff.reset()  # type: ignore[no-untyped-call]
+        failures = 0
+        while True:
+            try:
+                return do()
+            except self._supported_errors as error:
+                failures += 1
+                fail(error)
+                left = time_left()
+                if (self._retries >= 0 and failures > self._retries) or (
+                    left is not None and left <= 0
+                ):
+                    raise error
+                pause = self._backoff.compute(failures)
+                if left is not None:
+                    pause = min(pause, left)
+                if pause > 0:
+                    time.sleep(pause)

@@ -40,7 +40,8 @@ class Settings:
     secret_key: str | None = None
     reload_interval: float = 1.0
     call_ttl_seconds: int = 24 * 3600
-    redis_timeout: float = 0.5
+    redis_timeout: float = 0.5  # one command
+    webhook_redis_seconds: float = 1.0  # all the Redis time of one webhook
     retention_days: int = 90
     housekeeping: bool = False
 

@@ -139,7 +139,8 @@ def translated(method: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return method(*args, **kwargs)
-        except redis.RedisError as exc:
+        except (redis.RedisError, redis.exceptions.RedisClusterException) as exc:
+            # A Cluster client that cannot reach a node says so with the latter, no RedisError.
             raise StoreUnavailable(f"Redis: {exc}") from exc
 
     return cast(F, wrapper)

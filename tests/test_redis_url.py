@@ -1,11 +1,17 @@
-"""`REDIS_URL` parsing: every accepted form, and a clear error for the rest."""
+"""`REDIS_URL` parsing (every form, a clear error for the rest), and the clients' time limits."""
 
 from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import redis
 
 from ivr import redis_url as urls
+from ivr.embedded import EmbeddedRedis
 from ivr.errors import IvrError
 from ivr.redis_url import RedisTarget, RedisUrlError, parse
 
@@ -64,3 +70,66 @@ def test_client_builds_the_kind_the_url_names() -> None:
 def test_plain_client_talks_to_the_test_redis(redis_url: str) -> None:
     connection: redis.Redis = urls.client(redis_url, 0.5)
     assert connection.ping()
+
+
+@pytest.fixture
+def stallable(tmp_path: Path) -> Iterator[str]:
+    """A Redis of this test's own, free to be held with DEBUG SLEEP."""
+    with EmbeddedRedis(tmp_path / "redis") as server:
+        yield server.url
+
+
+def hold(url: str, seconds: float) -> threading.Thread:
+    """Hold the Redis at `url` for `seconds`, from another client; started and running."""
+    thread = threading.Thread(
+        target=redis.Redis.from_url(url).execute_command, args=("DEBUG", "SLEEP", seconds)
+    )
+    thread.start()
+    time.sleep(0.05)  # the sleep has begun
+    return thread
+
+
+def timed(call: Callable[[], object]) -> tuple[float, BaseException | None]:
+    """How long `call` took, and what it raised."""
+    start = time.monotonic()
+    try:
+        call()
+    except redis.RedisError as exc:
+        return time.monotonic() - start, exc
+    return time.monotonic() - start, None
+
+
+@pytest.mark.redis
+def test_a_time_limit_waits_one_timeout_for_a_stalled_redis_then_not_at_all(
+    stallable: str,
+) -> None:
+    connection = urls.client(stallable, 0.5)
+    connection.set("k", "v")
+    holding = hold(stallable, 1.5)
+    with urls.time_limit(1.0):
+        first, failed = timed(lambda: connection.get("k"))
+        assert isinstance(failed, redis.TimeoutError) and 0.4 < first < 0.8  # not retried
+        then, failed = timed(lambda: connection.get("k"))
+        assert isinstance(failed, redis.TimeoutError) and then < 0.05  # Redis is not waited for
+    holding.join()
+    assert connection.get("k") == b"v"  # the limit ended with its block
+
+
+@pytest.mark.redis
+def test_a_time_limit_bounds_the_redis_time_in_all(stallable: str) -> None:
+    connection = urls.client(stallable, 0.5)
+    holding = hold(stallable, 1.0)
+    with urls.time_limit(0.2):
+        spent, failed = timed(lambda: connection.get("k"))
+    assert isinstance(failed, redis.TimeoutError) and spent < 0.4
+    holding.join()
+
+
+@pytest.mark.redis
+def test_without_a_limit_the_client_waits_out_a_short_stall(stallable: str) -> None:
+    connection = urls.client(stallable, 0.5)  # the ticket worker's and the CLI's behaviour
+    connection.set("k", "v")
+    holding = hold(stallable, 0.8)
+    spent, failed = timed(lambda: connection.get("k"))
+    assert failed is None and spent > 0.6  # timed out once, retried, answered
+    holding.join()

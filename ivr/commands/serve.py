@@ -45,7 +45,7 @@ def gunicorn_options(
     return {
         "bind": f"{host}:{port}",
         "workers": workers,
-        "worker_class": "gthread",
+        "worker_class": "ivr.gthread.DrainingThreadWorker",
         "threads": threads,
         "timeout": 30,
         "graceful_timeout": 10,

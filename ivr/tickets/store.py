@@ -257,23 +257,47 @@ class TicketStore:
 
     def read(self, consumer: str, count: int, block_ms: int) -> list[tuple[str, str]]:
         """New outbox entries for this consumer: (entry id, ticket id)."""
-        answer = cast(
-            list[Any],
-            self.redis.xreadgroup(
-                GROUP, consumer, {OUTBOX_KEY: ">"}, count=count, block=block_ms or None
-            ),
-        )
+        try:
+            answer = cast(
+                list[Any],
+                self.redis.xreadgroup(
+                    GROUP, consumer, {OUTBOX_KEY: ">"}, count=count, block=block_ms or None
+                ),
+            )
+        except redis.ResponseError as exc:
+            self._group_lost(exc)
+            return []
         return _entries(answer[0][1] if answer else [])
 
     def reclaim(self, consumer: str, min_idle_ms: int, count: int) -> list[tuple[str, str]]:
         """Entries a dead worker took and never finished, now this consumer's."""
-        answer = cast(
-            list[Any],
-            self.redis.xautoclaim(
-                OUTBOX_KEY, GROUP, consumer, min_idle_time=min_idle_ms, start_id="0-0", count=count
-            ),
-        )
+        try:
+            answer = cast(
+                list[Any],
+                self.redis.xautoclaim(
+                    OUTBOX_KEY,
+                    GROUP,
+                    consumer,
+                    min_idle_time=min_idle_ms,
+                    start_id="0-0",
+                    count=count,
+                ),
+            )
+        except redis.ResponseError as exc:
+            self._group_lost(exc)
+            return []
         return _entries(answer[1])
+
+    def _group_lost(self, exc: redis.ResponseError) -> None:
+        """Make the consumer group again when Redis no longer has it, else raise `exc`.
+
+        A failover onto a replica that had not yet received the group, or a Redis restarted
+        without its data, leaves the outbox without it; every read would fail until then. Made
+        again from the stream's start, it hands out every entry still there (finished ones are
+        deleted), and a ticket already delivered is not sent again."""
+        if not str(exc).startswith("NOGROUP"):
+            raise exc
+        self.ensure_group()
 
     def drop_entry(self, entry_id: str) -> None:
         """Forget an outbox entry whose ticket is gone."""

@@ -12,6 +12,7 @@ from ivr.calls.events import CallEvent, DialEnded, TwilioStatus
 from ivr.calls.spool import new_batch_id
 from ivr.errors import BadRequest, StoreUnavailable
 from ivr.metrics import WEBHOOKS
+from ivr.redis_url import end_time_limit, start_time_limit
 from ivr.services import Services
 from ivr.twiml import render
 from ivr.voice.params import parse_params
@@ -29,6 +30,20 @@ def _services() -> Services:
 def twiml(document: str, status: int = 200) -> Response:
     """A TwiML answer."""
     return Response(document, status=status, mimetype="text/xml")
+
+
+@bp.before_request
+def limit_redis_time() -> None:
+    """A caller is listening: the webhook gets a bounded amount of Redis time in all, then
+    answers without Redis (the fallback, events spooled to disk)."""
+    g.redis_time_limit = start_time_limit(_services().settings.webhook_redis_seconds)
+
+
+@bp.teardown_request
+def lift_redis_time_limit(error: BaseException | None) -> None:
+    token = g.pop("redis_time_limit", None)
+    if token is not None:
+        end_time_limit(token)
 
 
 @bp.before_request

@@ -35,6 +35,7 @@ class Figures:
     connection_failures: list[str] = field(default_factory=list)
     fallbacks: int = 0
     bad_answers: list[str] = field(default_factory=list)
+    answers: list[Answer] = field(default_factory=list)
     calls: list[CallRecord] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -51,6 +52,19 @@ class Figures:
     def server_errors(self) -> int:
         """Answers Twilio would see as an application error."""
         return sum(n for code, n in self.by_status.items() if code >= 500)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One webhook that was answered: when it was sent (monotonic clock), how long it took."""
+
+    path: str
+    sent: float
+    seconds: float
+
+    def overlaps(self, start: float, end: float) -> bool:
+        """Whether it was waiting at some instant between `start` and `end`."""
+        return self.sent < end and self.sent + self.seconds > start
 
 
 @dataclass
@@ -122,6 +136,7 @@ class Load:
     def _post(self, caller: HttpCaller, path: str, **extra: str) -> requests.Response | None:
         """One webhook, retried on connection errors as Twilio would; None if never answered."""
         for _ in range(CONNECT_RETRIES):
+            sent = time.monotonic()
             try:
                 response = caller.post(path, **extra)
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
@@ -131,9 +146,11 @@ class Load:
                     self.figures.connection_failures.append(f"{path}: {exc}"[:300])
                 time.sleep(0.1)
                 continue
+            answer = Answer(path.partition("?")[0], sent, time.monotonic() - sent)
             with self.figures.lock:
                 self.figures.requests += 1
                 self.figures.by_status[response.status_code] += 1
+                self.figures.answers.append(answer)
             return response
         return None
 

@@ -7,6 +7,7 @@ starts its own embedded Redis in its data dir, and must stop it on exit.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import signal
@@ -58,8 +59,10 @@ class Server:
         redis_url: str | None = None,
         env: dict[str, str] | None = None,
         flush: bool = True,
+        threads: int | None = None,
     ) -> None:
         self.given_redis_url = redis_url or shared_redis_url()
+        self.threads = threads  # per worker; `ivr serve`'s default when None
         self.extra_env = dict(env or {})
         self.flush = flush  # a shared Redis is flushed before and after, unless told not to
         self.root = root
@@ -102,6 +105,7 @@ class Server:
             urls.client(shared, 2).flushdb()
         command = [sys.executable, "-m", "ivr", "serve", "--port", str(self.port)]
         command += ["--workers", str(self.workers)]
+        command += ["--threads", str(self.threads)] if self.threads else []
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 command,
@@ -135,6 +139,9 @@ class Server:
         """SIGTERM, as a process manager would; the server and its embedded Redis must go."""
         assert self.process is not None
         self.http.close()
+        # urllib3 closes a pool's sockets when the pool is collected, and pools sit in reference
+        # cycles: collect them, or the workers drain those idle connections until keep-alive ends.
+        gc.collect()
         self.process.send_signal(signal.SIGTERM)
         try:
             code = self.process.wait(STOP_TIMEOUT)
@@ -189,6 +196,15 @@ def process_alive(pid: int) -> bool:
     return "\nState:\tZ" not in status
 
 
+def worker_pids(server: Server) -> list[int]:
+    """The gunicorn workers: the children of the master (the serve process itself)."""
+    assert server.process is not None
+    master = server.process.pid
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    own_redis = {server.embedded_pid}
+    return [int(pid) for pid in children if int(pid) not in own_redis]
+
+
 def copy_sample_flows(target: Path) -> Path:
     """A private, editable copy of the sample call flows."""
     shutil.copytree(SAMPLE_FLOWS, target, ignore=shutil.ignore_patterns("scenarios"))
@@ -203,10 +219,11 @@ def running_server(
     redis_url: str | None = None,
     env: dict[str, str] | None = None,
     flush: bool = True,
+    threads: int | None = None,
 ) -> Iterator[Server]:
     """A started server, stopped (and checked to be gone) afterwards."""
     root.mkdir(parents=True, exist_ok=True)
-    server = Server(root, flows_dir, workers, redis_url, env, flush)
+    server = Server(root, flows_dir, workers, redis_url, env, flush, threads)
     server.start()
     try:
         yield server

@@ -16,7 +16,7 @@ from ivr.settings import Settings
 from ivr.tickets.config import sinks_for_worker
 from ivr.tickets.model import Ticket
 from ivr.tickets.sinks import build_sinks
-from ivr.tickets.store import TicketStore
+from ivr.tickets.store import OUTBOX_KEY, TicketStore
 from ivr.tickets.worker import Worker, WorkerOptions
 from tests.server.conftest import free_port
 from tests.tickets.conftest import (
@@ -377,3 +377,30 @@ def test_a_stopping_worker_leaves_what_it_owes_to_be_reclaimed(
     groups = connection.xinfo_consumers("ivr:{tickets}:outbox", "workers")
     # The finished worker left the group; the stopped one stays until its debt was taken over.
     assert [g["name"] for g in groups] == [b"stopping"]
+
+
+def test_a_worker_whose_consumer_group_vanished_makes_it_again(
+    services: FakeServices,
+    ticket_settings: Settings,
+    connection: redis.Redis,
+    clock: Clock,
+    voicemail: VoicemailFactory,
+) -> None:
+    write_sinks(ticket_settings.flows_dir, webhook_yaml(services))
+    store = TicketStore(connection)
+    worker = make_worker(ticket_settings, connection, clock)
+    worker.store.ensure_group()
+    delivered = created(store, voicemail())
+    assert worker.tick() == 1
+    # What a failover onto a replica that never received the group looks like: no outbox at all,
+    # then a ticket queued into a fresh stream without the group.
+    connection.delete(OUTBOX_KEY)
+    ticket = created(store, voicemail())
+    assert connection.xinfo_groups(OUTBOX_KEY) == []
+    assert worker.tick() == 1  # the group made again, the ticket read and delivered
+    assert connection.xinfo_groups(OUTBOX_KEY)[0]["name"] == b"workers"
+    done = store.get(ticket.id)
+    assert done is not None and done.status == "delivered"
+    keys = [p.headers["Idempotency-Key"] for p in services.seen("POST", "/hooks/ivr")]
+    assert keys == [delivered.id, ticket.id]
+    assert store.outbox_length() == 0

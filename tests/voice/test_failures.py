@@ -9,6 +9,7 @@ import redis
 from flask.testing import FlaskClient
 
 from ivr.app import create_app
+from ivr.redis_url import time_left
 from ivr.settings import Settings
 from tests.conftest import Caller, parse_twiml, spoken
 
@@ -116,3 +117,12 @@ def test_metrics_count_webhooks_calls_and_refusals(client: FlaskClient, caller: 
     assert value('ivr_calls_started_total{flow="support"}') == started + 1
     assert value('ivr_webhooks_total{kind="incoming",result="refused"}') == refused + 1
     assert client.get("/metrics").headers["Content-Type"].startswith("text/plain")
+
+
+def test_the_redis_time_limit_ends_with_its_webhook(client: FlaskClient, caller: Caller) -> None:
+    # The request runs in this thread: a limit left behind would cut the next request's Redis.
+    assert caller.post("/voice/incoming").status_code == 200
+    assert time_left() is None
+    assert client.post("/voice/incoming", data={"CallSid": "CA1"}).status_code == 403
+    assert time_left() is None
+    assert client.get("/readyz").status_code == 200

@@ -1,0 +1,95 @@
+"""gunicorn's threaded worker, made to drain its connections on a graceful stop.
+
+gunicorn 23's gthread worker, told to stop (SIGTERM: each old worker on `kill -HUP`, every worker on
+a graceful shutdown), leaves its event loop at once and exits when the requests its threads hold
+are done. The connections it accepted but had not read yet, and those kept alive between two
+requests, are closed unread as the process exits: a request already sent on one of them gets a
+reset instead of an answer, and a client that was sent a keep-alive answer just before the signal
+may send its next request on a socket about to close. This worker stops accepting, then goes on
+serving whatever arrives on the connections it has, each answer with `Connection: close`, and closes
+an idle kept-alive connection only when its keep-alive time runs out, as it would have anyway.
+
+It builds on gunicorn 23's internals (hence the `<24` pin). gunicorn 24 drains on its own, but still
+closes at once a connection whose keep-alive answer went out just before the stop.
+"""
+
+from __future__ import annotations
+
+import selectors
+import time
+from concurrent import futures
+from functools import partial
+from typing import Any
+
+from gunicorn.workers.gthread import ThreadWorker
+
+
+class DrainingThreadWorker(ThreadWorker):  # type: ignore[misc]
+    """A gthread worker that, told to stop, serves its open connections out before leaving."""
+
+    def run(self) -> None:
+        """gunicorn 23's loop, then a drain instead of dropping the open connections."""
+        for listener in self.sockets:
+            listener.setblocking(False)
+            server = listener.getsockname()
+            self.poller.register(listener, selectors.EVENT_READ, partial(self.accept, server))
+        while self.alive:
+            self.notify()
+            self._turn(1.0)
+            if not self.is_parent_alive():
+                break
+            self.murder_keepalived()
+        deadline = time.monotonic() + self.cfg.graceful_timeout
+        self._drain(deadline)
+        # The poller closes only once no thread can hand a connection back to it.
+        futures.wait(self.futures, timeout=max(0.0, deadline - time.monotonic()))
+        self.tpool.shutdown(False)
+        self.poller.close()
+        for listener in self.sockets:
+            listener.close()
+
+    def _turn(self, timeout: float) -> None:
+        """One pass of the event loop: dispatch what is ready, forget finished requests."""
+        if self.nr_conns < self.worker_connections:
+            for key, _ in self.poller.select(timeout):
+                key.data(key.fileobj)
+            done = futures.wait(self.futures, timeout=0, return_when=futures.FIRST_COMPLETED)
+        else:
+            done = futures.wait(self.futures, timeout=timeout, return_when=futures.FIRST_COMPLETED)
+        for future in done.done:
+            self.futures.remove(future)
+
+    def _drain(self, deadline: float) -> None:
+        """Serve what the open connections still bring, until none is left or the deadline."""
+        for listener in self.sockets:
+            # The listening socket stays open in the master and the other workers, so connections
+            # waiting in its backlog go to them.
+            self.poller.unregister(listener)
+        while self.nr_conns > 0 and time.monotonic() < deadline and self.is_parent_alive():
+            self.notify()
+            self._turn(0.05)
+            self.murder_keepalived()  # an idle connection closes when its keep-alive runs out
+
+    def finish_request(self, fs: futures.Future[Any]) -> None:
+        """As gunicorn's, except that a connection answered with keep-alive goes back to the
+        poller even after the stop began: the client may already be sending on it, and its next
+        answer says `Connection: close`."""
+        if fs.cancelled():
+            self.nr_conns -= 1
+            fs.conn.close()  # type: ignore[attr-defined]
+            return
+        try:
+            keepalive, conn = fs.result()
+            if not keepalive:
+                self.nr_conns -= 1
+                conn.close()
+                return
+            conn.sock.setblocking(False)
+            conn.set_timeout()
+            with self._lock:
+                self._keep.append(conn)
+                readable = partial(self.on_client_socket_readable, conn)
+                self.poller.register(conn.sock, selectors.EVENT_READ, readable)
+        except Exception:
+            self.nr_conns -= 1
+            fs.conn.close()  # type: ignore[attr-defined]
