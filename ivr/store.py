@@ -56,7 +56,8 @@ _NO_WRITE = ("", "", "", "", "", "", "")
 
 # One call's write, atomic: state and reply (compare-and-set on the turn, skipped when ARGV[1] is
 # '*'), its events and summary (compare-and-set on the number of events the summary was folded
-# from), then the cross-call writes as (op, key index, a, b) quadruples.
+# from), then the cross-call writes as (op, key index, a, b) quadruples (op 'e': XADD of the
+# event at ARGV position b, so that no event crosses the wire twice).
 # ARGV: 1 expected turn, 2 expected events, 3 new turn ('' = state unchanged), 4 state,
 # 5 reply field, 6 reply, 7 input field, 8 input, 9 turn to prune, 10 call TTL (with no new
 # turn: '' = leave it, else the state's new TTL, as when the call ends), 11 record TTL,
@@ -91,6 +92,8 @@ local i = 17 + n
 for _ = 1, tonumber(ARGV[14]) do
   local op, key, a, b = ARGV[i], KEYS[tonumber(ARGV[i + 1])], ARGV[i + 2], ARGV[i + 3]
   if op == 'x' then redis.call('XADD', key, 'MAXLEN', '~', ARGV[16], '*', 'sid', a, 'e', b)
+  elseif op == 'e' then
+    redis.call('XADD', key, 'MAXLEN', '~', ARGV[16], '*', 'sid', a, 'e', ARGV[tonumber(b)])
   elseif op == 'z' then redis.call('ZADD', key, a, b)
   elseif op == 'n' then redis.call('ZADD', key, 'NX', a, b)
   elseif op == 'r' then redis.call('ZREM', key, b)
@@ -381,7 +384,11 @@ class Store:
             *encoded,
         ]
         slots: dict[str, int] = {}
+        streamed = 0
         for op, key, a, b in inline:
+            if op == "x":  # the event is in ARGV already: send its position, not it again
+                op, b = "e", 17 + streamed
+                streamed += 1
             args += [op, slots.setdefault(key, len(keys) + len(slots) + 1), a, b]
         done = int(self._record(keys=keys + list(slots), args=args))
         if done == 1 and self.cluster and ops:
