@@ -42,21 +42,26 @@ def services() -> Iterator[FakeServices]:
         yield fake
 
 
-@pytest.fixture
-def ticket_settings(tmp_path: Path, services: FakeServices, redis_url: str) -> Settings:
-    flows = tmp_path / "flows"
+def settings_for(root: Path, services: FakeServices, redis_url: str) -> Settings:
+    """Settings for a worker under `root` whose Twilio, media and speech-to-text are `services`."""
+    flows = root / "flows"
     flows.mkdir()
     return Settings(
         auth_token=AUTH_TOKEN,
         account_sid=ACCOUNT_SID,
         redis_url=redis_url,
-        data_dir=tmp_path / "var",
+        data_dir=root / "var",
         flows_dir=flows,
-        recordings_dir=tmp_path / "recordings",
+        recordings_dir=root / "recordings",
         recording_hosts=(f"127.0.0.1:{services.port}",),
         transcribe_url=services.base,
         twilio_api_url=services.base,
     )
+
+
+@pytest.fixture
+def ticket_settings(tmp_path: Path, services: FakeServices, redis_url: str) -> Settings:
+    return settings_for(tmp_path, services, redis_url)
 
 
 def recording_sid() -> str:

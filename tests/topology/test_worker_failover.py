@@ -15,8 +15,14 @@ from ivr import redis_url as urls
 from ivr.settings import Settings
 from ivr.tickets.model import Voicemail
 from ivr.tickets.store import TicketStore
-from tests.tickets.conftest import call_sid, recording_sid, webhook_yaml, write_sinks
-from tests.tickets.fakes import ACCOUNT_SID, AUTH_TOKEN, FakeServices, running
+from tests.tickets.conftest import (
+    call_sid,
+    recording_sid,
+    settings_for,
+    webhook_yaml,
+    write_sinks,
+)
+from tests.tickets.fakes import FakeServices, running
 from tests.tickets.test_cli_and_sigkill import start_worker
 from tests.topology.conftest import SentinelSet, _sentinel_field
 
@@ -33,20 +39,9 @@ def services() -> Iterator[FakeServices]:
 
 
 def _settings(root: Path, services: FakeServices, url: str) -> Settings:
-    flows = root / "flows"
-    flows.mkdir()
-    write_sinks(flows, webhook_yaml(services))
-    return Settings(
-        auth_token=AUTH_TOKEN,
-        account_sid=ACCOUNT_SID,
-        redis_url=url,
-        data_dir=root / "var",
-        flows_dir=flows,
-        recordings_dir=root / "recordings",
-        recording_hosts=(f"127.0.0.1:{services.port}",),
-        transcribe_url=services.base,
-        twilio_api_url=services.base,
-    )
+    settings = settings_for(root, services, url)
+    write_sinks(settings.flows_dir, webhook_yaml(services))
+    return settings
 
 
 def _leave_voicemail(store: TicketStore, services: FakeServices) -> str:
