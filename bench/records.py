@@ -132,13 +132,14 @@ def _kpi_figures(records: CallRecords) -> list[dict[str, Any]]:
     ]
 
 
-def load(connection: redis.Redis, calls: int, rng: random.Random) -> str:
-    """Write `calls` call records; return the caller of the last one (a number with calls)."""
+def load(connection: redis.Redis, calls: int, rng: random.Random, start: datetime = START) -> str:
+    """Write `calls` call records started over `DAYS` days from `start`; return the caller of
+    the last one (a number with calls)."""
     if calls < 1:
         raise ValueError(f"at least one call to load, not {calls}")
     numbers = [f"+1555{n:07d}" for n in rng.sample(range(10_000_000), CALLERS)]
     span = DAYS * 86_400
-    base = START.timestamp()
+    base = start.timestamp()
     for first in range(0, calls, BATCH):
         summaries = [
             summarize(sid, events)
