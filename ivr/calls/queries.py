@@ -59,7 +59,7 @@ def kpi_report(
         raise BadQuery(f"the threshold must be a number of seconds >= 0, not {threshold}")
     tz = parse_zone(zone)
     span = day_span(start_day, end_day, tz)
-    return kpis(records.between(*span), by, threshold, tz, start_day, end_day)
+    return kpis(records.kpi_facts(*span), by, threshold, tz, start_day, end_day)
 
 
 def public_event(event: CallEvent) -> dict[str, Any]:

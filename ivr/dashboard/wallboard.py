@@ -79,7 +79,7 @@ def call_figures(at: float) -> dict[str, str]:
     today = datetime.fromtimestamp(at, zone).date()
     start = datetime.combine(today, time(0), zone).timestamp()
     records = CallRecords(store.redis)
-    total = kpis(records.between(start, at + 1), "day", SERVICE_LEVEL_SECONDS, zone, today, today)
+    total = kpis(records.kpi_facts(start, at + 1), "day", SERVICE_LEVEL_SECONDS, zone, today, today)
     day = total["total"]
     since = store.longest_wait_since()
     waiting = store.waiting_count()

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ivr.calls.kpis import FIELDS, kpis
+from ivr.calls.kpis import FIELDS, KpiFacts, kpis
 from ivr.calls.summary import CallSummary
 
 ZONES = ["UTC", "America/New_York", "Asia/Ho_Chi_Minh", "Australia/Lord_Howe", "Africa/Cairo"]
@@ -149,3 +149,17 @@ def test_days_are_local_and_the_last_day_is_inclusive() -> None:
     rows = [(r["key"], r["calls"]) for r in report["rows"]]
     assert rows == [("2026-05-04", 0), ("2026-05-05", 1)]
     assert report["rows"][0]["service_level"] is None
+
+
+@settings(max_examples=100, deadline=None)
+@given(calls=st.lists(summaries(), max_size=20), by=st.sampled_from(["hour", "queue"]))
+def test_kpi_facts_keep_what_the_kpis_read(calls: list[CallSummary], by: str) -> None:
+    facts = [KpiFacts.of(c) for c in calls]
+    assert all(f is not None for f in facts)
+    kept = [KpiFacts.from_member(f.to_member()) for f in facts if f is not None]
+    assert kept == facts
+    day, zone = date(2026, 3, 8), ZoneInfo("America/New_York")
+    assert kpis(kept, by, 20, zone, day, day) == kpis(calls, by, 20, zone, day, day)
+    assert KpiFacts.of(CallSummary("CAnot-started")) is None
+    with pytest.raises(ValueError, match="version"):
+        KpiFacts.from_member('[0, "CA1"]')
