@@ -92,14 +92,15 @@ class Visitor:
         if status != 302 or response.getheader("Location") != "/dashboard":
             raise RuntimeError(f"logging in as {name} answered {status}")
 
-    def open_stream(self, path: str) -> http.client.HTTPResponse:
+    def open_stream(self, path: str) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         """A streaming GET on a connection of its own, with the session cookie."""
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=LIVE_WAIT)
         connection.request("GET", path, headers={"Cookie": f"{COOKIE}={self.cookie}"})
         response = connection.getresponse()
         if response.status != 200:
-            raise RuntimeError(f"GET {path} answered {response.status}: {response.read(300)!r}")
-        return response
+            connection.close()
+            raise RuntimeError(f"GET {path} answered {response.status}")
+        return connection, response
 
     def close(self) -> None:
         self.connection.close()
@@ -113,6 +114,8 @@ class Visitor:
 
 def run(calls: int = CALLS, events: int = EVENTS) -> list[dict[str, Any]]:
     """Serve the dashboard over `calls` stored calls and time its pages and live updates."""
+    if calls < 1 or events < 2:
+        raise ValueError(f"at least one call and two events to time, not {calls} and {events}")
     with tempfile.TemporaryDirectory(prefix="ivr-bench-dashboard-") as temp:
         folder = Path(temp)
         command = [sys.executable, "-m", "ivr", "serve"]
@@ -201,6 +204,7 @@ class Wallboard:
         self.checker = SignatureChecker(TOKEN)
         self.webhook = http.client.HTTPConnection("127.0.0.1", server.port, timeout=TIMEOUT)
         self.stream: http.client.HTTPResponse | None = None
+        self.stream_connection: http.client.HTTPConnection | None = None
         self.opened = 0.0
         self.expected = 0  # calls in progress once the last call posted is counted
 
@@ -224,7 +228,7 @@ class Wallboard:
         """A fresh stream reads the event stream from its end, once it first asks Redis; a call
         posted before that is missed. So warm it with calls until one is counted."""
         self._close_stream()
-        self.stream = self.visitor.open_stream(self.path)
+        self.stream_connection, self.stream = self.visitor.open_stream(self.path)
         self.opened = time.monotonic()
         for _ in range(3):
             self._call()
@@ -269,6 +273,9 @@ class Wallboard:
         if self.stream is not None:
             self.stream.close()
             self.stream = None
+        if self.stream_connection is not None:
+            self.stream_connection.close()
+            self.stream_connection = None
 
 
 def _live(visitor: Visitor, server: Server, events: int) -> list[dict[str, Any]]:

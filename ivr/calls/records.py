@@ -230,7 +230,7 @@ class CallRecords:
                     KPI_FACTS_KEY, low, f"({end!r}", start=skip, num=FACTS_CHUNK
                 ),
             )
-            chunk = [KpiFacts.from_member(member) for member in raw]
+            chunk = KpiFacts.from_members(raw)
             yield from chunk
             if len(chunk) < FACTS_CHUNK:
                 return

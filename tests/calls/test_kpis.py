@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ivr.calls.kpis import FIELDS, KpiFacts, kpis
+from ivr.calls.kpis import FIELDS, KpiFacts, kpis, totals
 from ivr.calls.summary import CallSummary
 
 ZONES = ["UTC", "America/New_York", "Asia/Ho_Chi_Minh", "Australia/Lord_Howe", "Africa/Cairo"]
@@ -160,6 +160,8 @@ def test_kpi_facts_keep_what_the_kpis_read(calls: list[CallSummary], by: str) ->
     assert kept == facts
     day, zone = date(2026, 3, 8), ZoneInfo("America/New_York")
     assert kpis(kept, by, 20, zone, day, day) == kpis(calls, by, 20, zone, day, day)
+    everything = kpis(kept, by, 20, ZoneInfo("UTC"), date(2026, 3, 7), date(2026, 3, 11))
+    assert totals(kept, 20) == everything["total"]  # every call falls in those days
     assert KpiFacts.of(CallSummary("CAnot-started")) is None
     with pytest.raises(ValueError, match="version"):
         KpiFacts.from_member('[0, "CA1"]')
