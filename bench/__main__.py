@@ -1,4 +1,5 @@
-"""`make bench`: the webhook, routing, ticket and call-record figures, as one table (or JSON).
+"""`make bench`: the webhook, routing, ticket, call-record and dashboard figures, as one table
+(or JSON).
 
 A ratio says how a figure stands to its goal (goal / measured for a time, measured / goal for a
 throughput): above 1 the goal is met. Nothing here fails on a missed goal; the
@@ -14,7 +15,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from bench import load, records, routing, tickets, webhooks
+from bench import dashboard, load, records, routing, tickets, webhooks
 
 COLUMNS = ("figure", "value", "unit", "goal", "ratio", "note")
 
@@ -54,6 +55,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     sections.append(("routing", routing.run()))
     sections.append(("tickets", tickets.run()))
     sections.append((f"call records ({args.calls:,})", records.run(args.calls)))
+    sections.append((f"dashboard ({args.calls:,} calls)", dashboard.run(args.calls)))
     seconds = time.perf_counter() - began
     if args.json:
         print(as_json(sections, seconds))

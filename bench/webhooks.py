@@ -308,16 +308,7 @@ def _servers(
     real answers are known, the floor serving those same answers."""
     with tempfile.TemporaryDirectory(prefix="ivr-bench-") as temp:
         folder = Path(temp)
-        flows = folder / "call_flows"
-        shutil.copytree(ROOT / "call_flows", flows, ignore=shutil.ignore_patterns("scenarios"))
-        env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "IVR_DEV")}
-        env.update(
-            TWILIO_AUTH_TOKEN=TOKEN,
-            IVR_DATA_DIR=str(folder / "var"),
-            IVR_FLOWS_DIR=str(flows),
-            IVR_RECORDINGS_DIR=str(folder / "recordings"),
-        )
-        env.pop("IVR_PUBLIC_URL", None)
+        env = environment(folder)
         ivr = Server("ivr", [sys.executable, "-m", "ivr", "serve"], env, folder)
         eventless = Server(
             "ivr-without-events",
@@ -344,6 +335,22 @@ def _servers(
                 floor.stop()
             eventless.stop()
             ivr.stop()
+
+
+def environment(folder: Path) -> dict[str, str]:
+    """The environment of an `ivr serve` on a copy of the sample flows in `folder`, with its own
+    embedded Redis in `folder/var` and the bench's auth token."""
+    flows = folder / "call_flows"
+    shutil.copytree(ROOT / "call_flows", flows, ignore=shutil.ignore_patterns("scenarios"))
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "IVR_DEV")}
+    env.update(
+        TWILIO_AUTH_TOKEN=TOKEN,
+        IVR_DATA_DIR=str(folder / "var"),
+        IVR_FLOWS_DIR=str(flows),
+        IVR_RECORDINGS_DIR=str(folder / "recordings"),
+    )
+    env.pop("IVR_PUBLIC_URL", None)
+    return env
 
 
 def _keep_answers(ivr: Server, folder: Path) -> dict[str, str]:

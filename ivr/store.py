@@ -2,8 +2,8 @@
 
 Keys that must change together share a hash tag ({sid}) so that a Redis Cluster keeps them in
 one slot and one script can update them atomically. The few cross-call keys (the event stream,
-the call indexes, who is waiting) are listed below; on a single Redis or Sentinel they are
-written by the same script as the call, on a Cluster right after it.
+the call indexes, the KPI facts, who is waiting) are listed below; on a single Redis or Sentinel
+they are written by the same script as the call, on a Cluster right after it.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from ivr import redis_url
 from ivr.calls.events import CallEvent
 from ivr.calls.events import from_json as event_from_json
 from ivr.calls.events import to_json as event_json
+from ivr.calls.kpis import KpiFacts
 from ivr.calls.summary import INDEXED, CallSummary, fold
 from ivr.errors import StoreUnavailable
 from ivr.flows.state import CallState
@@ -40,6 +41,7 @@ CALLS_KEY = "ivr:calls"  # cross-call: sorted set of sids by start time (every c
 INDEX_KEY = "ivr:index:{0}:{1}"  # cross-call: sids by start time, per flow/queue/... value
 INDEXES_KEY = "ivr:indexes"  # cross-call: set of every index key, for the retention trim
 WAITING_KEY = "ivr:waiting"  # cross-call: sids by the time their caller started waiting
+KPI_FACTS_KEY = "ivr:kpi-facts"  # cross-call: each call's KpiFacts (a JSON array) by start time
 FLOWSET_KEY = "ivr:flowset:{0}"  # hash: file name -> YAML text of one flow version
 GOOD_FLOWSET_KEY = "ivr:flowset:good"  # string: the version last loaded from good files
 PRESENCE_KEY = "ivr:presence"  # hash: agent id -> JSON {status, since}
@@ -528,7 +530,8 @@ class Store:
 
 
 def cross_call_writes(before: CallSummary, after: CallSummary, encoded: Sequence[str]) -> list[Op]:
-    """The writes outside the call's own keys: the global stream, the indexes, who waits."""
+    """The writes outside the call's own keys: the global stream, the indexes, the KPI facts,
+    who waits."""
     sid = after.sid
     ops: list[Op] = [("x", EVENTS_KEY, sid, e) for e in encoded]
     if after.started_at is None:
@@ -548,6 +551,13 @@ def cross_call_writes(before: CallSummary, after: CallSummary, encoded: Sequence
             key = INDEX_KEY.format(name, value)
             ops.append(("z", key, score, sid))
             ops.append(("s", INDEXES_KEY, 0, key))
+    # The facts member changes with the outcome, the route or the answer: the old one goes.
+    facts_before, facts = KpiFacts.of(before), KpiFacts.of(after)
+    if facts_before != facts:
+        if facts_before is not None:
+            ops.append(("r", KPI_FACTS_KEY, 0, facts_before.to_member()))
+        if facts is not None:
+            ops.append(("z", KPI_FACTS_KEY, score, facts.to_member()))
     if after.waiting and not before.waiting:
         ops.append(("z", WAITING_KEY, after.waiting_since, sid))
     elif before.waiting and not after.waiting:

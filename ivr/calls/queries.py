@@ -7,7 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ivr.calls.events import CallEvent, to_dict
-from ivr.calls.kpis import GROUPINGS, KpiCall, kpis
+from ivr.calls.kpis import GROUPINGS, kpis
 from ivr.calls.records import CallRecords
 from ivr.calls.summary import iso
 from ivr.errors import BadQuery
@@ -59,8 +59,7 @@ def kpi_report(
         raise BadQuery(f"the threshold must be a number of seconds >= 0, not {threshold}")
     tz = parse_zone(zone)
     span = day_span(start_day, end_day, tz)
-    calls = map(KpiCall.of_fields, records.between_fields(*span))
-    return kpis(calls, by, threshold, tz, start_day, end_day)
+    return kpis(records.kpi_facts(*span), by, threshold, tz, start_day, end_day)
 
 
 def public_event(event: CallEvent) -> dict[str, Any]:

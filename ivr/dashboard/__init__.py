@@ -12,7 +12,7 @@ from datetime import timedelta
 import redis
 from flask import Flask
 
-from ivr.dashboard import agents, auth, calls, coverage, kpis, tickets, wallboard
+from ivr.dashboard import admin, agents, auth, calls, coverage, kpis, tickets, wallboard
 from ivr.dashboard.users import LoginLimiter, UserError, Users
 from ivr.dashboard.web import Dashboard, bp, csrf
 from ivr.services import Services
@@ -26,7 +26,8 @@ DEV_PASSWORD_FILE = "dev-dashboard-password"
 SECRET_KEY_FILE = "secret-key"
 SESSION_HOURS = 12
 
-for area in (auth.bp, wallboard.bp, agents.bp, coverage.bp, calls.bp, kpis.bp, tickets.bp):
+AREAS = (auth.bp, wallboard.bp, agents.bp, coverage.bp, calls.bp, kpis.bp, tickets.bp, admin.bp)
+for area in AREAS:
     bp.register_blueprint(area)
 
 

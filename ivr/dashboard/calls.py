@@ -1,5 +1,6 @@
 """The call records: a filtered listing paged by cursor, its CSV export, one call's timeline,
-and the voicemail's audio served from IVR_RECORDINGS_DIR."""
+and the voicemail's audio served from IVR_RECORDINGS_DIR (to supervisors: it is the caller's
+voice, which viewers, who see numbers masked, do not hear either)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from ivr.calls.queries import csv_safe, parse_instant
 from ivr.calls.records import CallRecords
 from ivr.calls.summary import FIELDS, INDEXED, OUTCOMES, CallSummary
 from ivr.dashboard.masking import mask_number
-from ivr.dashboard.web import current_user, services
+from ivr.dashboard.web import current_user, requires, services
 from ivr.errors import BadQuery
 from ivr.tickets.model import RECORDING_SID
 
@@ -25,6 +26,7 @@ PAGE = 50
 CSV_LIMIT = 10_000
 AUDIO_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg"}
 HIDDEN = ("v", "kind", "at", "passed_over")
+LISTENERS = "supervisor"  # the role that may hear voicemails (and the roles above it)
 
 
 def _records() -> CallRecords:
@@ -107,12 +109,14 @@ def show(sid: str) -> str:
         abort(404, f"no call {sid} on record")
     summary, events = found
     transcripts = [e for e in events if e.kind == "transcription" and to_dict(e).get("text")]
-    audio = summary.recording_sid if recording_file(summary.recording_sid) else None
+    may_listen = current_user().may(LISTENERS)
+    kept = may_listen and recording_file(summary.recording_sid) is not None
     return render_template(
         "dashboard/call.html",
         call=summary,
         steps=list(timeline(summary, events)),
-        audio=audio,
+        may_listen=may_listen,
+        audio=summary.recording_sid if kept else None,
         transcripts=transcripts,
     )
 
@@ -130,6 +134,7 @@ def recording_file(recording_sid: str | None) -> Path | None:
 
 
 @bp.get("/calls/<sid>/recording")
+@requires(LISTENERS)
 def recording(sid: str) -> Response:
     """The call's voicemail audio, streamed; the file comes from the record, not the request."""
     found = _records().show(sid)

@@ -14,16 +14,16 @@ from bench.records import DAYS, START, _call, _write, load
 from ivr.calls import events as ev
 from ivr.calls.summary import summarize
 from ivr.flows.state import CallState
-from ivr.store import CALLS_KEY, INDEXES_KEY, SUMMARY_KEY, Store
+from ivr.store import CALLS_KEY, INDEXES_KEY, KPI_FACTS_KEY, SUMMARY_KEY, Store
 
 NUMBERS = ["+15550000001", "+15550000002", "+15550000003"]
 
 
 def _records(connection: redis.Redis) -> dict[str, object]:
-    """Every call-record key the queries read: summaries, ivr:calls, each index."""
+    """Every call-record key the queries read: summaries, ivr:calls, the KPI facts, each index."""
     keys = {k.decode() for k in connection.smembers(INDEXES_KEY)}
     found: dict[str, object] = {"indexes": sorted(keys)}
-    for key in [CALLS_KEY, *sorted(keys)]:
+    for key in [CALLS_KEY, KPI_FACTS_KEY, *sorted(keys)]:
         found[key] = connection.zrange(key, 0, -1, withscores=True)
     for key in sorted(connection.scan_iter(SUMMARY_KEY.format("*"))):
         found[key.decode()] = json.loads(connection.get(key) or b"null")

@@ -1,16 +1,17 @@
-"""CallRecords over a real Redis: filters by index, cursors across ties, timelines, retention."""
+"""CallRecords over a real Redis: filters by index, cursors across ties, timelines, KPI facts,
+retention."""
 
 from __future__ import annotations
 
 import pytest
 import redis
 
-from ivr.calls import records as records_module
 from ivr.calls.events import CallStarted, RouteDecided
+from ivr.calls.kpis import KpiFacts
 from ivr.calls.records import CHUNK, CallRecords
 from ivr.errors import BadQuery, StoreUnavailable
-from ivr.store import Store
-from tests.calls.builders import T0, record_call
+from ivr.store import KPI_FACTS_KEY, Store
+from tests.calls.builders import T0, call_events, record_call
 
 
 def test_find_is_newest_first_and_filters_by_every_index(connection: redis.Redis) -> None:
@@ -76,17 +77,12 @@ def test_show_gives_the_summary_and_the_events_oldest_first(connection: redis.Re
     assert CallRecords(connection).show("CAunknown") is None
 
 
-def test_between_fields_reads_every_call_of_the_range_in_chunks(
-    connection: redis.Redis, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(records_module, "BETWEEN_CHUNK", 95)
+def test_between_reads_every_call_of_the_range_in_chunks(connection: redis.Redis) -> None:
     store = Store(connection)
     for i in range(1203):
-        # Ten calls start at each instant, so equal scores span the chunks' edges.
-        store.record(f"CA{i:04d}", [CallStarted(T0 + i // 10, caller="+1", flow="support")])
-    fields = list(CallRecords(connection).between_fields(T0 + 10, T0 + 120))
-    assert [f["sid"] for f in fields] == [f"CA{i:04d}" for i in range(100, 1200)]
-    assert fields[0]["started_at"] == T0 + 10 and fields[0]["flow"] == "support"
+        store.record(f"CA{i}", [CallStarted(T0 + i, caller="+1", flow="support")])
+    got = [s.sid for s in CallRecords(connection).between(T0 + 100, T0 + 1200)]
+    assert got == [f"CA{i}" for i in range(100, 1200)]
 
 
 def test_trim_forgets_old_calls_from_every_index(connection: redis.Redis) -> None:
@@ -109,4 +105,55 @@ def test_redis_down_is_store_unavailable() -> None:
     with pytest.raises(StoreUnavailable):
         records.find()
     with pytest.raises(StoreUnavailable):
-        list(records.between_fields(T0, T0 + 1))
+        list(records.between(T0, T0 + 1))
+
+
+def test_kpi_facts_follow_each_call_and_match_its_summary(connection: redis.Redis) -> None:
+    store = Store(connection)
+    outcomes = ["answered", "abandoned", "voicemail", "self_service", "failed"]
+    for i, outcome in enumerate(outcomes):
+        # Event by event, so each call's facts change several times on the way.
+        for event in call_events(T0 + i * 60, outcome=outcome, wait=3 + i):
+            store.record(f"CA{i}", [event])
+    store.record("CAlive", [CallStarted(T0 + 400, caller="+1", flow="support")])
+    records = CallRecords(connection)
+    derived = [KpiFacts.of(s) for s in records.between(T0, T0 + 3600)]
+    assert connection.zcard(KPI_FACTS_KEY) == len(outcomes) + 1  # one member per call
+    assert list(records.kpi_facts(T0, T0 + 3600)) == derived
+    assert [f.outcome for f in derived] == [*outcomes, "in_progress"]
+    assert derived[0] is not None and derived[0].wait_seconds == 3 and derived[0].offered
+    assert [f.sid for f in records.kpi_facts(T0 + 60, T0 + 240)] == ["CA1", "CA2", "CA3"]
+
+
+def test_calls_without_facts_are_read_from_their_summaries(connection: redis.Redis) -> None:
+    store = Store(connection)
+    for i in range(3):
+        record_call(store, f"CA{i}", T0 + i, outcome="answered", wait=i)
+    records = CallRecords(connection)
+    whole = list(records.kpi_facts(T0, T0 + 10))
+    # As if CA1 had been recorded before the facts index existed: the summaries answer.
+    connection.zremrangebyrank(KPI_FACTS_KEY, 1, 1)
+    assert list(records.kpi_facts(T0, T0 + 10)) == whole
+    assert [f.wait_seconds for f in whole] == [0, 1, 2]
+
+
+def test_trim_forgets_old_kpi_facts(connection: redis.Redis) -> None:
+    store = Store(connection)
+    record_call(store, "CAold", T0)
+    record_call(store, "CAnew", T0 + 3600)
+    CallRecords(connection).trim(T0 + 60)
+    assert [f.sid for f in CallRecords(connection).kpi_facts(0, T0 + 7200)] == ["CAnew"]
+    assert connection.zcard(KPI_FACTS_KEY) == 1
+
+
+def test_kpi_facts_continue_across_chunks_of_equal_start_times(
+    connection: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store(connection)
+    starts = [T0] * 3 + [T0 + 1] * 9 + [T0 + 2, T0 + 3] + [T0 + 4] * 5
+    for i, start in enumerate(starts):
+        store.record(f"CA{i:02d}", [CallStarted(start, caller="+1", flow="support")])
+    monkeypatch.setattr("ivr.calls.records.FACTS_CHUNK", 4)
+    read = [f.sid for f in CallRecords(connection).kpi_facts(T0, T0 + 4)]
+    assert sorted(read) == [f"CA{i:02d}" for i in range(len(starts) - 5)]
+    assert len(read) == len(set(read))

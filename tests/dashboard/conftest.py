@@ -49,11 +49,12 @@ def add_users(connection: redis.Redis) -> None:
     users = Users(connection)
     users.add("sup", "supervisor", PASSWORD, PINNED)
     users.add("Nguyễn", "viewer", PASSWORD, PINNED)
+    users.add("ada", "admin", PASSWORD, PINNED)
 
 
 @pytest.fixture
 def dash_app(settings: Settings, connection: redis.Redis) -> Flask:
-    """The app with two users and a pinned clock."""
+    """The app with a supervisor, a viewer and an admin, and a pinned clock."""
     app = create_app(settings, connection)
     app.extensions["dashboard"].clock = lambda: PINNED
     add_users(connection)

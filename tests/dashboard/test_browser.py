@@ -1,5 +1,5 @@
 """The dashboard in headless Chromium over real HTTP: log in, wallboard, agents, coverage,
-calls, KPIs, tickets, out."""
+calls, KPIs, tickets, users, out; what viewers and supervisors may not do."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import redis
 import requests
 
 from ivr.calls.events import VoicemailRecorded
+from ivr.dashboard.users import Users
 from ivr.settings import Settings
 from ivr.simulate import new_call_sid
 from ivr.store import Store
@@ -176,4 +177,68 @@ def test_the_wallboard_updates_live_when_a_call_arrives(browser: Any, live: str)
     )
     assert page.locator("[data-live]").get_attribute("data-updated") is not None
     shot(page, "wallboard-live")
+    context.close()
+
+
+def sign_in(page: Any, live: str, name: str) -> None:
+    page.goto(live + "/dashboard/login")
+    page.fill("#name", name)
+    page.fill("#password", PASSWORD)
+    page.click("button:has-text('Log in')")
+    assert page.url == live + "/dashboard"
+
+
+def test_an_admin_adds_a_user_and_removes_it(
+    browser: Any, live: str, connection: redis.Redis
+) -> None:
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    sign_in(page, live, "ada")
+    page.click("nav >> text=Users")
+    assert page.url == live + "/dashboard/users"
+    assert page.locator("tr[data-user='ada'] button").count() == 0  # not oneself
+    page.fill("#new-name", "mona")
+    page.select_option("#new-role", "viewer")
+    page.fill("#new-password", PASSWORD)
+    page.click("button:has-text('Add user')")
+    assert "Added mona (viewer)." in page.locator(".flash").inner_text()
+    assert page.locator("tr[data-user='mona'] .role-name").inner_text() == "viewer"
+    added = Users(connection).get("mona")
+    assert added is not None and added.role == "viewer"
+    shot(page, "users")
+    page.locator("tr[data-user='mona'] button:has-text('Remove')").click()
+    assert "Removed mona." in page.locator(".flash").inner_text()
+    assert page.locator("tr[data-user='mona']").count() == 0
+    assert Users(connection).get("mona") is None
+    context.close()
+
+
+def test_a_supervisor_is_refused_the_users_page(browser: Any, live: str) -> None:
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    sign_in(page, live, "sup")
+    assert page.locator("nav >> text=Users").count() == 0
+    answer = page.goto(live + "/dashboard/users")
+    assert answer is not None and answer.status == 403
+    assert "needs the admin role" in page.locator("main").inner_text()
+    context.close()
+
+
+def test_a_viewer_sees_no_audio_player(
+    browser: Any, live: str, connection: redis.Redis, settings: Settings
+) -> None:
+    store = Store(connection)
+    record_call(store, "CA-vm", PINNED - 3600, outcome="voicemail", queue="tech")
+    store.record("CA-vm", [VoicemailRecorded(PINNED - 3500, recording_sid=RE, seconds=12)])
+    settings.recordings_dir.mkdir(parents=True, exist_ok=True)
+    (settings.recordings_dir / f"{RE}.wav").write_bytes(WAV)
+    context = browser.new_context()
+    page = context.new_page()
+    sign_in(page, live, "Nguyễn")
+    page.goto(live + "/dashboard/calls/CA-vm")
+    assert page.locator("audio").count() == 0
+    voicemail = page.locator("section.voicemail").inner_text()
+    assert "Recording available to supervisors." in voicemail
+    assert page.request.get(live + "/dashboard/calls/CA-vm/recording").status == 403
+    shot(page, "call-viewer")
     context.close()

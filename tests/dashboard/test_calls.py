@@ -130,3 +130,23 @@ def test_voicemail_player_streams_the_kept_file_and_links_the_ticket(
     assert audio.status_code == 200 and audio.mimetype == "audio/wav" and audio.data == WAV
     assert client.get("/dashboard/calls/CA-answered/recording").status_code == 404
     assert client.get("/dashboard/calls/..%2F..%2Fetc/recording").status_code == 404
+
+
+def test_a_viewer_neither_hears_nor_downloads_the_voicemail(
+    dash_app: Flask, connection: redis.Redis, settings: Settings
+) -> None:
+    store = some_calls(connection)
+    store.record("CA-vm", [VoicemailRecorded(PINNED - 500, recording_sid=RE, seconds=12)])
+    settings.recordings_dir.mkdir(parents=True, exist_ok=True)
+    (settings.recordings_dir / f"{RE}.wav").write_bytes(WAV)
+    viewer = signed_in(dash_app, "Nguyễn")
+    page = viewer.get("/dashboard/calls/CA-vm").get_data(as_text=True)
+    assert "<audio" not in page and "/dashboard/calls/CA-vm/recording" not in page
+    assert "Recording available to supervisors." in page
+    refused = viewer.get("/dashboard/calls/CA-vm/recording")
+    assert refused.status_code == 403 and WAV not in refused.data
+    assert viewer.get("/dashboard/calls/CA-answered/recording").status_code == 403
+    for name in ("sup", "ada"):  # supervisors and admins listen
+        listener = signed_in(dash_app, name)
+        assert "<audio" in listener.get("/dashboard/calls/CA-vm").get_data(as_text=True)
+        assert listener.get("/dashboard/calls/CA-vm/recording").data == WAV

@@ -15,7 +15,8 @@ from ivr.store import Store
 from tests.dashboard.conftest import PASSWORD, csrf_of, log_in
 
 PAGES = ["/dashboard", "/dashboard/agents", "/dashboard/coverage", "/dashboard/logout"]
-PAGES += ["/dashboard/calls", "/dashboard/kpis", "/dashboard/tickets", "/dashboard/no-such"]
+PAGES += ["/dashboard/calls", "/dashboard/kpis", "/dashboard/tickets", "/dashboard/users"]
+PAGES += ["/dashboard/no-such"]
 
 
 def test_every_dashboard_url_redirects_to_login_without_a_session(dash_app: Flask) -> None:

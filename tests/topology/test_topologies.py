@@ -1,6 +1,7 @@
 """Two `ivr serve` hosts sharing one Redis topology: Sentinel, then Cluster.
 
-A call whose webhooks alternate between the hosts completes, and round-robin stays exactly fair.
+A call whose webhooks alternate between the hosts completes, and round-robin stays exactly fair;
+on a Cluster, a call's KPI facts follow it although they live in another slot.
 """
 
 from __future__ import annotations
@@ -13,6 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from ivr import redis_url
+from ivr.calls.kpis import KpiFacts
+from ivr.calls.records import CallRecords
+from ivr.store import KPI_FACTS_KEY, Store
+from tests.calls.builders import T0, call_events
 from tests.server.conftest import Server, dialled, running_server, verbs
 from tests.server.test_routing_e2e import (
     POOLS,
@@ -80,3 +86,15 @@ def test_round_robin_is_exactly_fair_across_hosts(hosts: tuple[Server, Server]) 
         futures = [pool.submit(_first_dialled, hosts[i % 2], start) for i in range(count)]
         numbers = [future.result() for future in futures]
     assert Counter(numbers) == {number: count // 3 for number in ROUND_ROBIN}
+
+
+def test_kpi_facts_follow_a_call_on_a_cluster(cluster_set: ClusterSet) -> None:
+    connection = redis_url.client(cluster_set.url, 5.0)
+    store = Store(connection)
+    for event in call_events(T0, outcome="answered", wait=4):  # the facts change on the way
+        store.record("CAcluster", [event])
+    records = CallRecords(connection)
+    facts = list(records.kpi_facts(T0, T0 + 60))
+    assert facts == [KpiFacts.of(s) for s in records.between(T0, T0 + 60)]
+    assert facts[0].outcome == "answered" and facts[0].wait_seconds == 4
+    assert connection.zcard(KPI_FACTS_KEY) == 1
