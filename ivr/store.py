@@ -36,7 +36,7 @@ CALL_KEY = "ivr:call:{{{0}}}"  # hash: turn, state, reply:<turn>, input:<turn>
 CALL_LOG_KEY = "ivr:call:{{{0}}}:log"  # list of the call's events (JSON), oldest first
 SUMMARY_KEY = "ivr:call:{{{0}}}:summary"  # the call's summary (JSON), a fold of its events
 SPOOLED_KEY = "ivr:call:{{{0}}}:spooled"  # set: ids of spooled events already replayed
-EVENTS_KEY = "ivr:events"  # cross-call: stream of every call's events
+EVENTS_KEY = "ivr:events"  # cross-call: stream of every call's events, an entry per write
 CALLS_KEY = "ivr:calls"  # cross-call: sorted set of sids by start time (every call)
 INDEX_KEY = "ivr:index:{0}:{1}"  # cross-call: sids by start time, per flow/queue/... value
 INDEXES_KEY = "ivr:indexes"  # cross-call: set of every index key, for the retention trim
@@ -58,8 +58,8 @@ _NO_WRITE = ("", "", "", "", "", "", "")
 
 # One call's write, atomic: state and reply (compare-and-set on the turn, skipped when ARGV[1] is
 # '*'), its events and summary (compare-and-set on the number of events the summary was folded
-# from), then the cross-call writes as (op, key index, a, b) quadruples (op 'e': XADD of the
-# event at ARGV position b, so that no event crosses the wire twice).
+# from), then the cross-call writes as (op, key index, a, b) quadruples (op 'e': one XADD of the
+# write's events as a JSON array built from their own arguments, so none crosses the wire twice).
 # ARGV: 1 expected turn, 2 expected events, 3 new turn ('' = state unchanged), 4 state,
 # 5 reply field, 6 reply, 7 input field, 8 input, 9 turn to prune, 10 call TTL (with no new
 # turn: '' = leave it, else the state's new TTL, as when the call ends), 11 record TTL,
@@ -93,9 +93,10 @@ end
 local i = 17 + n
 for _ = 1, tonumber(ARGV[14]) do
   local op, key, a, b = ARGV[i], KEYS[tonumber(ARGV[i + 1])], ARGV[i + 2], ARGV[i + 3]
-  if op == 'x' then redis.call('XADD', key, 'MAXLEN', '~', ARGV[16], '*', 'sid', a, 'e', b)
+  if op == 'x' then redis.call('XADD', key, 'MAXLEN', '~', ARGV[16], '*', 'sid', a, 'events', b)
   elseif op == 'e' then
-    redis.call('XADD', key, 'MAXLEN', '~', ARGV[16], '*', 'sid', a, 'e', ARGV[tonumber(b)])
+    local batch = '[' .. table.concat({unpack(ARGV, 17, 16 + n)}, ',') .. ']'
+    redis.call('XADD', key, 'MAXLEN', '~', ARGV[16], '*', 'sid', a, 'events', batch)
   elseif op == 'z' then redis.call('ZADD', key, a, b)
   elseif op == 'n' then redis.call('ZADD', key, 'NX', a, b)
   elseif op == 'r' then redis.call('ZREM', key, b)
@@ -386,11 +387,9 @@ class Store:
             *encoded,
         ]
         slots: dict[str, int] = {}
-        streamed = 0
         for op, key, a, b in inline:
-            if op == "x":  # the event is in ARGV already: send its position, not it again
-                op, b = "e", 17 + streamed
-                streamed += 1
+            if op == "x":  # the events are in ARGV already: the script joins them
+                op, b = "e", ""
             args += [op, slots.setdefault(key, len(keys) + len(slots) + 1), a, b]
         done = int(self._record(keys=keys + list(slots), args=args))
         if done == 1 and self.cluster and ops:
@@ -401,7 +400,7 @@ class Store:
         with self.redis.pipeline(transaction=False) as pipe:
             for op, key, a, b in ops:
                 if op == "x":
-                    pipe.xadd(key, {"sid": a, "e": b}, maxlen=EVENTS_MAXLEN, approximate=True)
+                    pipe.xadd(key, {"sid": a, "events": b}, maxlen=EVENTS_MAXLEN, approximate=True)
                 elif op in ("z", "n"):
                     pipe.zadd(key, {b: a}, nx=op == "n")
                 elif op == "r":
@@ -533,7 +532,8 @@ def cross_call_writes(before: CallSummary, after: CallSummary, encoded: Sequence
     """The writes outside the call's own keys: the global stream, the indexes, the KPI facts,
     who waits."""
     sid = after.sid
-    ops: list[Op] = [("x", EVENTS_KEY, sid, e) for e in encoded]
+    # One stream entry per write: its events, oldest first, as a JSON array.
+    ops: list[Op] = [("x", EVENTS_KEY, sid, "[" + ",".join(encoded) + "]")] if encoded else []
     if after.started_at is None:
         return ops
     score = after.started_at

@@ -42,13 +42,20 @@ def test_a_turn_writes_state_events_summary_stream_and_indexes_at_once(
     assert connection.zscore(INDEX_KEY.format("outcome", "in_progress"), SID) == T0
     assert connection.zscore(INDEX_KEY.format("caller", "+84901111222"), SID) == T0
     entries = connection.xrange(EVENTS_KEY)
-    assert [json.loads(e[b"e"])["kind"] for _, e in entries] == ["call_started"]
+    assert [[x["kind"] for x in json.loads(e[b"events"])] for _, e in entries] == [["call_started"]]
 
     loaded = store.load_turn(SID)
     route = ev.RouteDecided(T0 + 5, queue="billing", pools=("hanoi",), chosen="hanoi")
     dial = ev.DialStarted(T0 + 5, pool="hanoi", agents=("lan",))
     assert store.commit(_state(2), 1, 1, "<Response/>", "in", [route, dial], loaded)
     assert connection.zscore(WAITING_KEY, SID) == T0 + 5
+    # One stream entry per write, its events in order.
+    entries = connection.xrange(EVENTS_KEY)
+    assert [[x["kind"] for x in json.loads(e[b"events"])] for _, e in entries][1] == [
+        ev.to_dict(route)["kind"],
+        ev.to_dict(dial)["kind"],
+    ]
+    assert [e[b"sid"] for _, e in entries] == [SID.encode(), SID.encode()]
     assert connection.zscore(INDEX_KEY.format("queue", "billing"), SID) == T0
 
     # A stale turn changes nothing at all.
