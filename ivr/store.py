@@ -58,7 +58,7 @@ _NO_WRITE = ("", "", "", "", "", "", "")
 
 # One call's write, atomic: state and reply (compare-and-set on the turn, skipped when ARGV[1] is
 # '*'), its events and summary (compare-and-set on the number of events the summary was folded
-# from), then the cross-call writes as (op, key index, a, b) quadruples (op 'e': one XADD of the
+# from), then the cross-call writes as (op, key index, a, b) quadruples (op 'x': one XADD of the
 # write's events as a JSON array built from their own arguments, so none crosses the wire twice).
 # ARGV: 1 expected turn, 2 expected events, 3 new turn ('' = state unchanged), 4 state,
 # 5 reply field, 6 reply, 7 input field, 8 input, 9 turn to prune, 10 call TTL (with no new
@@ -93,8 +93,7 @@ end
 local i = 17 + n
 for _ = 1, tonumber(ARGV[14]) do
   local op, key, a, b = ARGV[i], KEYS[tonumber(ARGV[i + 1])], ARGV[i + 2], ARGV[i + 3]
-  if op == 'x' then redis.call('XADD', key, 'MAXLEN', '~', ARGV[16], '*', 'sid', a, 'events', b)
-  elseif op == 'e' then
+  if op == 'x' then
     local batch = '[' .. table.concat({unpack(ARGV, 17, 16 + n)}, ',') .. ']'
     redis.call('XADD', key, 'MAXLEN', '~', ARGV[16], '*', 'sid', a, 'events', batch)
   elseif op == 'z' then redis.call('ZADD', key, a, b)
@@ -388,19 +387,20 @@ class Store:
         ]
         slots: dict[str, int] = {}
         for op, key, a, b in inline:
-            if op == "x":  # the events are in ARGV already: the script joins them
-                op, b = "e", ""
             args += [op, slots.setdefault(key, len(keys) + len(slots) + 1), a, b]
         done = int(self._record(keys=keys + list(slots), args=args))
         if done == 1 and self.cluster and ops:
-            self._write_cross_call(ops)
+            self._write_cross_call(ops, encoded)
         return done, after
 
-    def _write_cross_call(self, ops: list[Op]) -> None:
+    def _write_cross_call(self, ops: list[Op], encoded: Sequence[str]) -> None:
         with self.redis.pipeline(transaction=False) as pipe:
             for op, key, a, b in ops:
                 if op == "x":
-                    pipe.xadd(key, {"sid": a, "events": b}, maxlen=EVENTS_MAXLEN, approximate=True)
+                    batch = "[" + ",".join(encoded) + "]"
+                    pipe.xadd(
+                        key, {"sid": a, "events": batch}, maxlen=EVENTS_MAXLEN, approximate=True
+                    )
                 elif op in ("z", "n"):
                     pipe.zadd(key, {b: a}, nx=op == "n")
                 elif op == "r":
@@ -532,8 +532,9 @@ def cross_call_writes(before: CallSummary, after: CallSummary, encoded: Sequence
     """The writes outside the call's own keys: the global stream, the indexes, the KPI facts,
     who waits."""
     sid = after.sid
-    # One stream entry per write: its events, oldest first, as a JSON array.
-    ops: list[Op] = [("x", EVENTS_KEY, sid, "[" + ",".join(encoded) + "]")] if encoded else []
+    # One stream entry per write: its events, oldest first, as a JSON array joined where it is
+    # written (by the script from its arguments, or by the Cluster pipeline).
+    ops: list[Op] = [("x", EVENTS_KEY, sid, "")] if encoded else []
     if after.started_at is None:
         return ops
     score = after.started_at
