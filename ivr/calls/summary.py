@@ -100,7 +100,9 @@ class CallSummary:
     @property
     def wait_seconds(self) -> float | None:
         """From reaching the route step to an agent answering."""
-        return wait_between(self.route_at, self.answered_at)
+        if self.answered_at is None or self.route_at is None:
+            return None
+        return round(max(0.0, self.answered_at - self.route_at), 3)
 
     @property
     def waiting(self) -> bool:
@@ -164,38 +166,17 @@ _DEFAULTS = {f.name: f.default for f in fields(CallSummary) if f.name != "sid"}
 
 def outcome_of(summary: CallSummary) -> str:
     """The outcome of a call from its summary."""
-    failed = summary.fault is not None or summary.twilio_failed
-    return outcome_from(
-        summary.ended_at, summary.answered_at, summary.voicemail_seconds, failed, summary.route_at
-    )
-
-
-def outcome_from(
-    ended_at: float | None,
-    answered_at: float | None,
-    voicemail_seconds: int,
-    failed: bool,
-    route_at: float | None,
-) -> str:
-    """The outcome of a call from the fields of its summary that decide it."""
-    if ended_at is None:
+    if summary.ended_at is None:
         return "in_progress"
-    if answered_at is not None:
+    if summary.answered_at is not None:
         return "answered"
-    if voicemail_seconds > 0:
+    if summary.voicemail_seconds > 0:
         return "voicemail"
-    if failed:
+    if summary.fault is not None or summary.twilio_failed:
         return "failed"
-    if route_at is not None:
+    if summary.route_at is not None:
         return "abandoned"
     return "self_service"
-
-
-def wait_between(route_at: float | None, answered_at: float | None) -> float | None:
-    """Seconds from reaching the route step to an agent answering (None until both are known)."""
-    if answered_at is None or route_at is None:
-        return None
-    return round(max(0.0, answered_at - route_at), 3)
 
 
 def summarize(sid: str, events: Iterable[CallEvent]) -> CallSummary:
