@@ -32,7 +32,6 @@ from ivr.voice.security import SignatureChecker
 RATE = 1000  # webhooks per second, all kinds together
 SECONDS = 60
 CONNECTIONS = 64  # keep-alive connections the load may use at once
-STEPS = 3  # webhooks per call: incoming, the language menu, the final status
 GAP = 1.0  # seconds between a call's webhooks
 TIMEOUT = 10.0  # a request not answered by then is an error
 P99_GOAL_MS = 10.0
@@ -109,21 +108,17 @@ def _encode(request: Prepared, port: int) -> bytes:
     return head.encode() + request.body
 
 
+STEPS_OF_A_CALL = ("incoming", "menu", "status")  # the language menu, then the end
+
+
 def calls_for(
-    checker: SignatureChecker, base: str, menu_path: str, count: int
+    checker: SignatureChecker, base: str, paths: dict[str, str], count: int
 ) -> list[list[Prepared]]:
     """`count` calls, each its incoming, menu and final status request, signed for `base`."""
     calls = []
     for _ in range(count):
         sid = new_call_sid()
-        status = webhooks._call(sid) | {"CallStatus": "completed", "CallDuration": "2"}
-        calls.append(
-            [
-                webhooks._incoming(checker, base, sid),
-                webhooks._menu(checker, base, menu_path, sid),
-                webhooks._prepared(checker, base, "/voice/status", status),
-            ]
-        )
+        calls.append([webhooks._step(checker, base, paths, step, sid) for step in STEPS_OF_A_CALL])
     return calls
 
 
@@ -131,7 +126,7 @@ async def _play(port: int, calls: Sequence[Sequence[Prepared]], rate: float) -> 
     tally = Tally()
     pool = Connections(port, CONNECTIONS)
     loop = asyncio.get_running_loop()
-    every = STEPS / rate  # seconds between two calls' arrivals
+    every = len(STEPS_OF_A_CALL) / rate  # seconds between two calls' arrivals
     start = loop.time() + 0.2
 
     async def one(index: int, requests: Sequence[Prepared]) -> None:
@@ -175,14 +170,14 @@ def play(port: int, calls: Sequence[Sequence[Prepared]], rate: float) -> Tally:
 
 def run(rate: int = RATE, seconds: int = SECONDS) -> list[dict[str, Any]]:
     """The load on the real app, then on the floor; one figure per dict."""
-    count = max(1, round(rate * seconds / STEPS))
+    count = max(1, round(rate * seconds / len(STEPS_OF_A_CALL)))
     checker = SignatureChecker(webhooks.TOKEN)
     tallies: dict[str, Tally] = {}
     with webhooks._servers(eventless=False) as (ivr, _, floor, paths):
         for server in (floor, ivr):
-            warm = calls_for(checker, server.base, paths["menu"], max(1, min(200, count // 4)))
+            warm = calls_for(checker, server.base, paths, max(1, min(200, count // 4)))
             play(server.port, warm, rate)
-            calls = calls_for(checker, server.base, paths["menu"], count)
+            calls = calls_for(checker, server.base, paths, count)
             tallies[server.name] = play(server.port, calls, rate)
     return _figures(tallies[ivr.name], tallies[floor.name], rate, seconds)
 

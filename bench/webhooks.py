@@ -359,15 +359,17 @@ def _keep_answers(ivr: Server, folder: Path) -> dict[str, str]:
     folder.mkdir()
     checker = SignatureChecker(TOKEN)
     sid = new_call_sid()
-    answers: dict[str, bytes] = {"incoming": _post(ivr, _incoming(checker, ivr.base, sid))}
-    paths = {"menu": _action(answers["incoming"])}
-    answers["input-1"] = _post(ivr, _menu(checker, ivr.base, paths["menu"], sid))
-    if VIETNAMESE not in answers["input-1"]:
-        raise RuntimeError(f"pressing 2 did not choose Vietnamese: {answers['input-1']!r}")
-    paths["route"] = _action(answers["input-1"])
-    answers["input-2"] = _post(ivr, _menu(checker, ivr.base, paths["route"], sid))
-    status = _call(sid) | {"CallStatus": "completed", "CallDuration": "12"}
-    answers["status"] = _post(ivr, _prepared(checker, ivr.base, "/voice/status", status))
+    paths: dict[str, str] = {}
+    answers: dict[str, bytes] = {}
+    for webhook in WEBHOOKS:
+        answer = _post(ivr, _step(checker, ivr.base, paths, webhook, sid))
+        answers[_DOCUMENT[webhook]] = answer
+        if webhook == "incoming":
+            paths["menu"] = _action(answer)
+        elif webhook == "menu":
+            if VIETNAMESE not in answer:
+                raise RuntimeError(f"pressing 2 did not choose Vietnamese: {answer!r}")
+            paths["route"] = _action(answer)
     for name, answer in answers.items():
         (folder / f"{name}.xml").write_bytes(answer)
     return paths
