@@ -38,7 +38,7 @@ from ivr.calls.kpis import kpis
 from ivr.calls.records import CallRecords
 from ivr.calls.summary import CallSummary, summarize
 from ivr.embedded import EmbeddedRedis
-from ivr.store import SUMMARY_KEY, cross_call_writes
+from ivr.store import INDEXES_KEY, SUMMARY_KEY, cross_call_writes
 
 T = TypeVar("T")
 
@@ -202,8 +202,9 @@ def _write(connection: redis.Redis, summaries: list[CallSummary]) -> None:
                     new.setdefault(key, {})[b] = a
                 elif op == "z":
                     added.setdefault(key, {})[b] = a
-                elif op == "s":
-                    sets.setdefault(key, set()).add(b)
+                elif op == "i":
+                    added.setdefault(key, {})[b] = a
+                    sets.setdefault(INDEXES_KEY, set()).add(key)
                 else:  # a fresh call has no stream entries (no events given) nor removals
                     raise RuntimeError(f"unexpected write {op!r} for a new call")
         for key, mapping in new.items():

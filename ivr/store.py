@@ -58,12 +58,15 @@ _NO_WRITE = ("", "", "", "", "", "", "")
 
 # One call's write, atomic: state and reply (compare-and-set on the turn, skipped when ARGV[1] is
 # '*'), its events and summary (compare-and-set on the number of events the summary was folded
-# from), then the cross-call writes as (op, key index, a, b) quadruples (op 'x': one XADD of the
-# write's events as a JSON array built from their own arguments, so none crosses the wire twice).
+# from), then the cross-call writes as (op, key index, a, b) quadruples: 'x' one XADD of the
+# write's events as a JSON array built from their own arguments, so none crosses the wire twice;
+# 'z' ZADD, 'n' ZADD NX, 'r' ZREM, and 'i' the ZADD of a call index, whose key is added to the
+# registry of index keys (KEYS[ARGV[17]]) only when this made it, as the retention trim expects.
 # ARGV: 1 expected turn, 2 expected events, 3 new turn ('' = state unchanged), 4 state,
 # 5 reply field, 6 reply, 7 input field, 8 input, 9 turn to prune, 10 call TTL (with no new
 # turn: '' = leave it, else the state's new TTL, as when the call ends), 11 record TTL,
-# 12 summary, 13 number of events, 14 number of ops, 15 spooled id, 16 stream length; events; ops.
+# 12 summary, 13 number of events, 14 number of ops, 15 spooled id, 16 stream length, 17 index
+# registry key index; events; ops.
 # Returns 1 written, 0 turn moved on, -1 events added meanwhile, 2 spooled event already in.
 _RECORD = """
 if ARGV[1] ~= '*' then
@@ -82,7 +85,7 @@ elseif ARGV[10] ~= '' then
 end
 local n = tonumber(ARGV[13])
 if n > 0 then
-  redis.call('RPUSH', KEYS[2], unpack(ARGV, 17, 16 + n))
+  redis.call('RPUSH', KEYS[2], unpack(ARGV, 18, 17 + n))
   redis.call('EXPIRE', KEYS[2], ARGV[11])
 end
 if ARGV[12] ~= '' then redis.call('SET', KEYS[3], ARGV[12], 'EX', ARGV[11]) end
@@ -90,16 +93,19 @@ if ARGV[15] ~= '' then
   redis.call('SADD', KEYS[4], ARGV[15])
   redis.call('EXPIRE', KEYS[4], ARGV[11])
 end
-local i = 17 + n
+local i = 18 + n
 for _ = 1, tonumber(ARGV[14]) do
   local op, key, a, b = ARGV[i], KEYS[tonumber(ARGV[i + 1])], ARGV[i + 2], ARGV[i + 3]
   if op == 'x' then
-    local batch = '[' .. table.concat({unpack(ARGV, 17, 16 + n)}, ',') .. ']'
+    local batch = '[' .. table.concat({unpack(ARGV, 18, 17 + n)}, ',') .. ']'
     redis.call('XADD', key, 'MAXLEN', '~', ARGV[16], '*', 'sid', a, 'events', batch)
+  elseif op == 'i' then
+    if redis.call('ZADD', key, a, b) == 1 and redis.call('ZCARD', key) == 1 then
+      redis.call('SADD', KEYS[tonumber(ARGV[17])], key)
+    end
   elseif op == 'z' then redis.call('ZADD', key, a, b)
   elseif op == 'n' then redis.call('ZADD', key, 'NX', a, b)
   elseif op == 'r' then redis.call('ZREM', key, b)
-  elseif op == 's' then redis.call('SADD', key, b)
   end
   i = i + 4
 end
@@ -383,9 +389,11 @@ class Store:
             len(inline),
             spooled_id,
             EVENTS_MAXLEN,
+            len(keys) + 1 if inline else "",
             *encoded,
         ]
-        slots: dict[str, int] = {}
+        # The index registry, when an op may need it, comes first of the cross-call keys.
+        slots: dict[str, int] = {INDEXES_KEY: len(keys) + 1} if inline else {}
         for op, key, a, b in inline:
             args += [op, slots.setdefault(key, len(keys) + len(slots) + 1), a, b]
         done = int(self._record(keys=keys + list(slots), args=args))
@@ -401,12 +409,12 @@ class Store:
                     pipe.xadd(
                         key, {"sid": a, "events": batch}, maxlen=EVENTS_MAXLEN, approximate=True
                     )
-                elif op in ("z", "n"):
-                    pipe.zadd(key, {b: a}, nx=op == "n")
                 elif op == "r":
                     pipe.zrem(key, b)
                 else:
-                    pipe.sadd(key, b)
+                    pipe.zadd(key, {b: a}, nx=op == "n")
+                    if op == "i":
+                        pipe.sadd(INDEXES_KEY, key)
             pipe.execute()
 
     @translated
@@ -549,9 +557,7 @@ def cross_call_writes(before: CallSummary, after: CallSummary, encoded: Sequence
         if was:
             ops.append(("r", INDEX_KEY.format(name, was), 0, sid))
         if value:
-            key = INDEX_KEY.format(name, value)
-            ops.append(("z", key, score, sid))
-            ops.append(("s", INDEXES_KEY, 0, key))
+            ops.append(("i", INDEX_KEY.format(name, value), score, sid))
     # The facts member changes with the outcome, the route or the answer: the old one goes.
     facts_before, facts = KpiFacts.of(before), KpiFacts.of(after)
     if facts_before != facts:

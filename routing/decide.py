@@ -19,6 +19,8 @@ from typing import NamedTuple
 
 from routing.model import DAY_NAMES, Agent, Pool, Pools
 from routing.shifts import (
+    Span,
+    clip,
     contains,
     local,
     occurrences,
@@ -31,6 +33,8 @@ WINDOW_SECONDS = 7 * 24 * 3600
 MAX_WINDOWS = 60  # over a year of weeks, so planning a year ahead does not rebuild them
 MAX_ORDERS = 4096
 DAY = 24 * 3600
+AROUND_DAYS = 8  # why_not looks this many days back and ahead for the shift that ended or starts
+MAX_AROUND = 4096
 
 Availability = Callable[[Pool, Agent], bool]
 
@@ -286,7 +290,7 @@ def why_not(pool: Pool, queue: str, at: datetime) -> str | None:
         return f"does not serve queue {queue}"
     instant = timestamp(at)
     now = int(instant)
-    around = span_seconds(pool, now - 8 * DAY, now + 8 * DAY)
+    around = clip(_around(pool, now // DAY), now - AROUND_DAYS * DAY, now + AROUND_DAYS * DAY)
     if contains(around, instant):
         return None if pool.agents else "has no agents"
     for occurrence in occurrences(pool, now, now + 1):
@@ -307,6 +311,23 @@ def why_not(pool: Pool, queue: str, at: datetime) -> str | None:
     if not ended and not starts:
         parts.append("no shift within a week")
     return ", ".join(parts)
+
+
+# (id(pool), day) -> (pool, spans): every call of a day asks the same of each pool passed over.
+# A plain dict, as in Schedule; the pool kept in the entry makes a reused id a miss.
+_AROUND: dict[tuple[int, int], tuple[Pool, list[Span]]] = {}
+
+
+def _around(pool: Pool, day: int) -> list[Span]:
+    """The on-shift spans of `pool` from AROUND_DAYS before UTC day `day` to as many after it."""
+    entry = _AROUND.get((id(pool), day))
+    if entry is not None and entry[0] is pool:
+        return entry[1]
+    found = span_seconds(pool, (day - AROUND_DAYS) * DAY, (day + 1 + AROUND_DAYS) * DAY)
+    if len(_AROUND) >= MAX_AROUND:
+        _AROUND.clear()
+    _AROUND[id(pool), day] = (pool, found)
+    return found
 
 
 def _available(ordered: tuple[Candidate, ...], is_available: Availability) -> tuple[Candidate, ...]:

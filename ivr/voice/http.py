@@ -32,11 +32,32 @@ def twiml(document: str, status: int = 200) -> Response:
     return Response(document, status=status, mimetype="text/xml")
 
 
+# Every Twilio request passes here first, so each context-local proxy (request, g, current_app)
+# is resolved once: each use of one costs a lookup.
+
+
 @bp.before_request
-def limit_redis_time() -> None:
-    """A caller is listening: the webhook gets a bounded amount of Redis time in all, then
-    answers without Redis (the fallback, events spooled to disk)."""
-    g.redis_time_limit = start_time_limit(_services().settings.webhook_redis_seconds)
+def limit_and_check() -> Response | None:
+    """A caller is listening: give the webhook a bounded amount of Redis time in all, after
+    which it answers without Redis (the fallback, events spooled to disk); and refuse any
+    request not signed by Twilio with our auth token, before reading it."""
+    services = _services()
+    here = g._get_current_object()
+    here.redis_time_limit = start_time_limit(services.settings.webhook_redis_seconds)
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    checker = services.signatures
+    path = req.path
+    query = req.query_string.decode("latin-1")
+    # The URL as requested (scheme and host as seen, or as forwarded when the proxy is trusted),
+    # built directly: Request.url re-encodes it as an IRI, which costs more than the whole check.
+    url = f"{req.scheme}://{req.host}{path}" + (f"?{query}" if query else "")
+    url = checker.url_for(url, path, query)
+    params = _form() if req.method == "POST" else {}
+    if checker.valid(url, params, req.headers.get("X-Twilio-Signature")):
+        return None
+    log.warning("refused %s %s: missing or bad Twilio signature", req.method, url)
+    WEBHOOKS.labels(path.removeprefix("/voice/"), "refused").inc()
+    return Response("forbidden: bad or missing X-Twilio-Signature\n", 403, mimetype="text/plain")
 
 
 @bp.teardown_request
@@ -44,23 +65,6 @@ def lift_redis_time_limit(error: BaseException | None) -> None:
     token = g.pop("redis_time_limit", None)
     if token is not None:
         end_time_limit(token)
-
-
-@bp.before_request
-def check_signature() -> Response | None:
-    """Refuse any request not signed by Twilio with our auth token, before reading it."""
-    checker = _services().signatures
-    query = request.query_string.decode("latin-1")
-    # The URL as requested (scheme and host as seen, or as forwarded when the proxy is trusted),
-    # built directly: Request.url re-encodes it as an IRI, which costs more than the whole check.
-    here = f"{request.scheme}://{request.host}{request.path}" + (f"?{query}" if query else "")
-    url = checker.url_for(here, request.path, query)
-    params = _form() if request.method == "POST" else {}
-    if checker.valid(url, params, request.headers.get("X-Twilio-Signature")):
-        return None
-    log.warning("refused %s %s: missing or bad Twilio signature", request.method, url)
-    WEBHOOKS.labels(request.path.removeprefix("/voice/"), "refused").inc()
-    return Response("forbidden: bad or missing X-Twilio-Signature\n", 403, mimetype="text/plain")
 
 
 @bp.errorhandler(BadRequest)
@@ -90,16 +94,18 @@ def _lang() -> str:
 
 def _form() -> dict[str, str]:
     """The webhook's parameters, parsed once per request."""
-    if "params" not in g:
-        if request.method != "POST":
-            g.params = request.args.to_dict()
-        elif request.mimetype == "application/x-www-form-urlencoded":
+    here = g._get_current_object()
+    params: dict[str, str] | None = here.get("params")
+    if params is None:
+        req = request._get_current_object()  # type: ignore[attr-defined]
+        if req.method != "POST":
+            params = req.args.to_dict()
+        elif req.mimetype == "application/x-www-form-urlencoded":
             # Twilio's form posts: parse_qsl is half the cost of the general form parser.
-            body = request.get_data(as_text=True)
-            g.params = dict(parse_qsl(body, keep_blank_values=True))
+            params = dict(parse_qsl(req.get_data(as_text=True), keep_blank_values=True))
         else:
-            g.params = request.form.to_dict(flat=True)
-    params: dict[str, str] = g.params
+            params = req.form.to_dict(flat=True)
+        here.params = params
     return params
 
 
@@ -114,15 +120,16 @@ def _turn() -> int:
 def incoming() -> Response:
     """The number's Voice URL: a new call."""
     params = parse_params(_form())
-    return twiml(_services().voice.answer(params, "incoming", 0, _services().clock()))
+    services = _services()
+    return twiml(services.voice.answer(params, "incoming", 0, services.clock()))
 
 
 @bp.route("/<any(input, dial, recorded, queue):kind>", methods=["POST"])
 def resume(kind: str) -> Response:
     """Gather, Dial and Record actions: the call goes on."""
     params = parse_params(_form())
-    at = _services().clock()
     services = _services()
+    at = services.clock()
     reply = services.voice.answer(params, kind, _turn(), at, _lang())
     if kind == "recorded":
         services.keep_voicemail(params, at)
@@ -147,8 +154,8 @@ def hold_key() -> Response:
 def status() -> Response:
     """The call's status callback."""
     params = parse_params(_form())
-    at = _services().clock()
     services = _services()
+    at = services.clock()
     batch = new_batch_id()  # a write landing after its timeout is not replayed again
     try:
         services.voice.status(params, at, batch)

@@ -99,6 +99,25 @@ def test_trim_forgets_old_calls_from_every_index(connection: redis.Redis) -> Non
     assert connection.zrange("ivr:waiting", 0, -1) == [b"CAwaiting"]
 
 
+def test_an_index_trimmed_away_is_registered_again_by_its_next_call(
+    connection: redis.Redis,
+) -> None:
+    # A call index registers itself when a write makes it, not on every write: the trim must
+    # still find it after it was emptied, forgotten, and made again.
+    store = Store(connection)
+    record_call(store, "CAold", T0, queue="tech")
+    record_call(store, "CAnext", T0 + 60, queue="tech")
+    assert connection.smembers("ivr:indexes") >= {b"ivr:index:queue:tech"}
+    CallRecords(connection).trim(T0 + 3600)
+    assert b"ivr:index:queue:tech" not in connection.smembers("ivr:indexes")
+
+    record_call(store, "CAlater", T0 + 7200, queue="tech")
+
+    assert b"ivr:index:queue:tech" in connection.smembers("ivr:indexes")
+    CallRecords(connection).trim(T0 + 7260)
+    assert not connection.exists("ivr:index:queue:tech")
+
+
 def test_redis_down_is_store_unavailable() -> None:
     dead = redis.Redis(unix_socket_path="/nonexistent/redis.sock", socket_timeout=0.2)
     records = CallRecords(dead)

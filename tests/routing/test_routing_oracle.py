@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 
 from routing.calendar import Calendar, WallSpan
 from routing.coverage import gaps
-from routing.decide import Away, decide
+from routing.decide import AROUND_DAYS, DAY, Away, _around, decide, why_not
 from routing.model import Agent, Pool, Pools, Shift
-from routing.shifts import spans
+from routing.shifts import span_seconds, spans
 
 ZONES = (
     "Australia/Lord_Howe",
@@ -276,6 +276,24 @@ def test_decide_matches_the_oracle(data: st.DataObject) -> None:
         ]
         expected += [(a.id, "away") for a in takes if a.id in away]
         assert sorted((s.agent.id, s.reason) for s in decision.skipped(pool)) == sorted(expected)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_why_not_from_the_days_spans_is_the_window_around_the_instant(data: st.DataObject) -> None:
+    # why_not keeps each pool's spans by UTC day; cut to the instant's own window they must be
+    # exactly the spans of that window, whatever the instant's time of day.
+    scenario = data.draw(scenarios())
+    pool = data.draw(pools(scenario, 1))[0]
+    instant = scenario.near + data.draw(st.integers(0, DAY - 1))
+    now = int(instant)
+    window = (now - AROUND_DAYS * DAY, now + AROUND_DAYS * DAY)
+
+    kept = [(max(s, window[0]), min(e, window[1])) for s, e in _around(pool, now // DAY)]
+
+    assert [(s, e) for s, e in kept if s < e] == span_seconds(pool, *window)
+    reason = why_not(pool, pool.queues[0], datetime.fromtimestamp(instant, UTC))
+    assert (reason is None) == (oracle_on_shift(pool, instant) and bool(pool.agents)), reason
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
