@@ -24,8 +24,21 @@ from typing import Any
 from gunicorn.workers.gthread import ThreadWorker
 
 
+HEARTBEAT_SECONDS = 1.0  # how often a worker tells the master it is alive, at most
+
+
 class DrainingThreadWorker(ThreadWorker):  # type: ignore[misc]
     """A gthread worker that, told to stop, serves its open connections out before leaving."""
+
+    _beat = float("-inf")
+
+    def notify(self) -> None:
+        """Tell the master this worker is alive, at most once a second: gunicorn's loop does it
+        on every pass, a file-time syscall per request or so, against a timeout of many seconds."""
+        now = time.monotonic()
+        if now - self._beat >= HEARTBEAT_SECONDS:
+            self._beat = now
+            super().notify()
 
     def run(self) -> None:
         """gunicorn 23's loop, then a drain instead of dropping the open connections."""

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
+import orjson
 import redis
 from redis.cluster import RedisCluster
 
@@ -511,7 +512,7 @@ class Store:
     def presence(self) -> dict[str, dict[str, Any]]:
         """Every presence record, by agent id (agents without one are available)."""
         raw = cast(dict[bytes, bytes], self.redis.hgetall(PRESENCE_KEY))
-        return {k.decode(): json.loads(v) for k, v in raw.items()}
+        return {k.decode(): orjson.loads(v) for k, v in raw.items()}
 
     def away(self) -> set[str]:
         """The ids of agents marked away."""
