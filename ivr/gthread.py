@@ -23,7 +23,6 @@ from typing import Any
 
 from gunicorn.workers.gthread import ThreadWorker
 
-
 HEARTBEAT_SECONDS = 1.0  # how often a worker tells the master it is alive, at most
 
 
