@@ -10,6 +10,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree as ET
 
 import pytest
@@ -400,15 +401,22 @@ def _write(path: Path, text: str) -> None:
     os.replace(partial, path)
 
 
-def _readyz_everywhere(server: Server) -> list[dict[str, object]]:
-    """/readyz asked often enough to reach every worker, after every worker's reload interval."""
+def _readyz_everywhere(
+    server: Server, settled: Callable[[dict[str, Any]], bool], seconds: float = 15.0
+) -> list[dict[str, Any]]:
+    """/readyz asked often enough to reach every worker, again until every answer of a round is
+    `settled` (each worker reloads on its own interval, later on a busy machine), or `seconds`."""
     time.sleep(RELOAD_INTERVAL * 2)
-    answers = []
-    for _ in range(server.workers * 3):
-        ready = server.get("/readyz")
-        assert ready.status_code == 200, ready.text
-        answers.append(ready.json())
-    return answers
+    deadline = time.monotonic() + seconds
+    while True:
+        answers = []
+        for _ in range(server.workers * 3):
+            ready = server.get("/readyz")
+            assert ready.status_code == 200, ready.text
+            answers.append(ready.json())
+        if all(settled(a) for a in answers) or time.monotonic() > deadline:
+            return answers
+        time.sleep(RELOAD_INTERVAL)
 
 
 def test_flow_edits_reach_every_worker_and_calls_keep_their_version(server: Server) -> None:
@@ -421,7 +429,7 @@ def test_flow_edits_reach_every_worker_and_calls_keep_their_version(server: Serv
     waiting = started_before.twiml("/voice/incoming")
     try:
         _write(support, original.replace(old, new))
-        answers = _readyz_everywhere(server)
+        answers = _readyz_everywhere(server, lambda a: a["flows_version"] != first_version)
         second_version = answers[0]["flows_version"]
         assert second_version != first_version
         assert all(a["flows_version"] == second_version and not a["errors"] for a in answers)
@@ -436,7 +444,7 @@ def test_flow_edits_reach_every_worker_and_calls_keep_their_version(server: Serv
 
         # A broken edit: the last good version goes on serving, and /readyz shows why.
         _write(support, original.replace(old, new) + "\n  broken: [unclosed\n")
-        for answer in _readyz_everywhere(server):
+        for answer in _readyz_everywhere(server, lambda a: bool(a["errors"])):
             assert answer["flows_version"] == second_version, answer
             errors = answer["errors"]
             assert isinstance(errors, list) and errors, answer
@@ -445,7 +453,9 @@ def test_flow_edits_reach_every_worker_and_calls_keep_their_version(server: Serv
         assert all(text.startswith(new) for text in heard), heard
 
         _write(support, original)
-        answers = _readyz_everywhere(server)
+        answers = _readyz_everywhere(
+            server, lambda a: a["flows_version"] == first_version and not a["errors"]
+        )
         assert all(a["flows_version"] == first_version and not a["errors"] for a in answers)
         assert all(_main_menu_heard(server).startswith(old) for _ in range(server.workers * 2))
     finally:
