@@ -21,7 +21,7 @@ import orjson
 import redis
 from redis.cluster import RedisCluster
 
-from ivr import redis_url
+from ivr import hostcalls, redis_url
 from ivr.calls.events import CallEvent
 from ivr.calls.events import from_json as event_from_json
 from ivr.calls.events import to_json as event_json
@@ -29,6 +29,7 @@ from ivr.calls.kpis import KpiFacts
 from ivr.calls.summary import INDEXED, CallSummary, fold
 from ivr.errors import StoreUnavailable
 from ivr.flows.state import CallState
+from ivr.hostcalls import HostCalls
 from ivr.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -171,8 +172,8 @@ Op = tuple[str, str, Any, Any]
 
 
 class RecentCalls:
-    """What this process last wrote of each recent call, so that its next webhook need not
-    read it back from Redis.
+    """What this process (and, under `ivr serve`, any worker of this host) last wrote of each
+    recent call, so that its next webhook need not read it back from Redis.
 
     An entry is only ever a guess: every write it feeds is checked by the script's
     compare-and-set on the turn and on the number of events, so an entry made stale by
@@ -184,36 +185,49 @@ class RecentCalls:
         size: int = RECENT_CALLS,
         seconds: float = RECENT_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        host: HostCalls | None = None,
     ) -> None:
         self.size = size
         self.seconds = seconds
         self.clock = clock
+        self.host = host
         self._entries: OrderedDict[str, tuple[float, Loaded]] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, sid: str) -> Loaded | None:
-        """The call as this process last wrote it, if that was recent."""
+        """The call as this process (or another worker of the host) last wrote it, if recent."""
         with self._lock:
             entry = self._entries.get(sid)
-            if entry is None:
-                return None
-            if self.clock() - entry[0] > self.seconds:
+            if entry is not None and self.clock() - entry[0] > self.seconds:
                 del self._entries[sid]
-                return None
-            return entry[1]
+                entry = None
+        shared = self.host.get(sid) if self.host is not None else None
+        if shared is None or (entry is not None and entry[0] >= shared[0]):
+            return entry[1] if entry is not None else None
+        # Another worker wrote the call after this one did, or this one never did.
+        _, state, summary, events = shared
+        return Loaded(CallState.from_json(state), CallSummary.from_json(summary), events)
 
-    def put(self, sid: str, loaded: Loaded) -> None:
-        """Remember the call as just written; the oldest entry goes when full."""
+    def put(self, sid: str, loaded: Loaded, state_json: str = "", summary_json: str = "") -> None:
+        """Remember the call as just written (its JSON too, when at hand, for the host's table);
+        the oldest entry goes when full."""
+        at = self.clock()
         with self._lock:
-            self._entries[sid] = (self.clock(), loaded)
+            self._entries[sid] = (at, loaded)
             self._entries.move_to_end(sid)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
+        if self.host is not None and loaded.state is not None:
+            state = state_json or loaded.state.to_json()
+            summary = summary_json or loaded.summary.to_json()
+            self.host.put(sid, at, state.encode(), summary.encode(), loaded.events)
 
     def drop(self, sid: str) -> None:
         """Forget a call (its write failed, or it ended)."""
         with self._lock:
             self._entries.pop(sid, None)
+        if self.host is not None:
+            self.host.drop(sid)
 
 
 class Store:
@@ -229,7 +243,7 @@ class Store:
         self.call_ttl = call_ttl
         self.record_ttl = record_ttl
         self.cluster = isinstance(connection, RedisCluster)
-        self.recent = RecentCalls()
+        self.recent = RecentCalls(host=hostcalls.shared())
         self._record = connection.register_script(_RECORD)
         self._claim_idle = connection.register_script(_CLAIM_IDLE)
 
@@ -298,9 +312,10 @@ class Store:
             str(prune) if prune >= 1 else "",  # the first answer is kept for the call's life
         )
         for _ in range(RECORD_RETRIES):
-            done, after = self._write(state.sid, expected, write, events, loaded)
+            done, after, summary_json = self._write(state.sid, expected, write, events, loaded)
             if done == 1:
-                self.recent.put(state.sid, Loaded(state, after, loaded.events + len(events)))
+                written = Loaded(state, after, loaded.events + len(events))
+                self.recent.put(state.sid, written, write[1], summary_json)
                 return after
             if done != -1:
                 self.recent.drop(state.sid)
@@ -342,12 +357,15 @@ class Store:
             written = list(events)
             if then is not None:
                 written += then(fold(loaded.summary, written))
-            done, after = self._write(sid, "*", _NO_WRITE, written, loaded, spooled_id, expire)
+            done, after, summary_json = self._write(
+                sid, "*", _NO_WRITE, written, loaded, spooled_id, expire
+            )
             if done == 2:
                 return loaded.summary
             if done == 1:
                 if call_ttl is None and loaded.state is not None:
-                    self.recent.put(sid, Loaded(loaded.state, after, loaded.events + len(written)))
+                    now_loaded = Loaded(loaded.state, after, loaded.events + len(written))
+                    self.recent.put(sid, now_loaded, summary_json=summary_json)
                 else:
                     self.recent.drop(sid)
                 return after
@@ -372,20 +390,23 @@ class Store:
         loaded: Loaded,
         spooled_id: str = "",
         expire: str = "",
-    ) -> tuple[int, CallSummary]:
+    ) -> tuple[int, CallSummary, str]:
+        """One try of the record script; whether it wrote, the summary now and its JSON (''
+        when the write added no events)."""
         after = fold(loaded.summary, events)
         encoded = [event_json(e) for e in events]
         keys = [CALL_KEY.format(sid), CALL_LOG_KEY.format(sid), SUMMARY_KEY.format(sid)]
         keys.append(SPOOLED_KEY.format(sid))
         ops = cross_call_writes(loaded.summary, after, encoded)
         inline = [] if self.cluster else ops
+        summary_json = after.to_json() if events else ""
         args: list[Any] = [
             expected_turn,
             loaded.events,
             *write,
             self.call_ttl if write[0] else expire,
             self.record_ttl,
-            after.to_json() if events else "",
+            summary_json,
             len(encoded),
             len(inline),
             spooled_id,
@@ -400,7 +421,7 @@ class Store:
         done = int(self._record(keys=keys + list(slots), args=args))
         if done == 1 and self.cluster and ops:
             self._write_cross_call(ops, encoded)
-        return done, after
+        return done, after, summary_json
 
     def _write_cross_call(self, ops: list[Op], encoded: Sequence[str]) -> None:
         with self.redis.pipeline(transaction=False) as pipe:

@@ -20,6 +20,7 @@ from gunicorn.app.base import BaseApplication
 # the import can be interrupted by the next worker's SIGCHLD, re-entered, and fail half-way.
 from prometheus_client import multiprocess
 
+from ivr import hostcalls
 from ivr.commands.check import check_directory
 from ivr.embedded import EmbeddedRedis
 from ivr.errors import IvrError, StoreUnavailable
@@ -110,6 +111,7 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
         if settings.dev:
             stack.enter_context(_ticket_worker())
         options = gunicorn_options(host, port, workers, threads, settings.trust_proxy)
+        hostcalls.share()  # mapped before the workers fork, so that they all see it
         master = os.getpid()
         try:
             GunicornServer(lambda: build_app(settings, fallback), options).run()
