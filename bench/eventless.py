@@ -31,9 +31,12 @@ class EventlessStore(Store):
         request_input: str,
         events: Sequence[CallEvent] = (),
         before: Loaded | None = None,
+        presence: str | None = None,
     ) -> CallSummary | None:
         """Store the state and reply as `Store.commit` does, without the events."""
-        return super().commit(state, expected_turn, answered_turn, reply, request_input, (), before)
+        return super().commit(
+            state, expected_turn, answered_turn, reply, request_input, (), before, presence
+        )
 
 
 def main() -> None:

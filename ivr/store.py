@@ -12,6 +12,7 @@ import functools
 import json
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from ivr.errors import StoreUnavailable
 from ivr.flows.state import CallState
 from ivr.hostcalls import HostCalls
 from ivr.settings import Settings
+from routing.decide import Away
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,6 +49,8 @@ KPI_FACTS_KEY = "ivr:kpi-facts"  # cross-call: each call's KpiFacts (a JSON arra
 FLOWSET_KEY = "ivr:flowset:{0}"  # hash: file name -> YAML text of one flow version
 GOOD_FLOWSET_KEY = "ivr:flowset:good"  # string: the version last loaded from good files
 PRESENCE_KEY = "ivr:presence"  # hash: agent id -> JSON {status, since}
+PRESENCE_TOKEN_KEY = "ivr:presence:token"  # string: a new random token at every presence change
+NO_PRESENCE_TOKEN = "-"  # the token of a presence never changed (or lost with its Redis)
 ROUND_ROBIN_KEY = "ivr:pool:{{{0}}}:next"  # counter: the next agent of a round-robin pool
 IDLE_KEY = "ivr:pool:{{{0}}}:idle"  # sorted set: agent id by the time it was last offered a call
 
@@ -68,13 +72,18 @@ _NO_WRITE = ("", "", "", "", "", "", "")
 # 5 reply field, 6 reply, 7 input field, 8 input, 9 turn to prune, 10 call TTL (with no new
 # turn: '' = leave it, else the state's new TTL, as when the call ends), 11 record TTL,
 # 12 summary, 13 number of events, 14 number of ops, 15 spooled id, 16 stream length, 17 index
-# registry key index; events; ops.
-# Returns 1 written, 0 turn moved on, -1 events added meanwhile, 2 spooled event already in.
+# registry key index, 18 the presence token the turn was planned with ('' = none), 19 the key
+# index of that token; events; ops.
+# Returns 1 written, 0 turn moved on, -1 events added meanwhile, 2 spooled event already in,
+# -2 agents' presence changed since the turn was planned.
 _RECORD = """
 if ARGV[1] ~= '*' then
   local current = redis.call('HGET', KEYS[1], 'turn')
   if current == false then current = '' end
   if current ~= ARGV[1] then return 0 end
+end
+if ARGV[18] ~= '' and (redis.call('GET', KEYS[tonumber(ARGV[19])]) or '-') ~= ARGV[18] then
+  return -2
 end
 if ARGV[15] ~= '' and redis.call('SISMEMBER', KEYS[4], ARGV[15]) == 1 then return 2 end
 if redis.call('LLEN', KEYS[2]) ~= tonumber(ARGV[2]) then return -1 end
@@ -87,7 +96,7 @@ elseif ARGV[10] ~= '' then
 end
 local n = tonumber(ARGV[13])
 if n > 0 then
-  redis.call('RPUSH', KEYS[2], unpack(ARGV, 18, 17 + n))
+  redis.call('RPUSH', KEYS[2], unpack(ARGV, 20, 19 + n))
   redis.call('EXPIRE', KEYS[2], ARGV[11])
 end
 if ARGV[12] ~= '' then redis.call('SET', KEYS[3], ARGV[12], 'EX', ARGV[11]) end
@@ -95,11 +104,11 @@ if ARGV[15] ~= '' then
   redis.call('SADD', KEYS[4], ARGV[15])
   redis.call('EXPIRE', KEYS[4], ARGV[11])
 end
-local i = 18 + n
+local i = 20 + n
 for _ = 1, tonumber(ARGV[14]) do
   local op, key, a, b = ARGV[i], KEYS[tonumber(ARGV[i + 1])], ARGV[i + 2], ARGV[i + 3]
   if op == 'x' then
-    local batch = '[' .. table.concat({unpack(ARGV, 18, 17 + n)}, ',') .. ']'
+    local batch = '[' .. table.concat({unpack(ARGV, 20, 19 + n)}, ',') .. ']'
     redis.call('XADD', key, 'MAXLEN', '~', ARGV[16], '*', 'sid', a, 'events', batch)
   elseif op == 'i' then
     if redis.call('ZADD', key, a, b) == 1 and redis.call('ZCARD', key) == 1 then
@@ -116,9 +125,12 @@ return 1
 
 # Order agents by the time each was last offered a call (never = first), in file order on ties,
 # and mark the first as offered now, in one step so that concurrent calls pick different agents.
+# With KEYS[2], only if that presence token is still ARGV[2] (else nothing, and false).
+# ARGV: 1 now, 2 the presence token planned with ('' = none), then the agent ids.
 _CLAIM_IDLE = """
+if ARGV[2] ~= '' and (redis.call('GET', KEYS[2]) or '-') ~= ARGV[2] then return false end
 local scored = {}
-for i = 2, #ARGV do
+for i = 3, #ARGV do
   local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
   scored[#scored + 1] = {ARGV[i], tonumber(score) or 0, i}
 end
@@ -131,6 +143,16 @@ local ordered = {}
 for i, entry in ipairs(scored) do ordered[i] = entry[1] end
 return ordered
 """
+
+# A round-robin pool's next ticket, if the presence token KEYS[2] is still ARGV[1] (else -1).
+_NEXT_TURN = """
+if (redis.call('GET', KEYS[2]) or '-') ~= ARGV[1] then return -1 end
+return redis.call('INCR', KEYS[1]) - 1
+"""
+
+
+class PresenceChanged(Exception):
+    """A route was planned on agents' presence that has changed since: plan it again."""
 
 
 def connect(settings: Settings) -> redis.Redis:
@@ -244,8 +266,10 @@ class Store:
         self.record_ttl = record_ttl
         self.cluster = isinstance(connection, RedisCluster)
         self.recent = RecentCalls(host=hostcalls.shared())
+        self._presence: tuple[Away, str] | None = None
         self._record = connection.register_script(_RECORD)
         self._claim_idle = connection.register_script(_CLAIM_IDLE)
+        self._next_turn = connection.register_script(_NEXT_TURN)
 
     # Calls -------------------------------------------------------------------------------
 
@@ -291,13 +315,16 @@ class Store:
         request_input: str,
         events: Sequence[CallEvent] = (),
         before: Loaded | None = None,
+        presence: str | None = None,
     ) -> CallSummary | None:
         """Store the call's new state, the reply to request `answered_turn` and the turn's
         events, atomically; the call's summary now.
 
         Fails (None) when the stored turn is not `expected_turn` (None: no call stored),
         meaning another request for the same call got there first. Events that callbacks of
-        the same call recorded meanwhile are folded in and the write tried again.
+        the same call recorded meanwhile are folded in and the write tried again. With
+        `presence` (the token of `away_snapshot` a route was planned with), raises
+        PresenceChanged, writing nothing, when an agent's presence changed since.
         """
         loaded = before or Loaded(None, CallSummary(state.sid), 0)
         expected = "" if expected_turn is None else str(expected_turn)
@@ -312,7 +339,12 @@ class Store:
             str(prune) if prune >= 1 else "",  # the first answer is kept for the call's life
         )
         for _ in range(RECORD_RETRIES):
-            done, after, summary_json = self._write(state.sid, expected, write, events, loaded)
+            done, after, summary_json = self._write(
+                state.sid, expected, write, events, loaded, presence=presence
+            )
+            if done == -2:
+                self._presence = None
+                raise PresenceChanged(f"call {state.sid}: agents' presence changed meanwhile")
             if done == 1:
                 written = Loaded(state, after, loaded.events + len(events))
                 self.recent.put(state.sid, written, write[1], summary_json)
@@ -390,6 +422,7 @@ class Store:
         loaded: Loaded,
         spooled_id: str = "",
         expire: str = "",
+        presence: str | None = None,
     ) -> tuple[int, CallSummary, str]:
         """One try of the record script; whether it wrote, the summary now and its JSON (''
         when the write added no events)."""
@@ -412,10 +445,15 @@ class Store:
             spooled_id,
             EVENTS_MAXLEN,
             len(keys) + 1 if inline else "",
+            presence or "",
+            len(keys) + 2 if presence else "",
             *encoded,
         ]
-        # The index registry, when an op may need it, comes first of the cross-call keys.
-        slots: dict[str, int] = {INDEXES_KEY: len(keys) + 1} if inline else {}
+        # The index registry and the presence token come first of the cross-call keys (a
+        # Cluster has neither in the script: presence is then read afresh for every route).
+        slots: dict[str, int] = {INDEXES_KEY: len(keys) + 1} if inline or presence else {}
+        if presence:
+            slots[PRESENCE_TOKEN_KEY] = len(keys) + 2
         for op, key, a, b in inline:
             args += [op, slots.setdefault(key, len(keys) + len(slots) + 1), a, b]
         done = int(self._record(keys=keys + list(slots), args=args))
@@ -526,8 +564,35 @@ class Store:
     def set_presence(self, agent_id: str, status: str, by: str = "") -> dict[str, Any]:
         """Mark an agent available or away; returns the record kept."""
         record = {"status": status, "since": now(), "by": by}
-        self.redis.hset(PRESENCE_KEY, agent_id, json.dumps(record))
+        # A Cluster keeps the two keys in different slots: no transaction, and no snapshots.
+        with self.redis.pipeline(transaction=not self.cluster) as pipe:
+            pipe.hset(PRESENCE_KEY, agent_id, json.dumps(record))
+            pipe.set(PRESENCE_TOKEN_KEY, uuid.uuid4().hex)
+            pipe.execute()
         return record
+
+    @translated
+    def away_snapshot(self) -> tuple[Away, str | None]:
+        """The agents away, and the token of that presence for `commit` to check (None on a
+        Cluster, where it is read afresh every time).
+
+        The snapshot is kept by this process until a commit finds the token changed: routes
+        are then planned without reading presence, and never on a presence older than the
+        one Redis holds when their turn is written.
+        """
+        if self.cluster:
+            return Away(self.away()), None
+        kept = self._presence
+        if kept is not None:
+            return kept
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.get(PRESENCE_TOKEN_KEY)
+            pipe.hgetall(PRESENCE_KEY)
+            token, raw = pipe.execute()
+        away = Away(k.decode() for k, v in raw.items() if orjson.loads(v)["status"] == "away")
+        kept = (away, token.decode() if token else NO_PRESENCE_TOKEN)
+        self._presence = kept
+        return kept
 
     @translated
     def presence(self) -> dict[str, dict[str, Any]]:
@@ -540,16 +605,32 @@ class Store:
         return {agent for agent, record in self.presence().items() if record["status"] == "away"}
 
     @translated
-    def next_round_robin(self, pool: str) -> int:
-        """A ticket for a round-robin pool: consecutive calls get consecutive numbers."""
-        return cast(int, self.redis.incr(ROUND_ROBIN_KEY.format(pool))) - 1
+    def next_round_robin(self, pool: str, presence: str | None = None) -> int:
+        """A ticket for a round-robin pool: consecutive calls get consecutive numbers. With
+        `presence` (a token of `away_snapshot`), PresenceChanged and no ticket taken if the
+        agents' presence changed since: a call planned again takes one ticket all the same."""
+        key = ROUND_ROBIN_KEY.format(pool)
+        if presence is None:
+            return cast(int, self.redis.incr(key)) - 1
+        ticket = int(self._next_turn(keys=[key, PRESENCE_TOKEN_KEY], args=[presence]))
+        if ticket < 0:
+            self._presence = None
+            raise PresenceChanged(f"presence changed before a turn of pool {pool} was taken")
+        return ticket
 
     @translated
-    def claim_longest_idle(self, pool: str, agent_ids: list[str], at: float) -> list[str]:
-        """Agents ordered by how long since each was last offered a call; the first is claimed."""
+    def claim_longest_idle(
+        self, pool: str, agent_ids: list[str], at: float, presence: str | None = None
+    ) -> list[str]:
+        """Agents ordered by how long since each was last offered a call; the first is claimed.
+        With `presence`, PresenceChanged and nobody claimed if that changed since."""
         if not agent_ids:
             return []
-        ordered = self._claim_idle(keys=[IDLE_KEY.format(pool)], args=[at, *agent_ids])
+        keys = [IDLE_KEY.format(pool)] + ([PRESENCE_TOKEN_KEY] if presence else [])
+        ordered = self._claim_idle(keys=keys, args=[at, presence or "", *agent_ids])
+        if ordered is None:
+            self._presence = None
+            raise PresenceChanged(f"presence changed before an agent of pool {pool} was claimed")
         return [a.decode() if isinstance(a, bytes) else str(a) for a in ordered]
 
     @translated

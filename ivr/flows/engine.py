@@ -91,6 +91,7 @@ class RoutePlan:
     reason: str
     passed_over: tuple[PassedPool, ...] = ()
     strategy: str | None = None
+    presence: str | None = None  # the snapshot of agents' presence planned with, if one was
 
 
 class Router(Protocol):
@@ -142,6 +143,7 @@ class Turn:
     context: Context
     verbs: list[Verb] = field(default_factory=list)
     events: list[CallEvent] = field(default_factory=list)
+    presence: str | None = None  # the presence snapshot a route planned with: still true?
 
     def emit(self, kind: type[CallEvent], **values: Any) -> None:
         """Record an event of this turn, at the turn's instant."""
@@ -393,6 +395,7 @@ def _holds(when: Condition, state: CallState) -> bool:
 
 def _enter_route(flow: Flow, turn: Turn, step: Step, route: Route) -> None:
     plan = turn.context.router.plan(route, turn.state, turn.context.at)
+    turn.presence = plan.presence
     pools = tuple(dict.fromkeys(a.pool for a in plan.attempts))
     turn.emit(
         RouteDecided,

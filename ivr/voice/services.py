@@ -35,7 +35,7 @@ from ivr.metrics import (
     WEBHOOKS,
 )
 from ivr.phrases import phrase
-from ivr.store import Loaded, Store
+from ivr.store import Loaded, PresenceChanged, Store
 from ivr.twiml import (
     GatherVerb,
     HangupVerb,
@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 
 RouterFactory = Callable[[FlowSet], Router]
 Recorder = Callable[[str, Sequence[CallEvent]], None]
+PRESENCE_RETRIES = 3  # plans of one turn on changing presence, before the fallback
 FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 
 
@@ -91,6 +92,18 @@ class VoiceService:
         return reply
 
     def _answer(self, params: CallParams, kind: str, turn: int, at: float) -> str:
+        # A route plans on the agents' presence this process last saw; the write refuses the
+        # turn if that changed since, and the turn is played again on what Redis holds now.
+        for _ in range(PRESENCE_RETRIES):
+            try:
+                return self._answer_once(params, kind, turn, at)
+            except PresenceChanged:
+                log.info(
+                    "call %s: agents' presence changed while routing; routing again", params.sid
+                )
+        raise FlowFault("agents' presence kept changing while routing")
+
+    def _answer_once(self, params: CallParams, kind: str, turn: int, at: float) -> str:
         flowset = self.registry.current()
         if kind == "incoming":
             # A new call needs no read: the commit fails if a retry of it got there first.
@@ -146,7 +159,9 @@ class VoiceService:
         state = result.state.evolve(turn=turn + 1)
         reply = render(result.verbs, state.turn)
         fingerprint = params.fingerprint(kind)
-        after = self.store.commit(state, expected, turn, reply, fingerprint, result.events, loaded)
+        after = self.store.commit(
+            state, expected, turn, reply, fingerprint, result.events, loaded, result.presence
+        )
         if after is not None:
             count(loaded.summary if loaded else CallSummary(state.sid), after, result.events)
             return reply

@@ -1,0 +1,106 @@
+"""Routes plan on the presence this process last read, never on one older than Redis holds when
+their turn is written: a change made anywhere (another worker, host, the API) is seen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import redis
+from flask import Flask
+
+from ivr.app import create_app
+from ivr.flows.state import CallState
+from ivr.settings import Settings
+from ivr.store import PresenceChanged, Store
+from tests.conftest import Caller
+
+FLOW = """
+flow: line
+numbers: ["+15005550006"]
+languages: [en-US]
+start: route
+steps:
+  route:
+    route: {queue: billing, otherwise: vm}
+  vm:
+    voicemail: {}
+"""
+POOLS = """
+pools:
+  always:
+    timezone: UTC
+    queues: [billing]
+    shifts: [{days: daily, from: "00:00", to: "24:00"}]
+    agents:
+      - {name: Lan, phone: "+84901234567"}
+      - {name: Amr, phone: "+201001234567"}
+"""
+
+
+@pytest.fixture
+def line(settings: Settings, connection: redis.Redis, tmp_path: Path) -> Flask:
+    flows = tmp_path / "line_flows"
+    flows.mkdir()
+    (flows / "line.yaml").write_text(FLOW)
+    (flows / "pools.yaml").write_text(POOLS)
+    return create_app(settings.with_(flows_dir=flows), connection)
+
+
+def _rung(app: Flask) -> list[str]:
+    dial = Caller(app.test_client(), to="+15005550006").twiml("/voice/incoming")
+    return sorted(n.text or "" for n in dial.iter("Number"))
+
+
+def _hgetalls(connection: redis.Redis) -> int:
+    return int(connection.info("commandstats").get("cmdstat_hgetall", {"calls": 0})["calls"])
+
+
+def test_routes_read_presence_once_until_it_changes(line: Flask, connection: redis.Redis) -> None:
+    assert _rung(line) == ["+201001234567", "+84901234567"]
+    reads = _hgetalls(connection)
+    assert _rung(line) == ["+201001234567", "+84901234567"]
+    assert _hgetalls(connection) == reads  # the snapshot served, and the write found it true
+
+
+def test_an_agent_marked_away_elsewhere_is_not_rung_by_a_process_that_saw_her_available(
+    line: Flask, connection: redis.Redis
+) -> None:
+    assert _rung(line) == ["+201001234567", "+84901234567"]  # this worker's snapshot: both in
+    Store(connection).set_presence("lan", "away", by="another host")
+    assert _rung(line) == ["+201001234567"]
+    Store(connection).set_presence("lan", "available")
+    assert _rung(line) == ["+201001234567", "+84901234567"]
+
+
+def test_a_write_planned_on_changed_presence_writes_nothing(connection: redis.Redis) -> None:
+    store, other = Store(connection), Store(connection)
+    _, token = store.away_snapshot()
+    assert token is not None
+    other.set_presence("amr", "away")
+    state = CallState("CA" + "d" * 32, "line", "v1", "route", "en-US", turn=1)
+    with pytest.raises(PresenceChanged):
+        store.commit(state, None, 0, "<Response/>", "", (), None, token)
+    assert not connection.exists("ivr:call:{" + state.sid + "}")
+    away, fresh = store.away_snapshot()
+    assert fresh != token and away == {"amr"}
+    assert store.commit(state, None, 0, "<Response/>", "", (), None, fresh) is not None
+
+
+def test_no_turn_is_taken_on_changed_presence(connection: redis.Redis) -> None:
+    # A route planned again after a presence change takes one round-robin ticket in all, and
+    # claims no longest-idle agent on the presence it no longer trusts.
+    store = Store(connection)
+    _, token = store.away_snapshot()
+    assert store.next_round_robin("rr", token) == 0
+    Store(connection).set_presence("amr", "away")
+    with pytest.raises(PresenceChanged):
+        store.next_round_robin("rr", token)
+    with pytest.raises(PresenceChanged):
+        store.claim_longest_idle("li", ["a", "b"], 5.0, token)
+    assert connection.get("ivr:pool:{rr}:next") == b"1"
+    assert not connection.exists("ivr:pool:{li}:idle")
+    _, fresh = store.away_snapshot()
+    assert store.next_round_robin("rr", fresh) == 1
+    assert store.claim_longest_idle("li", ["a", "b"], 5.0, fresh) == ["a", "b"]
+    assert store.claim_longest_idle("li", ["a", "b"], 6.0) == ["b", "a"]
