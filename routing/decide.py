@@ -289,18 +289,36 @@ def why_not(pool: Pool, queue: str, at: datetime) -> str | None:
     if not pool.serves(queue):
         return f"does not serve queue {queue}"
     instant = timestamp(at)
+    # Every call of a minute gets the same answer (its times are shown to the minute) when the
+    # pool's on-shift spans change only on whole minutes, as shifts and calendars written in
+    # minutes do.
+    key = (id(pool), int(instant // 60))
+    kept = _REASONS.get(key)
+    if kept is not None and kept[0] is pool:
+        return kept[1]
+    reason, whole_minutes = _why_not(pool, instant)
+    if whole_minutes:
+        if len(_REASONS) >= MAX_AROUND:
+            _REASONS.clear()
+        _REASONS[key] = (pool, reason)
+    return reason
+
+
+def _why_not(pool: Pool, instant: float) -> tuple[str | None, bool]:
+    """The reason, and whether the spans it was found from change only on whole minutes."""
     now = int(instant)
     around = clip(_around(pool, now // DAY), now - AROUND_DAYS * DAY, now + AROUND_DAYS * DAY)
+    whole = all(s % 60 == 0 and e % 60 == 0 for s, e in around) and _minute_calendar(pool)
     if contains(around, instant):
-        return None if pool.agents else "has no agents"
+        return (None if pool.agents else "has no agents"), whole
     for occurrence in occurrences(pool, now, now + 1):
         if occurrence.start <= instant < occurrence.end:
             holiday = pool.calendar.holiday(occurrence.day)
             if holiday is not None:
-                return f"holiday, {holiday}"
+                return f"holiday, {holiday}", whole
     for closure in pool.calendar.closures:
         if contains(wall_spans(pool, (closure,)), instant):
-            return f"closed {closure.label()}"
+            return f"closed {closure.label()}", whole
     parts = [f"off shift, {_clock(instant, pool)}"]
     ended = [e for _, e in around if e <= instant]
     starts = [s for s, _ in around if s > instant]
@@ -310,7 +328,17 @@ def why_not(pool: Pool, queue: str, at: datetime) -> str | None:
         parts.append(f"next starts {_when(starts[0], instant, pool)}")
     if not ended and not starts:
         parts.append("no shift within a week")
-    return ", ".join(parts)
+    return ", ".join(parts), whole
+
+
+def _minute_calendar(pool: Pool) -> bool:
+    """Whether the pool's closures and openings begin and end on whole minutes."""
+    walls = (*pool.calendar.closures, *pool.calendar.openings)
+    return all(not (t.second or t.microsecond) for w in walls for t in (w.start, w.end))
+
+
+# (id(pool), minute) -> (pool, reason): why_not's answers of the minute, as for _AROUND below.
+_REASONS: dict[tuple[int, int], tuple[Pool, str | None]] = {}
 
 
 # (id(pool), day) -> (pool, spans): every call of a day asks the same of each pool passed over.

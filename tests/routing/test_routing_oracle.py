@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from routing.calendar import Calendar, WallSpan
 from routing.coverage import gaps
-from routing.decide import AROUND_DAYS, DAY, Away, _around, decide, why_not
+from routing.decide import AROUND_DAYS, DAY, Away, _around, _why_not, decide, why_not
 from routing.model import Agent, Pool, Pools, Shift
 from routing.shifts import span_seconds, spans
 
@@ -294,6 +294,10 @@ def test_why_not_from_the_days_spans_is_the_window_around_the_instant(data: st.D
     assert [(s, e) for s, e in kept if s < e] == span_seconds(pool, *window)
     reason = why_not(pool, pool.queues[0], datetime.fromtimestamp(instant, UTC))
     assert (reason is None) == (oracle_on_shift(pool, instant) and bool(pool.agents)), reason
+    # Kept for the minute: any other instant of it gets what it would have been told afresh.
+    other = instant // 60 * 60 + data.draw(st.floats(0, 59.999))
+    kept = why_not(pool, pool.queues[0], datetime.fromtimestamp(other, UTC))
+    assert kept == _why_not(pool, other)[0]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
