@@ -7,7 +7,9 @@ Forms: `redis://`, `rediss://`, `unix://` (redis-py's own), and
 
 from __future__ import annotations
 
+import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -283,3 +285,52 @@ class LimitedRetry(Retry):
                     pause = min(pause, left)
                 if pause > 0:
                     time.sleep(pause)
+
+
+# Direct calls ------------------------------------------------------------------------------------
+
+
+class ThreadConnections:
+    """A connection of its own per thread, for the few scripts every webhook runs.
+
+    Taking a connection from redis-py's pool and giving it back, with the checks made each time
+    (is it this process's, has it unread data), cost about as much as the webhook's own work
+    around the round trip. A thread here keeps one connection of the pool's kind (so Sentinel
+    still finds the master, and time limits and retries apply as on any other command) and
+    sends on it directly. Only for single servers and Sentinel: a Cluster routes each command.
+    """
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self._local = threading.local()
+
+    def evalsha(self, script: Any, keys: list[Any], args: list[Any]) -> Any:
+        """Run a registered script (`Redis.register_script`), loading it if Redis lost it."""
+        try:
+            return self._call("EVALSHA", script.sha, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:
+            # Loaded on this very connection: after a failover the pool may point elsewhere.
+            self._call("SCRIPT", "LOAD", script.script)
+            return self._call("EVALSHA", script.sha, len(keys), *keys, *args)
+
+    def _call(self, *args: Any) -> Any:
+        connection: Any = getattr(self._local, "connection", None)
+        if connection is None or connection.pid != os.getpid():
+            connection = self._local.connection = self.client.connection_pool.make_connection()
+
+        def send_and_read() -> Any:
+            # Connected through the connection's own connect(): a Sentinel connection asks
+            # there for the master, where sending unconnected would go to its default address.
+            connection.connect()
+            connection.send_command(*args)
+            return connection.read_response()
+
+        try:
+            return connection.retry.call_with_retry(
+                send_and_read, lambda error: connection.disconnect()
+            )
+        except redis.exceptions.ResponseError:
+            raise  # the reply was read whole: the connection is fine
+        except BaseException:
+            connection.disconnect()  # whatever was half sent or unread goes with it
+            raise

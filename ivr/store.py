@@ -270,6 +270,13 @@ class Store:
         self._record = connection.register_script(_RECORD)
         self._claim_idle = connection.register_script(_CLAIM_IDLE)
         self._next_turn = connection.register_script(_NEXT_TURN)
+        self._direct = None if self.cluster else redis_url.ThreadConnections(connection)
+
+    def _run(self, script: Any, keys: list[Any], args: list[Any]) -> Any:
+        """A script of the webhook path, on this thread's own connection where there is one."""
+        if self._direct is None:
+            return script(keys=keys, args=args)
+        return self._direct.evalsha(script, keys, args)
 
     # Calls -------------------------------------------------------------------------------
 
@@ -456,7 +463,7 @@ class Store:
             slots[PRESENCE_TOKEN_KEY] = len(keys) + 2
         for op, key, a, b in inline:
             args += [op, slots.setdefault(key, len(keys) + len(slots) + 1), a, b]
-        done = int(self._record(keys=keys + list(slots), args=args))
+        done = int(self._run(self._record, keys + list(slots), args))
         if done == 1 and self.cluster and ops:
             self._write_cross_call(ops, encoded)
         return done, after, summary_json
@@ -612,7 +619,7 @@ class Store:
         key = ROUND_ROBIN_KEY.format(pool)
         if presence is None:
             return cast(int, self.redis.incr(key)) - 1
-        ticket = int(self._next_turn(keys=[key, PRESENCE_TOKEN_KEY], args=[presence]))
+        ticket = int(self._run(self._next_turn, [key, PRESENCE_TOKEN_KEY], [presence]))
         if ticket < 0:
             self._presence = None
             raise PresenceChanged(f"presence changed before a turn of pool {pool} was taken")
@@ -627,7 +634,7 @@ class Store:
         if not agent_ids:
             return []
         keys = [IDLE_KEY.format(pool)] + ([PRESENCE_TOKEN_KEY] if presence else [])
-        ordered = self._claim_idle(keys=keys, args=[at, presence or "", *agent_ids])
+        ordered = self._run(self._claim_idle, keys, [at, presence or "", *agent_ids])
         if ordered is None:
             self._presence = None
             raise PresenceChanged(f"presence changed before an agent of pool {pool} was claimed")

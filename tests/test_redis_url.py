@@ -133,3 +133,28 @@ def test_without_a_limit_the_client_waits_out_a_short_stall(stallable: str) -> N
     spent, failed = timed(lambda: connection.get("k"))
     assert failed is None and spent > 0.6  # timed out once, retried, answered
     holding.join()
+
+
+def test_thread_connections_run_scripts_through_a_lost_cache_and_a_dropped_connection(
+    redis_url: str,
+) -> None:
+    client = urls.client(redis_url, 5.0)
+    direct = urls.ThreadConnections(client)
+    script = client.register_script("return redis.call('INCR', KEYS[1])")
+    client.delete("test:direct")
+    assert direct.evalsha(script, ["test:direct"], []) == 1
+    client.script_flush()  # Redis restarted, or a promoted replica that never ran it
+    assert direct.evalsha(script, ["test:direct"], []) == 2
+    client.client_kill_filter(_type="normal", skipme=True)  # the server drops the connection
+    assert direct.evalsha(script, ["test:direct"], []) == 3
+    with pytest.raises(redis.ResponseError):
+        direct.evalsha(client.register_script("return redis.call('NOPE')"), [], [])
+    assert direct.evalsha(script, ["test:direct"], []) == 4  # an error reply leaves it usable
+    seen: list[int] = []
+    worker = threading.Thread(
+        target=lambda: seen.append(direct.evalsha(script, ["test:direct"], []))
+    )
+    worker.start()
+    worker.join()
+    assert seen == [5]
+    client.delete("test:direct")
