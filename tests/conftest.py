@@ -73,6 +73,16 @@ def settings(tmp_path: Path, flows_dir: Path, redis_url: str) -> Settings:
     )
 
 
+def line_app(
+    settings: Settings, connection: redis.Redis, folder: Path, flow: str, pools: str
+) -> Flask:
+    """An app serving one flow (`line.yaml`) and its pools from a folder of their own."""
+    folder.mkdir()
+    (folder / "line.yaml").write_text(flow)
+    (folder / "pools.yaml").write_text(pools)
+    return create_app(settings.with_(flows_dir=folder), connection)
+
+
 @pytest.fixture
 def app(settings: Settings, connection: redis.Redis) -> Flask:
     return create_app(settings, connection)

@@ -8,9 +8,8 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
-from ivr.app import create_app
 from ivr.settings import Settings
-from tests.conftest import Caller, spoken
+from tests.conftest import Caller, line_app, spoken
 
 FLOW = """
 flow: line
@@ -39,11 +38,7 @@ pools:
 
 @pytest.fixture
 def line(settings: Settings, connection: redis.Redis, tmp_path: Path) -> FlaskClient:
-    flows = tmp_path / "line_flows"
-    flows.mkdir()
-    (flows / "line.yaml").write_text(FLOW)
-    (flows / "pools.yaml").write_text(POOLS)
-    return create_app(settings.with_(flows_dir=flows), connection).test_client()
+    return line_app(settings, connection, tmp_path / "line_flows", FLOW, POOLS).test_client()
 
 
 def test_a_caller_waits_in_line_hears_position_and_leaves_with_star(line: FlaskClient) -> None:

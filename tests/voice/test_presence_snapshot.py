@@ -9,11 +9,10 @@ import pytest
 import redis
 from flask import Flask
 
-from ivr.app import create_app
 from ivr.flows.state import CallState
 from ivr.settings import Settings
 from ivr.store import PresenceChanged, Store
-from tests.conftest import Caller
+from tests.conftest import Caller, line_app
 
 FLOW = """
 flow: line
@@ -40,11 +39,7 @@ pools:
 
 @pytest.fixture
 def line(settings: Settings, connection: redis.Redis, tmp_path: Path) -> Flask:
-    flows = tmp_path / "line_flows"
-    flows.mkdir()
-    (flows / "line.yaml").write_text(FLOW)
-    (flows / "pools.yaml").write_text(POOLS)
-    return create_app(settings.with_(flows_dir=flows), connection)
+    return line_app(settings, connection, tmp_path / "line_flows", FLOW, POOLS)
 
 
 def _rung(app: Flask) -> list[str]:
