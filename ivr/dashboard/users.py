@@ -102,9 +102,28 @@ class Users:
         return sorted((_user(json.loads(v)) for v in raw.values()), key=lambda u: u.name)
 
     def remove(self, name: str) -> None:
-        """Remove a user (ending its sessions); UserError if there is none of that name."""
-        if not self.redis.hdel(USERS_KEY, normal_name(name)):
-            raise UserError(f"no user {name.strip()!r}")
+        """Remove a user (ending its sessions); UserError if there is none of that name, or if
+        it is the last admin (nobody could then manage users from the dashboard)."""
+        key = normal_name(name)
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    # Watched, so that two admins removed at once cannot both be the other's
+                    # "another admin".
+                    pipe.watch(USERS_KEY)
+                    raw = cast(dict[bytes, bytes], pipe.hgetall(USERS_KEY))
+                    records = {k.decode(): json.loads(v) for k, v in raw.items()}
+                    if key not in records:
+                        raise UserError(f"no user {name.strip()!r}")
+                    admins = [n for n, r in records.items() if r["role"] == "admin"]
+                    if admins == [key]:
+                        raise UserError(f"{name.strip()!r} is the last admin: add another first")
+                    pipe.multi()
+                    pipe.hdel(USERS_KEY, key)
+                    pipe.execute()
+                    return
+                except redis.WatchError:
+                    continue
 
     def authenticate(self, name: str, password: str) -> User | None:
         """The user if the password is theirs; None otherwise, in about the same time."""

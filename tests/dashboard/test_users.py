@@ -98,7 +98,10 @@ def test_cli_adds_lists_and_removes_users(
     short = runner.invoke(users_command, ["add", "mona", "--role", "viewer", "--password-stdin"],
                           input="short\n", env=env)  # fmt: skip
     assert short.exit_code == 1 and "at least 8" in short.output
+    last = runner.invoke(users_command, ["remove", "tom"], env=env)
+    assert last.exit_code == 1 and "last admin" in last.output
+    Users(connection).add("ada", "admin", PASSWORD, PINNED)
     assert runner.invoke(users_command, ["remove", "tom"], env=env).exit_code == 0
     gone = runner.invoke(users_command, ["remove", "tom"], env=env)
     assert gone.exit_code == 1 and "no user" in gone.output
-    assert [u.name for u in Users(connection).all()] == ["Nguyễn"]
+    assert [u.name for u in Users(connection).all()] == ["Nguyễn", "ada"]
