@@ -110,7 +110,7 @@ class Users:
                 try:
                     # Watched, so that two admins removed at once cannot both be the other's
                     # "another admin".
-                    pipe.watch(USERS_KEY)
+                    pipe.watch(USERS_KEY)  # type: ignore[no-untyped-call]
                     raw = cast(dict[bytes, bytes], pipe.hgetall(USERS_KEY))
                     records = {k.decode(): json.loads(v) for k, v in raw.items()}
                     if key not in records:
