@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import NamedTuple
+from typing import Generic, NamedTuple, TypeVar
 
 from routing.model import DAY_NAMES, Agent, Pool, Pools
 from routing.shifts import (
@@ -292,15 +292,13 @@ def why_not(pool: Pool, queue: str, at: datetime) -> str | None:
     # Every call of a minute gets the same answer (its times are shown to the minute) when the
     # pool's on-shift spans change only on whole minutes, as shifts and calendars written in
     # minutes do.
-    key = (id(pool), int(instant // 60))
-    kept = _REASONS.get(key)
-    if kept is not None and kept[0] is pool:
-        return kept[1]
+    minute = int(instant // 60)
+    kept = _REASONS.get(pool, minute)
+    if kept is not None:
+        return kept[0]
     reason, whole_minutes = _why_not(pool, instant)
     if whole_minutes:
-        if len(_REASONS) >= MAX_AROUND:
-            _REASONS.clear()
-        _REASONS[key] = (pool, reason)
+        _REASONS.put(pool, minute, reason)
     return reason
 
 
@@ -337,24 +335,40 @@ def _minute_calendar(pool: Pool) -> bool:
     return all(not (t.second or t.microsecond) for w in walls for t in (w.start, w.end))
 
 
-# (id(pool), minute) -> (pool, reason): why_not's answers of the minute, as for _AROUND below.
-_REASONS: dict[tuple[int, int], tuple[Pool, str | None]] = {}
+T = TypeVar("T")
 
 
-# (id(pool), day) -> (pool, spans): every call of a day asks the same of each pool passed over.
-# A plain dict, as in Schedule; the pool kept in the entry makes a reused id a miss.
-_AROUND: dict[tuple[int, int], tuple[Pool, list[Span]]] = {}
+class _PerPool(Generic[T]):
+    """Values kept by pool and a number (a UTC day, a minute), as many as MAX_AROUND: a plain
+    dict, as in Schedule, keyed by id(pool); the pool kept in an entry makes a reused id a miss."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[int, int], tuple[Pool, T]] = {}
+
+    def get(self, pool: Pool, number: int) -> tuple[T] | None:
+        """The value kept, in a 1-tuple (it may be None itself); None when there is none."""
+        entry = self._entries.get((id(pool), number))
+        return (entry[1],) if entry is not None and entry[0] is pool else None
+
+    def put(self, pool: Pool, number: int, value: T) -> None:
+        if len(self._entries) >= MAX_AROUND:
+            self._entries.clear()
+        self._entries[id(pool), number] = (pool, value)
+
+
+# why_not's answers of each minute, and the spans around each day that every call of the day
+# asks of each pool passed over.
+_REASONS: _PerPool[str | None] = _PerPool()
+_AROUND: _PerPool[list[Span]] = _PerPool()
 
 
 def _around(pool: Pool, day: int) -> list[Span]:
     """The on-shift spans of `pool` from AROUND_DAYS before UTC day `day` to as many after it."""
-    entry = _AROUND.get((id(pool), day))
-    if entry is not None and entry[0] is pool:
-        return entry[1]
+    kept = _AROUND.get(pool, day)
+    if kept is not None:
+        return kept[0]
     found = span_seconds(pool, (day - AROUND_DAYS) * DAY, (day + 1 + AROUND_DAYS) * DAY)
-    if len(_AROUND) >= MAX_AROUND:
-        _AROUND.clear()
-    _AROUND[id(pool), day] = (pool, found)
+    _AROUND.put(pool, day, found)
     return found
 
 
