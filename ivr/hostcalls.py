@@ -64,10 +64,10 @@ class HostCalls:
         """Remember the call as written at `at` (replacing whatever call had its slot)."""
         key = sid.encode()
         size = len(key) + len(state) + len(summary)
-        start = self._slot(key)
         if _HEADER.size + size > SLOT_BYTES:
-            self._memory[start : start + 4] = b"\0\0\0\0"  # what was there is no longer true
+            self.drop(sid)  # an older entry of the call would no longer be the last write
             return
+        start = self._slot(key)
         rest = _HEADER.pack(0, at, events, len(key), len(state), len(summary))[4:]
         body = rest + key + state + summary
         self._memory[start : start + 4 + len(body)] = struct.pack("<I", zlib.crc32(body)) + body
