@@ -51,6 +51,13 @@ GOOD_FLOWSET_KEY = "ivr:flowset:good"  # string: the version last loaded from go
 PRESENCE_KEY = "ivr:presence"  # hash: agent id -> JSON {status, since}
 PRESENCE_TOKEN_KEY = "ivr:presence:token"  # string: a new random token at every presence change
 NO_PRESENCE_TOKEN = "-"  # the token of a presence never changed (or lost with its Redis)
+
+
+def _token_changed(key: str, token: str) -> str:
+    """Lua: whether the presence token at KEYS[`key`] is no longer ARGV[`token`]."""
+    return f"(redis.call('GET', KEYS[{key}]) or '{NO_PRESENCE_TOKEN}') ~= ARGV[{token}]"
+
+
 ROUND_ROBIN_KEY = "ivr:pool:{{{0}}}:next"  # counter: the next agent of a round-robin pool
 IDLE_KEY = "ivr:pool:{{{0}}}:idle"  # sorted set: agent id by the time it was last offered a call
 
@@ -76,15 +83,16 @@ _NO_WRITE = ("", "", "", "", "", "", "")
 # index of that token; events; ops.
 # Returns 1 written, 0 turn moved on, -1 events added meanwhile, 2 spooled event already in,
 # -2 agents' presence changed since the turn was planned.
-_RECORD = """
+_RECORD = (
+    """
 if ARGV[1] ~= '*' then
   local current = redis.call('HGET', KEYS[1], 'turn')
   if current == false then current = '' end
   if current ~= ARGV[1] then return 0 end
 end
-if ARGV[18] ~= '' and (redis.call('GET', KEYS[tonumber(ARGV[19])]) or '-') ~= ARGV[18] then
-  return -2
-end
+if ARGV[18] ~= '' and """
+    + _token_changed("tonumber(ARGV[19])", "18")
+    + """ then return -2 end
 if ARGV[15] ~= '' and redis.call('SISMEMBER', KEYS[4], ARGV[15]) == 1 then return 2 end
 if redis.call('LLEN', KEYS[2]) ~= tonumber(ARGV[2]) then return -1 end
 if ARGV[3] ~= '' then
@@ -122,13 +130,16 @@ for _ = 1, tonumber(ARGV[14]) do
 end
 return 1
 """
+)
 
 # Order agents by the time each was last offered a call (never = first), in file order on ties,
 # and mark the first as offered now, in one step so that concurrent calls pick different agents.
 # With KEYS[2], only if that presence token is still ARGV[2] (else nothing, and false).
 # ARGV: 1 now, 2 the presence token planned with ('' = none), then the agent ids.
-_CLAIM_IDLE = """
-if ARGV[2] ~= '' and (redis.call('GET', KEYS[2]) or '-') ~= ARGV[2] then return false end
+_CLAIM_IDLE = (
+    "if ARGV[2] ~= '' and "
+    + _token_changed("2", "2")
+    + """ then return false end
 local scored = {}
 for i = 3, #ARGV do
   local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
@@ -143,12 +154,16 @@ local ordered = {}
 for i, entry in ipairs(scored) do ordered[i] = entry[1] end
 return ordered
 """
+)
 
 # A round-robin pool's next ticket, if the presence token KEYS[2] is still ARGV[1] (else -1).
-_NEXT_TURN = """
-if (redis.call('GET', KEYS[2]) or '-') ~= ARGV[1] then return -1 end
+_NEXT_TURN = (
+    "if "
+    + _token_changed("2", "1")
+    + """ then return -1 end
 return redis.call('INCR', KEYS[1]) - 1
 """
+)
 
 
 class PresenceChanged(Exception):
@@ -350,8 +365,7 @@ class Store:
                 state.sid, expected, write, events, loaded, presence=presence
             )
             if done == -2:
-                self._presence = None
-                raise PresenceChanged(f"call {state.sid}: agents' presence changed meanwhile")
+                raise self._presence_changed(f"call {state.sid}: the route's plan")
             if done == 1:
                 written = Loaded(state, after, loaded.events + len(events))
                 self.recent.put(state.sid, written, write[1], summary_json)
@@ -596,20 +610,23 @@ class Store:
             pipe.get(PRESENCE_TOKEN_KEY)
             pipe.hgetall(PRESENCE_KEY)
             token, raw = pipe.execute()
-        away = Away(k.decode() for k, v in raw.items() if orjson.loads(v)["status"] == "away")
-        kept = (away, token.decode() if token else NO_PRESENCE_TOKEN)
+        kept = (Away(_away(_records(raw))), token.decode() if token else NO_PRESENCE_TOKEN)
         self._presence = kept
         return kept
+
+    def _presence_changed(self, what: str) -> PresenceChanged:
+        """Forget the snapshot `what` was planned on, which Redis found out of date."""
+        self._presence = None
+        return PresenceChanged(f"agents' presence changed before {what} was written")
 
     @translated
     def presence(self) -> dict[str, dict[str, Any]]:
         """Every presence record, by agent id (agents without one are available)."""
-        raw = cast(dict[bytes, bytes], self.redis.hgetall(PRESENCE_KEY))
-        return {k.decode(): orjson.loads(v) for k, v in raw.items()}
+        return _records(cast(dict[bytes, bytes], self.redis.hgetall(PRESENCE_KEY)))
 
     def away(self) -> set[str]:
         """The ids of agents marked away."""
-        return {agent for agent, record in self.presence().items() if record["status"] == "away"}
+        return _away(self.presence())
 
     @translated
     def next_round_robin(self, pool: str, presence: str | None = None) -> int:
@@ -621,8 +638,7 @@ class Store:
             return cast(int, self.redis.incr(key)) - 1
         ticket = int(self._run(self._next_turn, [key, PRESENCE_TOKEN_KEY], [presence]))
         if ticket < 0:
-            self._presence = None
-            raise PresenceChanged(f"presence changed before a turn of pool {pool} was taken")
+            raise self._presence_changed(f"the turn of pool {pool}")
         return ticket
 
     @translated
@@ -636,8 +652,7 @@ class Store:
         keys = [IDLE_KEY.format(pool)] + ([PRESENCE_TOKEN_KEY] if presence else [])
         ordered = self._run(self._claim_idle, keys, [at, presence or "", *agent_ids])
         if ordered is None:
-            self._presence = None
-            raise PresenceChanged(f"presence changed before an agent of pool {pool} was claimed")
+            raise self._presence_changed(f"the longest-idle claim of pool {pool}")
         return [a.decode() if isinstance(a, bytes) else str(a) for a in ordered]
 
     @translated
@@ -680,6 +695,15 @@ def cross_call_writes(before: CallSummary, after: CallSummary, encoded: Sequence
     elif before.waiting and not after.waiting:
         ops.append(("r", WAITING_KEY, 0, sid))
     return ops
+
+
+def _records(raw: Mapping[bytes, bytes]) -> dict[str, dict[str, Any]]:
+    """Presence records as read from Redis, by agent id."""
+    return {k.decode(): orjson.loads(v) for k, v in raw.items()}
+
+
+def _away(records: Mapping[str, Mapping[str, Any]]) -> set[str]:
+    return {agent for agent, record in records.items() if record["status"] == "away"}
 
 
 def _text(raw: bytes | None) -> str | None:
