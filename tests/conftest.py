@@ -73,6 +73,12 @@ def settings(tmp_path: Path, flows_dir: Path, redis_url: str) -> Settings:
     )
 
 
+def command_calls(connection: redis.Redis, command: str) -> int:
+    """How many times Redis has run `command` (lower case) since its statistics were reset."""
+    stats = connection.info("commandstats").get(f"cmdstat_{command}", {"calls": 0})
+    return int(stats["calls"])
+
+
 def line_app(
     settings: Settings, connection: redis.Redis, folder: Path, flow: str, pools: str
 ) -> Flask:

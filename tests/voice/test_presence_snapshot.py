@@ -12,7 +12,7 @@ from flask import Flask
 from ivr.flows.state import CallState
 from ivr.settings import Settings
 from ivr.store import PresenceChanged, Store
-from tests.conftest import Caller, line_app
+from tests.conftest import Caller, command_calls, line_app
 
 FLOW = """
 flow: line
@@ -47,15 +47,13 @@ def _rung(app: Flask) -> list[str]:
     return sorted(n.text or "" for n in dial.iter("Number"))
 
 
-def _hgetalls(connection: redis.Redis) -> int:
-    return int(connection.info("commandstats").get("cmdstat_hgetall", {"calls": 0})["calls"])
-
-
 def test_routes_read_presence_once_until_it_changes(line: Flask, connection: redis.Redis) -> None:
     assert _rung(line) == ["+201001234567", "+84901234567"]
-    reads = _hgetalls(connection)
+    reads = command_calls(connection, "hgetall")
     assert _rung(line) == ["+201001234567", "+84901234567"]
-    assert _hgetalls(connection) == reads  # the snapshot served, and the write found it true
+    assert (
+        command_calls(connection, "hgetall") == reads
+    )  # the snapshot served, and the write found it true
 
 
 def test_an_agent_marked_away_elsewhere_is_not_rung_by_a_process_that_saw_her_available(

@@ -16,7 +16,7 @@ from ivr.calls.summary import CallSummary
 from ivr.flows.state import CallState
 from ivr.settings import Settings
 from ivr.store import CALL_KEY, CALL_LOG_KEY, Loaded, RecentCalls, Store
-from tests.conftest import Caller, spoken
+from tests.conftest import Caller, command_calls, spoken
 
 
 def _clients(settings: Settings, connection: redis.Redis) -> tuple[FlaskClient, FlaskClient]:
@@ -32,8 +32,7 @@ def _action(root: ET.Element) -> str:
 
 
 def _gets(connection: redis.Redis) -> int:
-    stats = connection.info("commandstats").get("cmdstat_get", {"calls": 0})
-    return int(stats["calls"])
+    return command_calls(connection, "get")
 
 
 def test_a_menu_answered_by_the_worker_that_wrote_the_call_reads_nothing_back(
