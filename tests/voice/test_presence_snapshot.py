@@ -51,9 +51,8 @@ def test_routes_read_presence_once_until_it_changes(line: Flask, connection: red
     assert _rung(line) == ["+201001234567", "+84901234567"]
     reads = command_calls(connection, "hgetall")
     assert _rung(line) == ["+201001234567", "+84901234567"]
-    assert (
-        command_calls(connection, "hgetall") == reads
-    )  # the snapshot served, and the write found it true
+    # The snapshot served, and the write found it true.
+    assert command_calls(connection, "hgetall") == reads
 
 
 def test_an_agent_marked_away_elsewhere_is_not_rung_by_a_process_that_saw_her_available(
