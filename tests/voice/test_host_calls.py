@@ -14,7 +14,7 @@ from ivr.app import create_app
 from ivr.hostcalls import SLOT_BYTES, HostCalls
 from ivr.settings import Settings
 from tests.conftest import Caller, spoken
-from tests.voice.test_recent_calls import _action, _gets
+from tests.voice.test_recent_calls import _action, _gets, pinned_app
 
 STATE, SUMMARY = b'{"sid":"CA1","turn":2}', b'{"sid":"CA1"}'
 
@@ -76,7 +76,7 @@ def test_a_menu_answered_by_another_worker_of_the_host_reads_nothing_back(
 def test_alternating_workers_on_one_host_answer_as_one_worker_would(
     settings: Settings, connection: redis.Redis, one_host: HostCalls
 ) -> None:
-    one, other = (create_app(settings, connection).test_client() for _ in range(2))
+    one, other = (pinned_app(settings, connection).test_client() for _ in range(2))
     answers = []
     for alternate in (False, True):
         call, path, texts = Caller(one), "/voice/incoming", []

@@ -9,6 +9,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import redis
+from flask import Flask
 from flask.testing import FlaskClient
 
 from ivr.app import create_app
@@ -19,8 +20,18 @@ from ivr.store import CALL_KEY, CALL_LOG_KEY, Loaded, RecentCalls, Store
 from tests.conftest import Caller, command_calls, spoken
 
 
+WEDNESDAY_10_HANOI = 1_796_180_400.0  # 2026-12-02 03:00 UTC: only Hanoi, which rings everyone, on shift
+
+
+def pinned_app(settings: Settings, connection: redis.Redis) -> Flask:
+    """A worker whose clock stands where a route's answer does not depend on earlier calls."""
+    app = create_app(settings, connection)
+    app.extensions["ivr"].clock = lambda: WEDNESDAY_10_HANOI
+    return app
+
+
 def _clients(settings: Settings, connection: redis.Redis) -> tuple[FlaskClient, FlaskClient]:
-    return create_app(settings, connection).test_client(), create_app(
+    return pinned_app(settings, connection).test_client(), pinned_app(
         settings, connection
     ).test_client()
 
