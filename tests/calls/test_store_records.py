@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 import redis
+from flask import Flask
 from flask.testing import FlaskClient
 
 from ivr.calls import events as ev
@@ -16,6 +17,7 @@ from ivr.embedded import EmbeddedRedis
 from ivr.errors import StoreUnavailable
 from ivr.flows.state import CallState
 from ivr.store import CALLS_KEY, EVENTS_KEY, INDEX_KEY, WAITING_KEY, Store
+from tests.calls.test_voicemail_ticket import WEDNESDAY_NOON_UTC
 from tests.conftest import Caller
 
 SID = "CA" + "b" * 32
@@ -98,7 +100,10 @@ def test_racing_callbacks_lose_no_event(connection: redis.Redis, redis_url: str)
     assert summary is not None and summary.events == 9 == len(Store(connection).events(SID))
 
 
-def test_the_first_answer_is_kept_for_the_calls_life(client: FlaskClient, caller: Caller) -> None:
+def test_the_first_answer_is_kept_for_the_calls_life(
+    app: Flask, client: FlaskClient, caller: Caller
+) -> None:
+    app.extensions["ivr"].clock = lambda: WEDNESDAY_NOON_UTC  # four menus, then an agent rings
     first = caller.post("/voice/incoming").get_data(as_text=True)
     root = caller.twiml("/voice/incoming")
     for _ in range(4):
