@@ -313,21 +313,49 @@ class ThreadConnections:
             self._call("SCRIPT", "LOAD", script.script)
             return self._call("EVALSHA", script.sha, len(keys), *keys, *args)
 
+    def read(self, *commands: tuple[Any, ...]) -> list[Any]:
+        """The replies to read-only `commands`, sent together in one round trip (a pipeline
+        without a transaction); the first error reply is raised once all are read."""
+
+        def send_and_read(connection: Any) -> list[Any]:
+            connection.send_packed_command(connection.pack_commands(commands))
+            replies = []
+            for _ in commands:
+                try:
+                    replies.append(connection.read_response())
+                except redis.exceptions.ResponseError as error:
+                    replies.append(error)
+            for reply in replies:
+                if isinstance(reply, redis.exceptions.ResponseError):
+                    raise reply
+            return replies
+
+        result: list[Any] = self._on_connection(send_and_read)
+        return result
+
     def _call(self, *args: Any) -> Any:
+        def send_and_read(connection: Any) -> Any:
+            connection.send_command(*args)
+            return connection.read_response()
+
+        return self._on_connection(send_and_read)
+
+    def _on_connection(self, exchange: Callable[[Any], T]) -> T:
+        """`exchange` on this thread's connection, with the connection's retries."""
         connection: Any = getattr(self._local, "connection", None)
         if connection is None or connection.pid != os.getpid():
             connection = self._local.connection = self.client.connection_pool.make_connection()
 
-        def send_and_read() -> Any:
+        def connected() -> T:
             # Connected through the connection's own connect(): a Sentinel connection asks
             # there for the master, where sending unconnected would go to its default address.
             connection.connect()
-            connection.send_command(*args)
-            return connection.read_response()
+            return exchange(connection)
 
         try:
-            return connection.retry.call_with_retry(
-                send_and_read, lambda error: connection.disconnect()
+            return cast(
+                T,
+                connection.retry.call_with_retry(connected, lambda error: connection.disconnect()),
             )
         except redis.exceptions.ResponseError:
             raise  # the reply was read whole: the connection is fine

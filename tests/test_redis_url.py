@@ -145,7 +145,8 @@ def test_thread_connections_run_scripts_through_a_lost_cache_and_a_dropped_conne
     assert direct.evalsha(script, ["test:direct"], []) == 1
     client.script_flush()  # Redis restarted, or a promoted replica that never ran it
     assert direct.evalsha(script, ["test:direct"], []) == 2
-    client.client_kill_filter(_type="normal", skipme=True)  # the server drops the connection
+    # The server drops the connection (that one only: REDIS_URL may be a shared server).
+    client.client_kill_filter(_id=direct.read(("CLIENT", "ID"))[0])
     assert direct.evalsha(script, ["test:direct"], []) == 3
     with pytest.raises(redis.ResponseError):
         direct.evalsha(client.register_script("return redis.call('NOPE')"), [], [])
@@ -158,3 +159,21 @@ def test_thread_connections_run_scripts_through_a_lost_cache_and_a_dropped_conne
     worker.join()
     assert seen == [5]
     client.delete("test:direct")
+
+
+def test_thread_connections_read_batches_and_survive_error_replies_and_drops(
+    redis_url: str,
+) -> None:
+    client = urls.client(redis_url, 5.0)
+    direct = urls.ThreadConnections(client)
+    client.delete("test:read:list", "test:read:string")
+    client.rpush("test:read:list", "a", "b")
+    client.set("test:read:string", "x")
+    assert direct.read(("GET", "test:read:string"), ("LLEN", "test:read:list")) == [b"x", 2]
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        direct.read(("LLEN", "test:read:string"), ("GET", "test:read:string"))
+    # Every reply of the failed batch was read: the next one gets its own answers.
+    assert direct.read(("GET", "test:read:string"), ("LLEN", "test:read:list")) == [b"x", 2]
+    client.client_kill_filter(_id=direct.read(("CLIENT", "ID"))[0])
+    assert direct.read(("LLEN", "test:read:list"), ("GET", "test:read:none")) == [2, None]
+    client.delete("test:read:list", "test:read:string")
