@@ -19,8 +19,8 @@ from ivr.settings import Settings
 from ivr.store import CALL_KEY, CALL_LOG_KEY, Loaded, RecentCalls, Store
 from tests.conftest import Caller, command_calls, spoken
 
-
-WEDNESDAY_10_HANOI = 1_796_180_400.0  # 2026-12-02 03:00 UTC: only Hanoi, which rings everyone, on shift
+# 2026-12-02 03:00 UTC: only Hanoi, which rings everyone at once, is on shift.
+WEDNESDAY_10_HANOI = 1_796_180_400.0
 
 
 def pinned_app(settings: Settings, connection: redis.Redis) -> Flask:
