@@ -27,6 +27,8 @@ CSV_LIMIT = 10_000
 AUDIO_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg"}
 HIDDEN = ("v", "kind", "at", "passed_over")
 LISTENERS = "supervisor"  # the role that may hear voicemails (and the roles above it)
+# What a voicemail said, and where its audio lies, is for listeners only: (event kind, field).
+VOICE_FIELDS = frozenset({("transcription", "text"), ("voicemail", "url")})
 
 
 def _records() -> CallRecords:
@@ -85,7 +87,9 @@ def export() -> Response:
     )
 
 
-def timeline(summary: CallSummary, events: list[CallEvent]) -> Iterator[dict[str, Any]]:
+def timeline(
+    summary: CallSummary, events: list[CallEvent], listener: bool = True
+) -> Iterator[dict[str, Any]]:
     """Each event with its seconds since the call started and its fields worth showing."""
     origin = summary.started_at if summary.started_at is not None else (
         events[0].at if events else 0.0
@@ -96,7 +100,8 @@ def timeline(summary: CallSummary, events: list[CallEvent]) -> Iterator[dict[str
             k: ", ".join(map(str, v)) if isinstance(v, list | tuple) else v
             for k, v in data.items()
             if k not in HIDDEN and v not in (None, "", [], ())
-        }
+            and (listener or (data["kind"], k) not in VOICE_FIELDS)
+        }  # fmt: skip
         yield {"offset": event.at - origin, "kind": data["kind"], "event": event,
                "details": details}  # fmt: skip
 
@@ -108,16 +113,18 @@ def show(sid: str) -> str:
     if found is None:
         abort(404, f"no call {sid} on record")
     summary, events = found
+    # A transcript is the caller's voice in words: a viewer learns only that there is one.
     transcripts = [e for e in events if e.kind == "transcription" and to_dict(e).get("text")]
     may_listen = current_user().may(LISTENERS)
     kept = may_listen and recording_file(summary.recording_sid) is not None
     return render_template(
         "dashboard/call.html",
         call=summary,
-        steps=list(timeline(summary, events)),
+        steps=list(timeline(summary, events, may_listen)),
         may_listen=may_listen,
         audio=summary.recording_sid if kept else None,
-        transcripts=transcripts,
+        transcripts=transcripts if may_listen else [],
+        transcribed=bool(transcripts),
     )
 
 

@@ -136,17 +136,25 @@ def test_a_viewer_neither_hears_nor_downloads_the_voicemail(
     dash_app: Flask, connection: redis.Redis, settings: Settings
 ) -> None:
     store = some_calls(connection)
-    store.record("CA-vm", [VoicemailRecorded(PINNED - 500, recording_sid=RE, seconds=12)])
+    media = "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/" + RE
+    voicemail = VoicemailRecorded(PINNED - 500, recording_sid=RE, url=media, seconds=12)
+    said = "my account is 4242 and my address is 1 Hang Bai"
+    store.record("CA-vm", [voicemail])
+    store.record("CA-vm", [TranscriptionArrived(PINNED - 400, recording_sid=RE, text=said)])
     settings.recordings_dir.mkdir(parents=True, exist_ok=True)
     (settings.recordings_dir / f"{RE}.wav").write_bytes(WAV)
     viewer = signed_in(dash_app, "Nguyễn")
     page = viewer.get("/dashboard/calls/CA-vm").get_data(as_text=True)
     assert "<audio" not in page and "/dashboard/calls/CA-vm/recording" not in page
-    assert "Recording available to supervisors." in page
+    assert "Recording and transcript available to supervisors." in page
+    assert "4242" not in page and media not in page  # neither in the section nor the timeline
+    assert "transcription" in page  # ... which still says that one arrived
     refused = viewer.get("/dashboard/calls/CA-vm/recording")
     assert refused.status_code == 403 and WAV not in refused.data
     assert viewer.get("/dashboard/calls/CA-answered/recording").status_code == 403
-    for name in ("sup", "ada"):  # supervisors and admins listen
+    for name in ("sup", "ada"):  # supervisors and admins listen, and read what was said
         listener = signed_in(dash_app, name)
-        assert "<audio" in listener.get("/dashboard/calls/CA-vm").get_data(as_text=True)
+        page = listener.get("/dashboard/calls/CA-vm").get_data(as_text=True)
+        assert "<audio" in page and f'<blockquote class="transcript" dir="auto">{said}' in page
+        assert media in page
         assert listener.get("/dashboard/calls/CA-vm/recording").data == WAV
