@@ -32,6 +32,7 @@ from routing.shifts import (
 WINDOW_SECONDS = 7 * 24 * 3600
 MAX_WINDOWS = 60  # over a year of weeks, so planning a year ahead does not rebuild them
 MAX_ORDERS = 4096
+MAX_PRESENCES = 8  # presence snapshots a schedule keeps its candidates for
 DAY = 24 * 3600
 AROUND_DAYS = 8  # why_not looks this many days back and ahead for the shift that ended or starts
 MAX_AROUND = 4096
@@ -149,6 +150,24 @@ class Decision:
         return f"no agent available in the pools serving {self.queue} on shift"
 
 
+class _Present:
+    """The ranked pools' candidates with one presence applied (None: nobody left), and their
+    selections by mask byte, each made on first use."""
+
+    def __init__(self, kept: list[Candidate | None]) -> None:
+        self._kept = kept
+        self._entries: dict[tuple[int, int], tuple[Candidate, ...]] = {}
+
+    def entry(self, index: int, value: int) -> tuple[Candidate, ...]:
+        """The candidates of byte `index` of a mask whose value is `value`, in rank order."""
+        found = self._entries.get((index, value))
+        if found is None:
+            part = self._kept[8 * index : 8 * index + 8]
+            found = tuple(c for bit, c in enumerate(part) if value >> bit & 1 and c is not None)
+            self._entries[(index, value)] = found
+        return found
+
+
 class Schedule:
     """Who is on shift when, built a week at a time on demand, with the orders found so far."""
 
@@ -178,8 +197,8 @@ class Schedule:
         self._choosy = frozenset(p.name for p in self.ranked if any(a.languages for a in p.agents))
         # Plain dicts: lookups are atomic, so threads sharing a schedule at worst build twice.
         self._windows: dict[int, tuple[list[float], list[int]]] = {}
-        self._orders: dict[tuple[int, str | None], tuple[Candidate, ...]] = {}
-        self._reduced: dict[tuple[str, str | None, frozenset[str]], Candidate] = {}
+        self._orders: dict[tuple[int, str | None, Away | None], tuple[Candidate, ...]] = {}
+        self._present: dict[Away, _Present] = {}
 
     def on_shift(self, instant: float) -> int:
         """The bit mask of ranked pools on shift at `instant` (seconds since the epoch)."""
@@ -190,53 +209,54 @@ class Schedule:
         boundaries, masks = window
         return masks[bisect_right(boundaries, instant) - 1]
 
-    def candidates(self, queue: str, language: str | None, instant: float) -> tuple[Candidate, ...]:
-        """The pools on shift serving `queue`, in the order to try them, with all their agents."""
+    def candidates(
+        self, queue: str, language: str | None, instant: float, away: Away | None = None
+    ) -> tuple[Candidate, ...]:
+        """The pools on shift serving `queue`, in the order to try them, with their agents (less
+        those `away`, and without the pools that leaves with nobody)."""
         mask = self.on_shift(instant) & self._queue_bits.get(queue, 0)
-        key = (mask, language)
+        key = (mask, language, away or None)
         found = self._orders.get(key)
         if found is None:
             if len(self._orders) >= MAX_ORDERS:
                 self._orders.clear()
-            found = self._orders[key] = self._order(mask, language)
+            found = self._orders[key] = self._order(mask, language, away or None)
         return found
 
-    def without(
-        self, ordered: tuple[Candidate, ...], away: Away, language: str | None = None
-    ) -> tuple[Candidate, ...]:
-        """`ordered` (for `language`) less the agents who are away, and the pools left empty."""
-        kept: list[Candidate] = []
-        for candidate in ordered:
-            name = candidate.pool.name
-            gone = self._agent_ids[name] & away
-            if not gone:
-                kept.append(candidate)
-                continue
-            # Presence changes far less often than calls come: remember each reduced pool.
-            key = (name, language if name in self._choosy else None, gone)
-            reduced = self._reduced.get(key)
-            if reduced is None:
-                if len(self._reduced) >= MAX_ORDERS:
-                    self._reduced.clear()
-                agents = tuple(a for a in candidate.agents if a.id not in gone)
-                reduced = self._reduced[key] = Candidate(candidate.pool, agents)
-            if reduced.agents:
-                kept.append(reduced)
-        return tuple(kept)
-
-    def _order(self, mask: int, language: str | None) -> tuple[Candidate, ...]:
+    def _order(self, mask: int, language: str | None, away: Away | None) -> tuple[Candidate, ...]:
         speaking = mask & self._language_bits.get(language, 0) if language is not None else 0
+        present = self._present_for(away) if away is not None else None
         found: list[Candidate] = []
         for part in (speaking, mask & ~speaking) if speaking else (mask,):
-            for table, value in zip(
-                self._by_byte, part.to_bytes(self._bytes, "little"), strict=True
-            ):
-                if value:
-                    found += table[value]
+            values = part.to_bytes(self._bytes, "little")
+            if present is None:
+                for table, value in zip(self._by_byte, values, strict=True):
+                    if value:
+                        found += table[value]
+            else:
+                for index, value in enumerate(values):
+                    if value:
+                        found += present.entry(index, value)
         if language is None or not self._choosy:
             return tuple(found)
         narrowed = (self._speaking(candidate, language) for candidate in found)
         return tuple(candidate for candidate in narrowed if candidate.agents)
+
+    def _present_for(self, away: Away) -> _Present:
+        # Presence changes far less often than calls come, and the Store hands out one Away per
+        # presence snapshot: its hash is computed once, and a hit compares it by identity.
+        present = self._present.get(away)
+        if present is None:
+            if len(self._present) >= MAX_PRESENCES:
+                self._present.clear()
+            kept = []
+            for pool in self.ranked:
+                agents = pool.agents
+                if self._agent_ids[pool.name] & away:
+                    agents = tuple(a for a in agents if a.id not in away)
+                kept.append(Candidate(pool, agents) if agents else None)
+            present = self._present[away] = _Present(kept)
+        return present
 
     def _speaking(self, candidate: Candidate, language: str) -> Candidate:
         if candidate.pool.name not in self._choosy:
@@ -276,10 +296,11 @@ def decide(
 ) -> Decision:
     """The pools that can take a call for `queue` at `at`, in the order to try them."""
     schedule = pools.schedule
-    ordered = schedule.candidates(queue, language, timestamp(at))
     if isinstance(is_available, Away):
-        ordered = schedule.without(ordered, is_available, language) if is_available else ordered
-    elif is_available is not everyone_available:
+        ordered = schedule.candidates(queue, language, timestamp(at), is_available)
+        return Decision(queue, language, at, ordered, pools)
+    ordered = schedule.candidates(queue, language, timestamp(at))
+    if is_available is not everyone_available:
         ordered = _available(ordered, is_available)
     return Decision(queue, language, at, ordered, pools)
 

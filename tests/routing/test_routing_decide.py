@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from bench.routing import LANGUAGES, QUEUES, synthetic_pools
 from routing.calendar import Calendar, WallSpan
 from routing.decide import WINDOW_SECONDS, Away, Decision, decide, why_not
 from routing.model import Agent, Pool, Pools, Shift
@@ -272,3 +274,24 @@ def test_a_pool_whose_agents_do_not_take_the_language_is_passed_over_with_why() 
             "no agent available for ar-XA in the pools serving billing on shift"
         )
     assert names(decide(pools, "billing", "vi-VN", at)) == ["hanoi"]
+
+
+def test_decisions_kept_per_presence_snapshot_match_a_fresh_check_of_each_agent() -> None:
+    # One schedule asked again and again, as a worker is: the same snapshot object, an equal
+    # one built anew, another presence, then the first again, at instants across two weeks.
+    pools = synthetic_pools(40, 6, seed=5)
+    everyone = [a.id for p in pools for a in p.agents]
+    rng = random.Random(11)
+    presences = [frozenset(rng.sample(everyone, k)) for k in (0, 1, len(everyone) // 3)]
+    presences.append(frozenset(everyone))  # nobody available anywhere
+    snapshots = {gone: Away(gone) for gone in presences}
+    start = utc(2026, 3, 23).timestamp()
+    for step in range(600):
+        at = datetime.fromtimestamp(start + step * 2017.0, UTC)
+        queue, language = rng.choice(QUEUES), rng.choice((*LANGUAGES, None))
+        gone = presences[step % len(presences)]
+        fresh = decide(pools, queue, language, at, lambda pool, agent, g=gone: agent.id not in g)
+        for away in (snapshots[gone], Away(gone)):
+            kept = decide(pools, queue, language, at, away)
+            assert kept.pools == fresh.pools
+            assert all(c.agents for c in kept.pools)
