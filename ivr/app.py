@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import redis
 from flask import Flask, Response, jsonify
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
             flows_version=flowset.version if flowset else None,
             flows=sorted(flowset.flows) if flowset else [],
             errors=errors,
+            pid=os.getpid(),  # which worker answered: each reloads the flows on its own
         )
         return body, 200 if ready else 503
 
