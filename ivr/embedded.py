@@ -142,14 +142,19 @@ class EmbeddedRedis:
             args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True
         )
         deadline = time.monotonic() + timeout
-        while not _answers(url):
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                self._process.kill()
-                self._process = None
-                log = self.data_dir / "redis.log"
-                tail = log.read_text()[-2000:] if log.exists() else ""
-                raise IvrError(f"embedded redis-server did not start:\n{tail}")
-            time.sleep(0.02)
+        try:
+            while not _answers(url):
+                if self._process.poll() is not None or time.monotonic() > deadline:
+                    log = self.data_dir / "redis.log"
+                    tail = log.read_text()[-2000:] if log.exists() else ""
+                    raise IvrError(f"embedded redis-server did not start:\n{tail}")
+                time.sleep(0.02)
+        except BaseException:
+            # Its own session keeps Ctrl-C from reaching it: a start given up must stop it.
+            self._process.kill()
+            self._process.wait()
+            self._process = None
+            raise
         (self.data_dir / "redis.url").write_text(url + "\n")
         return url
 

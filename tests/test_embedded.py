@@ -5,9 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import pytest
 import redis
 
+from ivr import embedded
 from ivr.embedded import EmbeddedRedis
 
 # Each process starts (or joins) the data dir's server and increments one counter.
@@ -74,3 +77,27 @@ def test_long_data_dir_falls_back_to_loopback_tcp(tmp_path: Path) -> None:
     with EmbeddedRedis(deep) as server:
         assert server.url.startswith("redis://127.0.0.1:")
         assert redis.Redis.from_url(server.url).ping()
+
+
+def test_a_start_given_up_midway_stops_the_server_it_spawned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spawned: list[subprocess.Popen[bytes]] = []
+    real_popen = subprocess.Popen
+
+    def recording(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        process = real_popen(*args, **kwargs)
+        spawned.append(process)
+        return process
+
+    def interrupted(url: str) -> bool:
+        raise KeyboardInterrupt  # Ctrl-C while waiting for the server to answer
+
+    monkeypatch.setattr(embedded.subprocess, "Popen", recording)
+    monkeypatch.setattr(embedded, "_answers", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        EmbeddedRedis(tmp_path).start()
+    assert len(spawned) == 1
+    # Started in a session of its own, it would not have seen the Ctrl-C: it was stopped.
+    assert spawned[0].poll() is not None
+    assert not (tmp_path / "redis.url").exists()
