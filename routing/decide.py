@@ -150,21 +150,26 @@ class Decision:
         return f"no agent available in the pools serving {self.queue} on shift"
 
 
-class _Present:
-    """The ranked pools' candidates with one presence applied (None: nobody left), and their
-    selections by mask byte, each made on first use."""
+class _ByByte:
+    """Ranked candidates (None: a pool with nobody left) selected by one byte of a bit mask:
+    for each byte and each value of it, the candidates of its set bits in rank order, each
+    selection made on first use. A mask then becomes candidates in one step per byte."""
 
-    def __init__(self, kept: list[Candidate | None]) -> None:
-        self._kept = kept
-        self._entries: dict[tuple[int, int], tuple[Candidate, ...]] = {}
+    def __init__(self, ranked: list[Candidate | None]) -> None:
+        self._ranked = ranked
+        self.size = (len(ranked) + 7) // 8
+        self._rows: list[list[tuple[Candidate, ...] | None]] = [
+            [None] * 256 for _ in range(self.size)
+        ]
 
-    def entry(self, index: int, value: int) -> tuple[Candidate, ...]:
+    def select(self, index: int, value: int) -> tuple[Candidate, ...]:
         """The candidates of byte `index` of a mask whose value is `value`, in rank order."""
-        found = self._entries.get((index, value))
+        row = self._rows[index]
+        found = row[value]
         if found is None:
-            part = self._kept[8 * index : 8 * index + 8]
+            part = self._ranked[8 * index : 8 * index + 8]
             found = tuple(c for bit, c in enumerate(part) if value >> bit & 1 and c is not None)
-            self._entries[(index, value)] = found
+            row[value] = found  # one list slot: atomic, so threads at worst select twice
         return found
 
 
@@ -181,24 +186,14 @@ class Schedule:
                 self._queue_bits[queue] = self._queue_bits.get(queue, 0) | 1 << bit
             for language in pool.languages:
                 self._language_bits[language] = self._language_bits.get(language, 0) | 1 << bit
-        # For each byte of a mask and each value of that byte, its candidates in rank order:
-        # turning a mask into candidates then takes one step per byte rather than per bit.
-        everyone = [Candidate(pool, pool.agents) for pool in self.ranked]
-        self._bytes = (len(everyone) + 7) // 8
-        self._by_byte = tuple(
-            tuple(
-                tuple(c for bit, c in enumerate(everyone[8 * i : 8 * i + 8]) if value >> bit & 1)
-                for value in range(256)
-            )
-            for i in range(self._bytes)
-        )
+        self._everyone = _ByByte([Candidate(pool, pool.agents) for pool in self.ranked])
         self._agent_ids = {pool.name: frozenset(a.id for a in pool.agents) for pool in self.ranked}
         # Pools with an agent who lists languages: only their candidates depend on the language.
         self._choosy = frozenset(p.name for p in self.ranked if any(a.languages for a in p.agents))
         # Plain dicts: lookups are atomic, so threads sharing a schedule at worst build twice.
         self._windows: dict[int, tuple[list[float], list[int]]] = {}
         self._orders: dict[tuple[int, str | None, Away | None], tuple[Candidate, ...]] = {}
-        self._present: dict[Away, _Present] = {}
+        self._present: dict[Away, _ByByte] = {}
 
     def on_shift(self, instant: float) -> int:
         """The bit mask of ranked pools on shift at `instant` (seconds since the epoch)."""
@@ -215,34 +210,29 @@ class Schedule:
         """The pools on shift serving `queue`, in the order to try them, with their agents (less
         those `away`, and without the pools that leaves with nobody)."""
         mask = self.on_shift(instant) & self._queue_bits.get(queue, 0)
-        key = (mask, language, away or None)
+        away = away or None
+        key = (mask, language, away)
         found = self._orders.get(key)
         if found is None:
             if len(self._orders) >= MAX_ORDERS:
                 self._orders.clear()
-            found = self._orders[key] = self._order(mask, language, away or None)
+            found = self._orders[key] = self._order(mask, language, away)
         return found
 
     def _order(self, mask: int, language: str | None, away: Away | None) -> tuple[Candidate, ...]:
         speaking = mask & self._language_bits.get(language, 0) if language is not None else 0
-        present = self._present_for(away) if away is not None else None
+        tables = self._everyone if away is None else self._present_for(away)
         found: list[Candidate] = []
         for part in (speaking, mask & ~speaking) if speaking else (mask,):
-            values = part.to_bytes(self._bytes, "little")
-            if present is None:
-                for table, value in zip(self._by_byte, values, strict=True):
-                    if value:
-                        found += table[value]
-            else:
-                for index, value in enumerate(values):
-                    if value:
-                        found += present.entry(index, value)
+            for index, value in enumerate(part.to_bytes(tables.size, "little")):
+                if value:
+                    found += tables.select(index, value)
         if language is None or not self._choosy:
             return tuple(found)
         narrowed = (self._speaking(candidate, language) for candidate in found)
         return tuple(candidate for candidate in narrowed if candidate.agents)
 
-    def _present_for(self, away: Away) -> _Present:
+    def _present_for(self, away: Away) -> _ByByte:
         # Presence changes far less often than calls come, and the Store hands out one Away per
         # presence snapshot: its hash is computed once, and a hit compares it by identity.
         present = self._present.get(away)
@@ -255,7 +245,7 @@ class Schedule:
                 if self._agent_ids[pool.name] & away:
                     agents = tuple(a for a in agents if a.id not in away)
                 kept.append(Candidate(pool, agents) if agents else None)
-            present = self._present[away] = _Present(kept)
+            present = self._present[away] = _ByByte(kept)
         return present
 
     def _speaking(self, candidate: Candidate, language: str) -> Candidate:
@@ -298,10 +288,10 @@ def decide(
     schedule = pools.schedule
     if isinstance(is_available, Away):
         ordered = schedule.candidates(queue, language, timestamp(at), is_available)
-        return Decision(queue, language, at, ordered, pools)
-    ordered = schedule.candidates(queue, language, timestamp(at))
-    if is_available is not everyone_available:
-        ordered = _available(ordered, is_available)
+    else:
+        ordered = schedule.candidates(queue, language, timestamp(at))
+        if is_available is not everyone_available:
+            ordered = _available(ordered, is_available)
     return Decision(queue, language, at, ordered, pools)
 
 
