@@ -330,8 +330,7 @@ class ThreadConnections:
                     raise reply
             return replies
 
-        result: list[Any] = self._on_connection(send_and_read)
-        return result
+        return self._on_connection(send_and_read)
 
     def _call(self, *args: Any) -> Any:
         def send_and_read(connection: Any) -> Any:
