@@ -27,7 +27,7 @@ from ivr.calls.events import CallEvent
 from ivr.calls.events import from_json as event_from_json
 from ivr.calls.events import to_json as event_json
 from ivr.calls.kpis import KpiFacts
-from ivr.calls.summary import INDEXED, CallSummary, fold
+from ivr.calls.summary import IN_PROGRESS, INDEXED, CallSummary, fold
 from ivr.errors import StoreUnavailable
 from ivr.flows.state import CallState
 from ivr.hostcalls import HostCalls
@@ -43,6 +43,7 @@ SPOOLED_KEY = "ivr:call:{{{0}}}:spooled"  # set: ids of spooled events already r
 EVENTS_KEY = "ivr:events"  # cross-call: stream of every call's events, an entry per write
 CALLS_KEY = "ivr:calls"  # cross-call: sorted set of sids by start time (every call)
 INDEX_KEY = "ivr:index:{0}:{1}"  # cross-call: sids by start time, per flow/queue/... value
+LIVE_KEY = INDEX_KEY.format("outcome", IN_PROGRESS)  # the calls under way: see cross_call_writes
 INDEXES_KEY = "ivr:indexes"  # cross-call: set of every index key, for the retention trim
 WAITING_KEY = "ivr:waiting"  # cross-call: sids by the time their caller started waiting
 KPI_FACTS_KEY = "ivr:kpi-facts"  # cross-call: each call's KpiFacts (a JSON array) by start time
@@ -553,7 +554,7 @@ class Store:
     @translated
     def in_progress_count(self) -> int:
         """How many calls are under way now, on every host."""
-        return int(cast(int, self.redis.zcard(INDEX_KEY.format("outcome", "in_progress"))))
+        return int(cast(int, self.redis.zcard(LIVE_KEY)))
 
     # Flow versions -------------------------------------------------------------------------
 
@@ -672,7 +673,13 @@ class Store:
 
 def cross_call_writes(before: CallSummary, after: CallSummary, encoded: Sequence[str]) -> list[Op]:
     """The writes outside the call's own keys: the global stream, the indexes, the KPI facts,
-    who waits."""
+    who waits.
+
+    A call under way is indexed only under `outcome:in_progress` (the calls live now); its other
+    indexes and its KPI facts are written once, when it ends. Its flow, language, queue and pool
+    are settled one webhook at a time, so indexing them on the way would write each index, and
+    the facts, several times per call on the webhooks callers wait for.
+    """
     sid = after.sid
     # One stream entry per write: its events, oldest first, as a JSON array joined where it is
     # written (by the script from its arguments, or by the Cluster pipeline).
@@ -682,8 +689,7 @@ def cross_call_writes(before: CallSummary, after: CallSummary, encoded: Sequence
     score = after.started_at
     if before.started_at is None:
         ops.append(("n", CALLS_KEY, score, sid))
-    old = before.index_values() if before.started_at is not None else {}
-    new = after.index_values()
+    old, new = _indexed_under(before), _indexed_under(after)
     for name in INDEXED:
         was, value = old.get(name), new.get(name)
         if was == value:
@@ -693,7 +699,10 @@ def cross_call_writes(before: CallSummary, after: CallSummary, encoded: Sequence
         if value:
             ops.append(("i", INDEX_KEY.format(name, value), score, sid))
     # The facts member changes with the outcome, the route or the answer: the old one goes.
-    facts_before, facts = KpiFacts.of(before), KpiFacts.of(after)
+    facts_before, facts = KpiFacts.finished(before), KpiFacts.finished(after)
+    if before.started_at is not None and not before.finished and after.finished:
+        # Earlier versions kept facts for calls under way too: the last such member goes.
+        facts_before = KpiFacts.of(before)
     if facts_before != facts:
         if facts_before is not None:
             ops.append(("r", KPI_FACTS_KEY, 0, facts_before.to_member()))
@@ -704,6 +713,15 @@ def cross_call_writes(before: CallSummary, after: CallSummary, encoded: Sequence
     elif before.waiting and not after.waiting:
         ops.append(("r", WAITING_KEY, 0, sid))
     return ops
+
+
+def _indexed_under(summary: CallSummary) -> dict[str, str]:
+    """The index values a call is held under: all of them once it has ended, else its outcome."""
+    if summary.started_at is None:
+        return {}
+    if not summary.finished:
+        return {"outcome": IN_PROGRESS}
+    return summary.index_values()
 
 
 def _records(raw: Mapping[bytes, bytes]) -> dict[str, dict[str, Any]]:

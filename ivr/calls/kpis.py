@@ -11,7 +11,8 @@ Definitions (the README explains them for supervisors):
 - abandon_rate: abandoned over offered.
 
 They read only a few fields of each call, its `KpiFacts`: a projection of the summary, also kept
-in Redis by start time so that a day's KPIs need not read and parse every summary of the day.
+in Redis by start time once the call has ended, so that a day's KPIs need not read and parse every
+summary of the day (the few calls under way are read from their summaries).
 """
 
 from __future__ import annotations
@@ -72,6 +73,11 @@ class KpiFacts(NamedTuple):
         wait = summary.wait_seconds if outcome == "answered" else None
         return cls(summary.sid, summary.started_at, outcome, summary.route_at is not None, wait,
                    summary.queue, summary.pool, summary.language)  # fmt: skip
+
+    @classmethod
+    def finished(cls, summary: CallSummary) -> KpiFacts | None:
+        """The facts of a call that has ended, as the facts index keeps them; else None."""
+        return cls.of(summary) if summary.finished else None
 
     def to_member(self) -> str:
         """The facts as one short JSON array, versioned: a member of the facts index."""

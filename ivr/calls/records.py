@@ -1,13 +1,15 @@
 """Reading call records back: filtered listings, one call's timeline, a time range, retention.
 
 Never a scan: a listing walks the smallest index that can answer it (or `ivr:calls`) newest
-first, in chunks, and checks the other filters with ZMSCORE. A page's cursor is
+first, in chunks, and checks the other filters with ZMSCORE; the calls under way, which only
+`ivr:calls` and `outcome:in_progress` hold, are merged in from their summaries. A page's cursor is
 "<score>:<sid>" of its last row; equal scores are ordered by sid as Redis orders them, so the
 next page continues strictly after that row even when many calls started at the same instant.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator, Mapping
 from typing import cast
 
@@ -17,7 +19,7 @@ from redis.cluster import RedisCluster
 from ivr.calls.events import CallEvent
 from ivr.calls.events import from_json as event_from_json
 from ivr.calls.kpis import KpiFacts
-from ivr.calls.summary import INDEXED, CallSummary
+from ivr.calls.summary import IN_PROGRESS, INDEXED, CallSummary
 from ivr.errors import BadQuery, StoreUnavailable
 from ivr.store import (
     CALL_LOG_KEY,
@@ -25,6 +27,7 @@ from ivr.store import (
     INDEX_KEY,
     INDEXES_KEY,
     KPI_FACTS_KEY,
+    LIVE_KEY,
     SUMMARY_KEY,
     WAITING_KEY,
     translated,
@@ -80,21 +83,13 @@ class CallRecords:
         if not 1 <= limit <= MAX_LIMIT:
             raise BadQuery(f"limit must be between 1 and {MAX_LIMIT}, not {limit}")
         after = parse_cursor(cursor) if cursor else None
-        keys = [INDEX_KEY.format(name, value) for name, value in sorted(wanted.items())]
-        walked, checked = self._smallest(keys)
-        rows: list[CallSummary] = []
         top = until if until is not None else float("inf")
         bottom = since if since is not None else float("-inf")
-        for chunk in self._walk(walked, bottom, top, after, descending=True):
-            matched = self._matching(chunk, checked)
-            for (sid, score), summary in zip(
-                matched, self._summaries([m for m, _ in matched]), strict=True
-            ):
-                if summary is None:  # expired by TTL before the index was trimmed
-                    continue
-                rows.append(summary)
-                if len(rows) == limit:
-                    return rows, make_cursor(score, sid.decode())
+        rows: list[CallSummary] = []
+        for sid, score, summary in self._found(wanted, bottom, top, after):
+            rows.append(summary)
+            if len(rows) == limit:
+                return rows, make_cursor(score, sid.decode())
         return rows, None
 
     @translated
@@ -122,22 +117,32 @@ class CallRecords:
     def kpi_facts(self, start: float, end: float) -> Iterator[KpiFacts]:
         """The KPI facts of every call started in [start, end), oldest first.
 
-        Read from the facts index when it holds as many calls over the span as `ivr:calls`
-        does; else (calls recorded before it existed, or a Cluster write cut short between
-        the two) derived from the summaries, which is exact but slower.
+        The facts index holds the calls that have ended; the calls under way are read from
+        their summaries. When the two do not add up to as many calls as `ivr:calls` holds over
+        the span (calls recorded before the index existed, a Cluster write cut short between
+        the keys, a call ending meanwhile), every call is derived from its summary: exact but
+        slower.
         """
         try:
+            high = f"({end!r}"
             with self.redis.pipeline(transaction=False) as pipe:
-                pipe.zcount(CALLS_KEY, start, f"({end!r}")
-                pipe.zcount(KPI_FACTS_KEY, start, f"({end!r}")
-                calls, facts = pipe.execute()
-            if calls != facts:
+                pipe.zcount(CALLS_KEY, start, high)
+                pipe.zcount(KPI_FACTS_KEY, start, high)
+                pipe.zrangebyscore(LIVE_KEY, start, high)
+                calls, facts, live = pipe.execute()
+            if calls != facts + len(live):
                 for summary in self.between(start, end):
                     found = KpiFacts.of(summary)
                     if found is not None:
                         yield found
                 return
-            yield from self._facts(start, end)
+            under_way = sorted(
+                (f for s in self._summaries(live) if s and (f := KpiFacts.of(s))), key=_started
+            )
+            # A call that ended since the live set was read is among both: counted once.
+            gone = {f.sid for f in under_way}
+            ended = (f for f in self._facts(start, end) if f.sid not in gone)
+            yield from heapq.merge(ended, under_way, key=_started)
         except redis.RedisError as exc:
             raise StoreUnavailable(f"Redis: {exc}") from exc
 
@@ -167,6 +172,68 @@ class CallRecords:
                 return removed
 
     # Helpers ---------------------------------------------------------------------------------
+
+    def _found(
+        self,
+        wanted: Mapping[str, str],
+        low: float,
+        high: float,
+        after: tuple[float, bytes] | None,
+    ) -> Iterator[tuple[bytes, float, CallSummary]]:
+        """(sid, score, summary) of the calls matching `wanted`, newest first.
+
+        The indexes other than `ivr:calls` and `outcome:in_progress` hold only calls that have
+        ended: a filter on them is answered from the index and, unless it asks for an ended
+        outcome, from the calls under way whose summaries match it, the two merged in order.
+        """
+        outcome = wanted.get("outcome")
+        others = {name: value for name, value in wanted.items() if name != "outcome"}
+        if not others or (outcome and outcome != IN_PROGRESS):
+            keys = [INDEX_KEY.format(name, value) for name, value in sorted(wanted.items())]
+            walked, checked = self._smallest(keys)
+            yield from self._indexed(walked, checked, low, high, after)
+            return
+        live = self._under_way(others, low, high, after)
+        if outcome == IN_PROGRESS:
+            yield from live
+            return
+        keys = [INDEX_KEY.format(name, value) for name, value in sorted(others.items())]
+        walked, checked = self._smallest(keys)
+        ended = self._indexed(walked, checked, low, high, after)
+        seen: set[bytes] = set()
+        for row in heapq.merge(live, ended, key=_place, reverse=True):
+            if row[0] not in seen:  # ended while read: in both
+                seen.add(row[0])
+                yield row
+
+    def _indexed(
+        self,
+        walked: str,
+        checked: list[str],
+        low: float,
+        high: float,
+        after: tuple[float, bytes] | None,
+    ) -> Iterator[tuple[bytes, float, CallSummary]]:
+        """The calls of index `walked` that are in every index of `checked` too, newest first."""
+        for chunk in self._walk(walked, low, high, after, descending=True):
+            matched = self._matching(chunk, checked)
+            summaries = self._summaries([m for m, _ in matched])
+            for (sid, score), summary in zip(matched, summaries, strict=True):
+                if summary is not None:  # else expired by TTL before the index was trimmed
+                    yield sid, score, summary
+
+    def _under_way(
+        self,
+        wanted: Mapping[str, str],
+        low: float,
+        high: float,
+        after: tuple[float, bytes] | None,
+    ) -> Iterator[tuple[bytes, float, CallSummary]]:
+        """The calls under way whose summaries match every filter of `wanted`, newest first."""
+        for sid, score, summary in self._indexed(LIVE_KEY, [], low, high, after):
+            values = summary.index_values()
+            if all(values.get(name) == value for name, value in wanted.items()):
+                yield sid, score, summary
 
     def _smallest(self, keys: list[str]) -> tuple[str, list[str]]:
         if not keys:
@@ -265,6 +332,15 @@ class CallRecords:
         else:
             raw = cast(list[bytes | None], self.redis.mget(keys))  # one command, not a thousand
         return [CallSummary.from_json(r) if r else None for r in raw]
+
+
+def _started(facts: KpiFacts) -> float:
+    return facts.started_at
+
+
+def _place(row: tuple[bytes, float, CallSummary]) -> tuple[float, bytes]:
+    """Where a row stands in a listing: by score, then by sid, as Redis orders equal scores."""
+    return row[1], row[0]
 
 
 def _seen(member: bytes, score: float, after: tuple[float, bytes], descending: bool) -> bool:

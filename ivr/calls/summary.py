@@ -40,7 +40,8 @@ from ivr.calls.events import (
     VoicemailRecorded,
 )
 
-OUTCOMES = ("answered", "voicemail", "abandoned", "self_service", "failed", "in_progress")
+IN_PROGRESS = "in_progress"
+OUTCOMES = ("answered", "voicemail", "abandoned", "self_service", "failed", IN_PROGRESS)
 ANSWERED_STATUSES = frozenset({"completed", "answered"})
 HOLD_BRIDGED = frozenset({"bridged", "bridging-in-process"})
 FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
@@ -109,8 +110,14 @@ class CallSummary:
         """Whether the caller is waiting for an agent right now."""
         return self.waiting_since is not None and self.ended_at is None
 
+    @property
+    def finished(self) -> bool:
+        """Whether the call has ended (its outcome is final)."""
+        return self.ended_at is not None
+
     def index_values(self) -> dict[str, str]:
-        """The values this call is found under, by index name."""
+        """The call's value for each index, by index name (its indexes hold it under these once
+        it has ended; a call under way is held only under `in_progress`: see `Store`)."""
         values = {
             "flow": self.flow,
             "queue": self.queue or "",
@@ -167,7 +174,7 @@ _DEFAULTS = {f.name: f.default for f in fields(CallSummary) if f.name != "sid"}
 def outcome_of(summary: CallSummary) -> str:
     """The outcome of a call from its summary."""
     if summary.ended_at is None:
-        return "in_progress"
+        return IN_PROGRESS
     if summary.answered_at is not None:
         return "answered"
     if summary.voicemail_seconds > 0:

@@ -3,14 +3,17 @@ retention."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 import redis
 
 from ivr.calls.events import CallStarted, RouteDecided
 from ivr.calls.kpis import KpiFacts
 from ivr.calls.records import CHUNK, CallRecords
+from ivr.calls.summary import IN_PROGRESS
 from ivr.errors import BadQuery, StoreUnavailable
-from ivr.store import KPI_FACTS_KEY, Store
+from ivr.store import INDEX_KEY, KPI_FACTS_KEY, LIVE_KEY, Store
 from tests.calls.builders import T0, call_events, record_call
 
 
@@ -137,7 +140,7 @@ def test_kpi_facts_follow_each_call_and_match_its_summary(connection: redis.Redi
     store.record("CAlive", [CallStarted(T0 + 400, caller="+1", flow="support")])
     records = CallRecords(connection)
     derived = [KpiFacts.of(s) for s in records.between(T0, T0 + 3600)]
-    assert connection.zcard(KPI_FACTS_KEY) == len(outcomes) + 1  # one member per call
+    assert connection.zcard(KPI_FACTS_KEY) == len(outcomes)  # one per ended call
     assert list(records.kpi_facts(T0, T0 + 3600)) == derived
     assert [f.outcome for f in derived] == [*outcomes, "in_progress"]
     assert derived[0] is not None and derived[0].wait_seconds == 3 and derived[0].offered
@@ -171,8 +174,76 @@ def test_kpi_facts_continue_across_chunks_of_equal_start_times(
     store = Store(connection)
     starts = [T0] * 3 + [T0 + 1] * 9 + [T0 + 2, T0 + 3] + [T0 + 4] * 5
     for i, start in enumerate(starts):
-        store.record(f"CA{i:02d}", [CallStarted(start, caller="+1", flow="support")])
+        record_call(store, f"CA{i:02d}", start, outcome="self_service")
     monkeypatch.setattr("ivr.calls.records.FACTS_CHUNK", 4)
     read = [f.sid for f in CallRecords(connection).kpi_facts(T0, T0 + 4)]
     assert sorted(read) == [f"CA{i:02d}" for i in range(len(starts) - 5)]
     assert len(read) == len(set(read))
+
+
+def test_a_call_under_way_joins_its_indexes_and_the_facts_when_it_ends(
+    connection: redis.Redis,
+) -> None:
+    store = Store(connection)
+    record_call(store, "CAdone", T0, outcome="answered")
+    events = call_events(T0 + 30, outcome="answered", queue="tech", wait=7)
+    for event in events[:-1]:  # routed and answered, not ended yet
+        store.record("CAlive", [event])
+    flow_key = INDEX_KEY.format("flow", "support")
+    assert connection.zscore(flow_key, "CAlive") is None
+    assert connection.zcard(KPI_FACTS_KEY) == 1  # CAdone's only
+    records = CallRecords(connection)
+    live = list(records.kpi_facts(T0, T0 + 60))
+    assert [(f.sid, f.outcome) for f in live] == [("CAdone", "answered"), ("CAlive", IN_PROGRESS)]
+    # Found under every filter meanwhile, from its summary, in its place among ended calls.
+    assert [r.sid for r in records.find(filters={"flow": "support"})[0]] == ["CAlive", "CAdone"]
+    assert [r.sid for r in records.find(filters={"queue": "tech"})[0]] == ["CAlive"]
+    under_way = {"queue": "tech", "outcome": IN_PROGRESS}
+    assert [r.sid for r in records.find(filters=under_way)[0]] == ["CAlive"]
+    assert records.find(filters={"queue": "tech", "outcome": "answered"})[0] == []
+    store.record("CAlive", [events[-1]])
+    assert connection.zscore(flow_key, "CAlive") == T0 + 30
+    assert connection.zscore(LIVE_KEY, "CAlive") is None
+    assert connection.zcard(KPI_FACTS_KEY) == 2
+    ended = list(records.kpi_facts(T0, T0 + 60))
+    assert [(f.sid, f.outcome, f.wait_seconds) for f in ended][1] == ("CAlive", "answered", 7)
+    assert [r.sid for r in records.find(filters={"queue": "tech", "outcome": "answered"})[0]] == [
+        "CAlive"
+    ]
+    assert records.find(filters=under_way)[0] == []
+
+
+def test_listings_merge_calls_under_way_across_pages(connection: redis.Redis) -> None:
+    store = Store(connection)
+    for i in range(12):
+        events = call_events(T0 + i, outcome="abandoned")
+        store.record(f"CA{i:02d}", events if i % 3 else events[:-1])  # every third under way
+    records = CallRecords(connection)
+    seen: list[str] = []
+    cursor: str | None = None
+    for _ in range(20):
+        rows, cursor = records.find(filters={"queue": "billing"}, limit=5, cursor=cursor)
+        seen += [r.sid for r in rows]
+        if cursor is None:
+            break
+    assert seen == [f"CA{i:02d}" for i in reversed(range(12))]
+
+
+def test_a_call_ending_while_its_facts_are_read_counts_once(
+    connection: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store(connection)
+    events = call_events(T0, outcome="voicemail")
+    store.record("CA1", events[:-1])
+    records = CallRecords(connection)
+    read_facts = CallRecords._facts
+
+    def ending_first(self: CallRecords, start: float, end: float) -> Iterator[KpiFacts]:
+        store.record("CA1", [events[-1]])  # after the live set was read, before the facts
+        return read_facts(self, start, end)
+
+    monkeypatch.setattr(CallRecords, "_facts", ending_first)
+    # Once, as it stood when the calls under way were read; not twice.
+    assert [(f.sid, f.outcome) for f in records.kpi_facts(T0, T0 + 60)] == [("CA1", IN_PROGRESS)]
+    monkeypatch.undo()
+    assert [(f.sid, f.outcome) for f in records.kpi_facts(T0, T0 + 60)] == [("CA1", "voicemail")]

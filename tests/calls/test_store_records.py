@@ -42,7 +42,8 @@ def test_a_turn_writes_state_events_summary_stream_and_indexes_at_once(
     assert summary is not None and summary.outcome == "in_progress" and summary.started_at == T0
     assert connection.zscore(CALLS_KEY, SID) == T0
     assert connection.zscore(INDEX_KEY.format("outcome", "in_progress"), SID) == T0
-    assert connection.zscore(INDEX_KEY.format("caller", "+84901111222"), SID) == T0
+    caller_key = INDEX_KEY.format("caller", "+84901111222")
+    assert connection.zscore(caller_key, SID) is None  # indexed by caller once it has ended
     entries = connection.xrange(EVENTS_KEY)
     assert [[x["kind"] for x in json.loads(e[b"events"])] for _, e in entries] == [["call_started"]]
 
@@ -58,7 +59,7 @@ def test_a_turn_writes_state_events_summary_stream_and_indexes_at_once(
         ev.to_dict(dial)["kind"],
     ]
     assert [e[b"sid"] for _, e in entries] == [SID.encode(), SID.encode()]
-    assert connection.zscore(INDEX_KEY.format("queue", "billing"), SID) == T0
+    assert connection.zscore(INDEX_KEY.format("queue", "billing"), SID) is None
 
     # A stale turn changes nothing at all.
     assert not store.commit(_state(3), 1, 1, "<x/>", "other", [ev.StepEntered(T0 + 6)], loaded)
@@ -68,6 +69,8 @@ def test_a_turn_writes_state_events_summary_stream_and_indexes_at_once(
     assert connection.zscore(WAITING_KEY, SID) is None
     assert connection.zscore(INDEX_KEY.format("outcome", "in_progress"), SID) is None
     assert connection.zscore(INDEX_KEY.format("outcome", "abandoned"), SID) == T0
+    assert connection.zscore(INDEX_KEY.format("queue", "billing"), SID) == T0
+    assert connection.zscore(caller_key, SID) == T0
 
 
 def test_a_callback_landing_between_read_and_write_is_folded_in(connection: redis.Redis) -> None:
