@@ -147,7 +147,7 @@ def run(requests: int = REQUESTS, clients: int = CLIENTS) -> list[dict[str, Any]
     with _servers() as (ivr, eventless, floor, paths):
         durable = _durable_floor(ivr, floor)
         try:
-            results = _measure(ivr, eventless, floor, durable, paths, requests, clients)
+            rounds = _measure(ivr, eventless, floor, durable, paths, requests, clients)
         finally:
             durable.stop()
         sizes = {name: len(path.read_bytes()) for name, path in _documents(ivr.log.parent)}
@@ -157,11 +157,15 @@ def run(requests: int = REQUESTS, clients: int = CLIENTS) -> list[dict[str, Any]
     for webhook in WEBHOOKS:
         size = sizes.get(_DOCUMENT[webhook], 0)
         note = f"{requests} requests, {setting}; answers of {size} bytes on all"
-        ivr_series = results[webhook, ivr.name]
-        figures += _compare(webhook, results[webhook, floor.name], ivr_series, note)
-        figures += _versus_durable(webhook, results[webhook, durable.name], ivr_series)
+        servers = (ivr, floor, durable)
+        results = {s.name: Series.joined(rounds[webhook, s.name]) for s in servers}
+        ivr_series = results[ivr.name]
+        figures += _compare(webhook, results[floor.name], ivr_series, note)
+        figures += _versus_durable(webhook, results[durable.name], ivr_series)
         if webhook != "status":  # a status callback is nothing but its events
-            figures += _events_cost(webhook, ivr_series, results[webhook, eventless.name])
+            figures += _events_cost(
+                webhook, rounds[webhook, ivr.name], rounds[webhook, eventless.name]
+            )
     return figures
 
 
@@ -176,7 +180,8 @@ def _measure(
     paths: dict[str, str],
     requests: int,
     clients: int,
-) -> dict[tuple[str, str], Series]:
+) -> dict[tuple[str, str], list[Series]]:
+    """Each server's series of each webhook, one per round."""
     checker = SignatureChecker(TOKEN)
     servers = [floor, durable, ivr, eventless]
     # Each call of a series is brought to the step measured by untimed requests first.
@@ -195,20 +200,18 @@ def _measure(
             posts[webhook, server.name] = [
                 _step(checker, base, paths, webhook, sid) for sid in calls[webhook]
             ]
-    results: dict[tuple[str, str], Series] = {}
+    rounds: dict[tuple[str, str], list[Series]] = {}
     for webhook in WEBHOOKS:
-        # The servers take turns, a slice each, so a slow moment of the shared machine
-        # falls on all of them rather than on one series.
-        parts: dict[str, list[Series]] = {}
+        # The servers take turns, a slice each, so a slow moment of the shared machine falls
+        # on all of them rather than on one series; every other round in the reverse order,
+        # so that none always follows the same server.
         for turn in range(ROUNDS):
-            for server in servers:
+            for server in servers if turn % 2 == 0 else servers[::-1]:
                 share = posts[webhook, server.name][turn::ROUNDS]
-                parts.setdefault(server.name, []).append(
+                rounds.setdefault((webhook, server.name), []).append(
                     _series(server, share, clients, EXPECT[webhook])
                 )
-        for name, series in parts.items():
-            results[webhook, name] = Series.joined(series)
-    return results
+    return rounds
 
 
 def _step(
@@ -261,13 +264,25 @@ def _check_records(ivr: Server, eventless: Server) -> None:
         raise RuntimeError(f"calls on record, by server: {calls}; expected some, then none")
 
 
-def _events_cost(webhook: str, ivr: Series, eventless: Series) -> list[dict[str, Any]]:
+def _events_cost(
+    webhook: str, ivr_rounds: Sequence[Series], eventless_rounds: Sequence[Series]
+) -> list[dict[str, Any]]:
     """The eventless app's figures, and the share of the real app's median that writing the
-    turn's events takes."""
+    turn's events takes.
+
+    The share is paired by round: each round's difference of the two medians, over the real
+    app's median of that round, and the median of those. The two servers take their turns
+    next to each other, so a slow minute of the shared machine weighs on both sides of a pair;
+    the difference of the two overall medians would carry it whole into the figure.
+    """
+    eventless = Series.joined(eventless_rounds)
     failed = f"{eventless.failures} requests FAILED" if eventless.failures else ""
     label = f"{webhook} webhook, ivr without events"
-    share = (ivr.percentile(50) - eventless.percentile(50)) / ivr.percentile(50) * 100
-    note = "ivr p50 - ivr without events p50, over ivr p50"
+    pairs = zip(ivr_rounds, eventless_rounds, strict=True)
+    share = statistics.median(
+        (i.percentile(50) - e.percentile(50)) / i.percentile(50) * 100 for i, e in pairs
+    )
+    note = f"median over {len(ivr_rounds)} rounds of (ivr p50 - ivr without events p50) / ivr p50"
     if share <= 0:
         note += "; no cost measurable above the noise"
     return [

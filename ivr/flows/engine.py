@@ -92,11 +92,15 @@ class RoutePlan:
     passed_over: tuple[PassedPool, ...] = ()
     strategy: str | None = None
     presence: str | None = None  # the snapshot of agents' presence planned with, if one was
+    unordered: tuple[str, ...] = ()  # pools whose turn is taken when the call reaches them
 
 
 class Router(Protocol):
     def plan(self, route: Route, state: CallState, at: float) -> RoutePlan:
         """The Dials to try for this caller at `at`."""
+
+    def order(self, attempts: tuple[DialAttempt, ...], at: float) -> tuple[DialAttempt, ...]:
+        """One pool's attempts, planned in file order, in the order its turn gives at `at`."""
 
 
 class NoRouter:
@@ -105,6 +109,10 @@ class NoRouter:
     def plan(self, route: Route, state: CallState, at: float) -> RoutePlan:
         """No attempts."""
         return RoutePlan((), "no agent pools are configured")
+
+    def order(self, attempts: tuple[DialAttempt, ...], at: float) -> tuple[DialAttempt, ...]:
+        """As planned."""
+        return attempts
 
 
 class Urls(Protocol):
@@ -412,7 +420,7 @@ def _enter_route(flow: Flow, turn: Turn, step: Step, route: Route) -> None:
         turn.state = turn.state.evolve(route=None)
         _leave_route(flow, turn, route)
         return
-    progress = RouteProgress(route.queue, plan.attempts, 0)
+    progress = RouteProgress(route.queue, plan.attempts, 0, plan.unordered)
     turn.state = turn.state.evolve(route=progress)
     turn.verbs.append(say_phrase(flow, "connecting", turn.state.language))
     turn.verbs.append(_dial_attempt(turn, progress.current))
@@ -451,13 +459,32 @@ def _after_route_dial(flow: Flow, turn: Turn, route: Route, event: Dialed) -> No
         _end(turn, "answered")
         return
     if progress.index + 1 < len(progress.attempts):
-        following = progress.attempts[progress.index + 1]
-        turn.state = turn.state.evolve(route=replace(progress, index=progress.index + 1))
+        progress = _reached(turn, replace(progress, index=progress.index + 1))
+        following = progress.current
+        turn.state = turn.state.evolve(route=progress)
         # Words before every new Dial: between two rings the caller would otherwise hear nothing.
         turn.verbs.append(say_phrase(flow, "still_trying", turn.state.language))
         turn.verbs.append(_dial_attempt(turn, following))
         return
     _leave_route(flow, turn, route, agents_on_shift=True)
+
+
+def _reached(turn: Turn, progress: RouteProgress) -> RouteProgress:
+    """The route as it stands when the call reaches its current attempt: a pool whose turn
+    was left for then is put in its order now, so that its turn goes only to calls that ring
+    it."""
+    pool = progress.current.pool
+    if pool not in progress.unordered:
+        return progress
+    start = end = progress.index
+    while end < len(progress.attempts) and progress.attempts[end].pool == pool:
+        end += 1
+    block = turn.context.router.order(progress.attempts[start:end], turn.context.at)
+    return replace(
+        progress,
+        attempts=progress.attempts[:start] + block + progress.attempts[end:],
+        unordered=tuple(p for p in progress.unordered if p != pool),
+    )
 
 
 def _leave_route(flow: Flow, turn: Turn, route: Route, agents_on_shift: bool = False) -> None:

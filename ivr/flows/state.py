@@ -30,11 +30,16 @@ class DialAttempt:
 
 @dataclass(frozen=True)
 class RouteProgress:
-    """A route under way: the attempts planned when the caller reached it, and the current one."""
+    """A route under way: the attempts planned when the caller reached it, and the current one.
+
+    `unordered` names the pools whose turn (round robin, longest idle) is taken only when the
+    call reaches them: their attempts stand in file order until then.
+    """
 
     queue: str
     attempts: tuple[DialAttempt, ...]
     index: int = 0
+    unordered: tuple[str, ...] = ()
 
     @property
     def current(self) -> DialAttempt:
@@ -98,6 +103,8 @@ class CallState:
                     )
                     for a in route["attempts"]
                 ),
+                # States written before pools were ordered on reaching them have none.
+                unordered=tuple(route.get("unordered", ())),
             )
         return cls(route=route, **data)
 

@@ -1,5 +1,11 @@
 """Routing a caller: the routing module decides which pools, Redis says who is away and
-whose turn it is, and the result is the list of Dials the call will try in order."""
+whose turn it is, and the result is the list of Dials the call will try in order.
+
+A pool's turn (round robin, longest idle) is taken when the call reaches the pool: at once for
+the first pool, and for a later one only when the pools before it did not answer. Taken at the
+route, it would go to calls that another pool answers first: a longest-idle agent would count as
+offered a call that never rang, and a round robin would skip agents for nothing.
+"""
 
 from __future__ import annotations
 
@@ -32,7 +38,12 @@ class PoolRouter:
             self.pools, route.queue, state.language, datetime.fromtimestamp(at, UTC), away
         )
         attempts: list[DialAttempt] = []
-        for candidate in decision.pools:
+        unordered: list[str] = []
+        for rank, candidate in enumerate(decision.pools):
+            if rank > 0 and candidate.pool.strategy in CHECKED_IN_REDIS:
+                unordered.append(candidate.pool.name)  # its turn is taken if the call gets there
+                attempts += _in_file_order(candidate, route)
+                continue
             attempts += self._attempts(candidate, route, at, presence)
             if candidate.pool.strategy in CHECKED_IN_REDIS:
                 presence = None  # the pool's turn was taken on that presence: the plan stands
@@ -42,7 +53,19 @@ class PoolRouter:
             if p.pool.serves(route.queue)
         )
         first = decision.pools[0].pool.strategy if decision.pools else None
-        return RoutePlan(tuple(attempts), decision.reason, passed, first, presence)
+        return RoutePlan(
+            tuple(attempts), decision.reason, passed, first, presence, tuple(unordered)
+        )
+
+    def order(self, attempts: tuple[DialAttempt, ...], at: float) -> tuple[DialAttempt, ...]:
+        """A later pool's attempts (one agent each, in file order) in the order its turn gives
+        now that the call has reached it."""
+        pool = self.pools.get(attempts[0].pool) if attempts else None
+        if pool is None:
+            return attempts
+        ids = [a.agents[0] if a.agents else "" for a in attempts]
+        by_id = dict(zip(ids, attempts, strict=True))
+        return tuple(by_id[agent_id] for agent_id in self._turn(pool, ids, at, None))
 
     def _attempts(
         self, candidate: Candidate, route: Route, at: float, presence: str | None
@@ -51,14 +74,23 @@ class PoolRouter:
         caller_id = route.caller_id or pool.caller_id
         if pool.strategy == "simultaneous":
             return [_attempt(pool, agents, caller_id)]
+        by_id = {a.id: a for a in agents}
+        order = self._turn(pool, list(by_id), at, presence)
+        return [_attempt(pool, [by_id[agent_id]], caller_id) for agent_id in order]
+
+    def _turn(self, pool: Pool, ids: list[str], at: float, presence: str | None) -> list[str]:
+        """Agent ids in the order the pool's strategy rings them now, its turn taken."""
         if pool.strategy == "round_robin":
-            start = self.store.next_round_robin(pool.name, presence) % len(agents)
-            agents = agents[start:] + agents[:start]
-        elif pool.strategy == "longest_idle":
-            order = self.store.claim_longest_idle(pool.name, [a.id for a in agents], at, presence)
-            by_id = {a.id: a for a in agents}
-            agents = [by_id[agent_id] for agent_id in order]
-        return [_attempt(pool, [agent], caller_id) for agent in agents]
+            start = self.store.next_round_robin(pool.name, presence) % len(ids)
+            return ids[start:] + ids[:start]
+        if pool.strategy == "longest_idle":
+            return self.store.claim_longest_idle(pool.name, ids, at, presence)
+        return ids
+
+
+def _in_file_order(candidate: Candidate, route: Route) -> list[DialAttempt]:
+    caller_id = route.caller_id or candidate.pool.caller_id
+    return [_attempt(candidate.pool, [agent], caller_id) for agent in candidate.agents]
 
 
 def _attempt(pool: Pool, agents: list[Agent], caller_id: str | None) -> DialAttempt:
