@@ -79,6 +79,20 @@ def command_calls(connection: redis.Redis, command: str) -> int:
     return int(stats["calls"])
 
 
+# A line whose only step routes the caller to the billing queue, then voicemail.
+ROUTE_LINE = """
+flow: line
+numbers: ["+15005550006"]
+languages: [en-US]
+start: route
+steps:
+  route:
+    route: {queue: billing, otherwise: vm}
+  vm:
+    voicemail: {}
+"""
+
+
 def line_app(
     settings: Settings, connection: redis.Redis, folder: Path, flow: str, pools: str
 ) -> Flask:

@@ -45,14 +45,7 @@ def test_pages_continue_strictly_after_the_cursor_across_equal_scores(
     for sid in sids:
         store.record(sid, [CallStarted(T0, caller="+1", flow="support", language="en-US")])
     record_call(store, "CZlater", T0 + 1)
-    records = CallRecords(connection)
-    seen: list[str] = []
-    cursor: str | None = None
-    for _ in range(100):
-        rows, cursor = records.find(filters={"flow": "support"}, limit=23, cursor=cursor)
-        seen += [r.sid for r in rows]
-        if cursor is None:
-            break
+    seen = _every_page(CallRecords(connection), {"flow": "support"}, limit=23)
     assert seen[0] == "CZlater"
     assert sorted(seen[1:]) == sids and len(seen) == len(set(seen)) == len(sids) + 1
 
@@ -218,14 +211,7 @@ def test_listings_merge_calls_under_way_across_pages(connection: redis.Redis) ->
     for i in range(12):
         events = call_events(T0 + i, outcome="abandoned")
         store.record(f"CA{i:02d}", events if i % 3 else events[:-1])  # every third under way
-    records = CallRecords(connection)
-    seen: list[str] = []
-    cursor: str | None = None
-    for _ in range(20):
-        rows, cursor = records.find(filters={"queue": "billing"}, limit=5, cursor=cursor)
-        seen += [r.sid for r in rows]
-        if cursor is None:
-            break
+    seen = _every_page(CallRecords(connection), {"queue": "billing"}, limit=5)
     assert seen == [f"CA{i:02d}" for i in reversed(range(12))]
 
 
@@ -247,3 +233,15 @@ def test_a_call_ending_while_its_facts_are_read_counts_once(
     assert [(f.sid, f.outcome) for f in records.kpi_facts(T0, T0 + 60)] == [("CA1", IN_PROGRESS)]
     monkeypatch.undo()
     assert [(f.sid, f.outcome) for f in records.kpi_facts(T0, T0 + 60)] == [("CA1", "voicemail")]
+
+
+def _every_page(records: CallRecords, filters: dict[str, str], limit: int) -> list[str]:
+    """The sids of a listing read page by page, following each page's cursor (at most 100)."""
+    seen: list[str] = []
+    cursor: str | None = None
+    for _ in range(100):
+        rows, cursor = records.find(filters=filters, limit=limit, cursor=cursor)
+        seen += [r.sid for r in rows]
+        if cursor is None:
+            return seen
+    raise AssertionError("the listing did not end within 100 pages")

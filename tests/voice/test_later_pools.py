@@ -14,19 +14,8 @@ from flask import Flask
 from ivr.flows.state import CallState, DialAttempt, Endpoint, RouteProgress
 from ivr.settings import Settings
 from ivr.store import IDLE_KEY, ROUND_ROBIN_KEY
-from tests.conftest import Caller, line_app
+from tests.conftest import ROUTE_LINE, Caller, line_app
 
-FLOW = """
-flow: line
-numbers: ["+15005550006"]
-languages: [en-US]
-start: route
-steps:
-  route:
-    route: {queue: billing, otherwise: vm}
-  vm:
-    voicemail: {}
-"""
 POOLS = """
 pools:
   desk:
@@ -59,7 +48,7 @@ pools:
 
 @pytest.fixture
 def line(settings: Settings, connection: redis.Redis, tmp_path: Path) -> Flask:
-    return line_app(settings, connection, tmp_path / "line_flows", FLOW, POOLS)
+    return line_app(settings, connection, tmp_path / "line_flows", ROUTE_LINE, POOLS)
 
 
 def _rung(root: ET.Element) -> list[str]:

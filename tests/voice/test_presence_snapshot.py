@@ -12,19 +12,8 @@ from flask import Flask
 from ivr.flows.state import CallState
 from ivr.settings import Settings
 from ivr.store import PresenceChanged, Store
-from tests.conftest import Caller, command_calls, line_app
+from tests.conftest import ROUTE_LINE, Caller, command_calls, line_app
 
-FLOW = """
-flow: line
-numbers: ["+15005550006"]
-languages: [en-US]
-start: route
-steps:
-  route:
-    route: {queue: billing, otherwise: vm}
-  vm:
-    voicemail: {}
-"""
 POOLS = """
 pools:
   always:
@@ -39,7 +28,7 @@ pools:
 
 @pytest.fixture
 def line(settings: Settings, connection: redis.Redis, tmp_path: Path) -> Flask:
-    return line_app(settings, connection, tmp_path / "line_flows", FLOW, POOLS)
+    return line_app(settings, connection, tmp_path / "line_flows", ROUTE_LINE, POOLS)
 
 
 def _rung(app: Flask) -> list[str]:
