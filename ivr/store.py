@@ -552,6 +552,24 @@ class Store:
         return float(first[0][1]) if first else None
 
     @translated
+    def under_way_since(self, before: float, limit: int) -> list[tuple[str, float]]:
+        """The calls under way that started before `before`, oldest first, with their start:
+        at most `limit` of them."""
+        found = cast(
+            list[tuple[bytes, float]],
+            self.redis.zrangebyscore(
+                LIVE_KEY, "-inf", f"({before!r}", start=0, num=limit, withscores=True
+            ),
+        )
+        return [(sid.decode(), float(score)) for sid, score in found]
+
+    @translated
+    def last_event_at(self, sid: str) -> float | None:
+        """When the newest event of a call's timeline happened (None: no timeline)."""
+        raw = cast(bytes | None, self.redis.lindex(CALL_LOG_KEY.format(sid), -1))
+        return event_from_json(raw).at if raw else None
+
+    @translated
     def in_progress_count(self) -> int:
         """How many calls are under way now, on every host."""
         return int(cast(int, self.redis.zcard(LIVE_KEY)))

@@ -172,11 +172,13 @@ class FallbackUsed(CallEvent):
 
 @dataclass(frozen=True)
 class TwilioStatus(CallEvent):
-    """Twilio's status callback for the call."""
+    """Twilio's status of the call: its status callback, or (`fetched`) asked of its REST API
+    when no final callback came."""
 
     kind: ClassVar[str] = "status"
     status: str = ""
     duration: int | None = None
+    fetched: bool = False
 
 
 @dataclass(frozen=True)
@@ -185,6 +187,15 @@ class FlowHungUp(CallEvent):
 
     kind: ClassVar[str] = "hangup"
     step: str = ""
+
+
+@dataclass(frozen=True)
+class StatusMissing(CallEvent):
+    """No final status came from Twilio, nor could be fetched, `waited` seconds after the
+    call's last event: the record is closed as of that event (`at`)."""
+
+    kind: ClassVar[str] = "status_missing"
+    waited: int = 0
 
 
 @dataclass(frozen=True)
@@ -230,6 +241,7 @@ KINDS: dict[str, type[CallEvent]] = {
         FallbackUsed,
         TwilioStatus,
         FlowHungUp,
+        StatusMissing,
         CallEnded,
         TicketCreated,
     )

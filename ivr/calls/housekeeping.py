@@ -1,8 +1,10 @@
 """Background upkeep of the call records, off every webhook's path: the disk spool replayed once
-Redis answers again, and records older than the retention period trimmed from the indexes.
+Redis answers again, records older than the retention period trimmed from the indexes, and calls
+whose final status never came closed (`ivr.calls.reconcile`).
 
 Each gunicorn worker runs one daemon thread; the spool is the host's own (a file lock keeps two
-workers from replaying it at once) and the trim is taken by one host at a time (a Redis lock).
+workers from replaying it at once) and the trim and the closing are each taken by one host at a
+time (a Redis lock).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ log = logging.getLogger(__name__)
 REPLAY_EVERY = 5.0
 TRIM_EVERY = 3600.0
 TRIM_LOCK_KEY = "ivr:housekeeping:trim"
+RECONCILE_EVERY = 300.0
+RECONCILE_LOCK_KEY = "ivr:housekeeping:reconcile"
 
 
 class Housekeeper:
@@ -30,6 +34,7 @@ class Housekeeper:
         self.clock = clock
         self.stopping = threading.Event()
         self._last_trim = 0.0
+        self._last_reconcile = 0.0
 
     def run_once(self) -> None:
         """One round: replay what the spool holds, trim if this host's turn has come."""
@@ -44,23 +49,44 @@ class Housekeeper:
                 self.trim(instant)
             except IvrError as exc:
                 log.warning("retention trim failed: %s", exc)
+        if instant - self._last_reconcile >= RECONCILE_EVERY:
+            self._last_reconcile = instant
+            try:
+                self.reconcile(instant)
+            except IvrError as exc:
+                log.warning("closing calls without a final status failed: %s", exc)
+
+    def reconcile(self, instant: float) -> int:
+        """Close the calls under way too long (see `ivr.calls.reconcile`); how many."""
+        from ivr.calls.reconcile import Reconciler, TwilioCalls
+
+        if not self._take(RECONCILE_LOCK_KEY, RECONCILE_EVERY / 2):
+            return 0
+        services = self.services
+        twilio = TwilioCalls.from_settings(services.settings)
+        done = Reconciler(services.store, services.voice, twilio).run(instant)
+        return done.closed_by_twilio + done.closed_unreported
 
     def trim(self, instant: float) -> int:
         """Drop records older than the retention period from the indexes; how many calls."""
         from ivr.calls.records import CallRecords
 
-        connection = self.services.store.redis
-        try:
-            if not connection.set(TRIM_LOCK_KEY, "1", nx=True, ex=int(TRIM_EVERY / 2)):
-                return 0  # another host trims now
-        except Exception as exc:  # redis errors: try again next round
-            log.warning("retention trim skipped: %s", exc)
+        if not self._take(TRIM_LOCK_KEY, TRIM_EVERY / 2):
             return 0
+        connection = self.services.store.redis
         cutoff = instant - self.services.settings.retention_days * 24 * 3600
         trimmed = CallRecords(connection).trim(cutoff)
         if trimmed:
             log.info("retention: %d call records older than the retention period dropped", trimmed)
         return trimmed
+
+    def _take(self, lock: str, seconds: float) -> bool:
+        """Whether this host takes a periodic job now: no other host has within `seconds`."""
+        try:
+            return bool(self.services.store.redis.set(lock, "1", nx=True, ex=int(seconds)))
+        except Exception as exc:  # redis errors: try again next round
+            log.warning("%s skipped: %s", lock, exc)
+            return False
 
     def start(self) -> threading.Thread:
         """Run in a daemon thread."""

@@ -35,6 +35,7 @@ from ivr.calls.events import (
     HoldLeft,
     LanguageChosen,
     RouteDecided,
+    StatusMissing,
     TicketCreated,
     TwilioStatus,
     VoicemailRecorded,
@@ -263,7 +264,7 @@ def _changes(s: CallSummary, event: CallEvent) -> dict[str, Any]:
                 elif s.started_at is not None:
                     status["duration"] = round(event.at - s.started_at)
             return status
-        case FlowHungUp() | CallEnded():
+        case FlowHungUp() | StatusMissing() | CallEnded():
             ended: dict[str, Any] = {"waiting_since": None}
             if s.ended_at is None:
                 ended["ended_at"] = event.at

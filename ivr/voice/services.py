@@ -213,6 +213,11 @@ class VoiceService:
         if params.call_status not in FINAL_STATUSES:
             self.store.record(params.sid, [status], spooled_id=batch)
             return
+        self.close(params.sid, status, batch)
+
+    def close(self, sid: str, final: CallEvent, batch: str = "") -> None:
+        """Close a call's record with the event that ends it (a final status, or word that
+        none came), then the call's end and outcome; once only."""
         closed: list[CallSummary] = []
 
         def closing(summary: CallSummary) -> list[CallEvent]:
@@ -220,9 +225,9 @@ class VoiceService:
             if summary.closed:
                 return []  # a repeated final callback: the record is closed already
             closed.append(summary)
-            return [CallEnded(at, outcome=summary.outcome, duration=summary.duration)]
+            return [CallEnded(final.at, outcome=summary.outcome, duration=summary.duration)]
 
-        self.store.end_call(params.sid, status, closing, batch)
+        self.store.end_call(sid, final, closing, batch)
         for summary in closed:
             CALLS_ENDED.labels(summary.outcome).inc()
 

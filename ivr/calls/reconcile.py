@@ -1,0 +1,162 @@
+"""Closing the records of calls whose final status callback never came.
+
+A record closes when Twilio's final status callback arrives. When it does not (every host down
+at that moment, a proxy that dropped it), the call would stay under way for ever: counted as
+live on the wallboard, missing from the KPIs, walked by every listing. So a call still under way
+an hour after it started is asked of Twilio's REST API, and closed with the final status Twilio
+gives, at the time Twilio says it ended. A call nobody can tell about (no REST credentials,
+Twilio does not know it, or keeps failing) is closed a day after it started — its state has
+expired by then, so no webhook can carry it on — as of its last event, with a `status_missing`
+event saying so. Runs off the webhook path, in the housekeeping thread, one host at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import requests
+
+from ivr.calls.events import CallEvent, StatusMissing, TwilioStatus
+from ivr.calls.summary import FINAL_STATUSES
+from ivr.errors import IvrError
+from ivr.settings import Settings
+from ivr.store import Store
+from ivr.voice.services import VoiceService
+
+log = logging.getLogger(__name__)
+
+ASK_AFTER = 3600.0  # a call under way this long after its start is asked of Twilio
+GIVE_UP_AFTER = 24 * 3600.0  # ... and closed at its last event when nobody can say how it ended
+BATCH = 20  # calls looked at per round, oldest first
+TIMEOUT = (3.05, 5.0)  # connect, read: seconds
+CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")
+
+
+@dataclass(frozen=True)
+class FetchedCall:
+    """A call as Twilio's REST API describes it."""
+
+    status: str
+    duration: int | None = None
+    ended_at: float | None = None
+
+
+class TwilioCalls:
+    """Twilio's REST API, for the one thing asked of it here: a call's status."""
+
+    def __init__(
+        self,
+        api_url: str,
+        account_sid: str,
+        auth_token: str,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.base = f"{api_url.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Calls"
+        self.auth = (account_sid, auth_token)
+        self.session = session or requests.Session()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TwilioCalls | None:
+        """A client when the account SID and auth token are configured, else None."""
+        if not settings.account_sid or not settings.auth_token:
+            return None
+        return cls(settings.twilio_api_url, settings.account_sid, settings.auth_token)
+
+    def fetch(self, sid: str) -> FetchedCall | None:
+        """The call as Twilio has it; None when Twilio does not know it. IvrError on failure."""
+        if not CALL_SID.fullmatch(sid):
+            return None  # not a sid Twilio gave: nothing to ask
+        try:
+            answer = self.session.get(f"{self.base}/{sid}.json", auth=self.auth, timeout=TIMEOUT)
+        except requests.RequestException as exc:
+            raise IvrError(f"Twilio REST API: {type(exc).__name__}: {exc}") from None
+        if answer.status_code == 404:
+            return None
+        if not 200 <= answer.status_code < 300:
+            raise IvrError(f"Twilio REST API: HTTP {answer.status_code} for call {sid}")
+        try:
+            data = answer.json()
+        except ValueError:
+            raise IvrError(f"Twilio REST API: call {sid}: not JSON") from None
+        if not isinstance(data, dict):
+            raise IvrError(f"Twilio REST API: call {sid}: not a call resource")
+        return FetchedCall(str(data.get("status") or ""), _seconds(data), _ended_at(data))
+
+
+@dataclass(frozen=True)
+class Round:
+    """What one round did: calls looked at, closed from Twilio's answer, closed without one."""
+
+    looked_at: int = 0
+    closed_by_twilio: int = 0
+    closed_unreported: int = 0
+
+
+class Reconciler:
+    """Closes the records of calls under way too long, from Twilio's word or, failing it, their
+    last event."""
+
+    def __init__(self, store: Store, voice: VoiceService, twilio: TwilioCalls | None) -> None:
+        self.store = store
+        self.voice = voice
+        self.twilio = twilio
+
+    def run(self, instant: float, batch: int = BATCH) -> Round:
+        """One round over the oldest calls under way since before `instant - ASK_AFTER` (with
+        no one to ask, `GIVE_UP_AFTER`)."""
+        horizon = ASK_AFTER if self.twilio is not None else GIVE_UP_AFTER
+        stale = self.store.under_way_since(instant - horizon, batch)
+        by_twilio = unreported = 0
+        for sid, started in stale:
+            final = self._asked(sid, instant)
+            if final is None and instant - started >= GIVE_UP_AFTER:
+                last = self.store.last_event_at(sid)
+                heard = last if last is not None else started
+                final = StatusMissing(heard, waited=round(instant - heard))
+            if final is None:
+                continue
+            self.voice.close(sid, final)
+            if isinstance(final, TwilioStatus):
+                by_twilio += 1
+            else:
+                unreported += 1
+                log.warning("call %s: no final status from Twilio; closed at its last event", sid)
+        return Round(len(stale), by_twilio, unreported)
+
+    def _asked(self, sid: str, instant: float) -> CallEvent | None:
+        """Twilio's final status of the call, if Twilio can tell it."""
+        if self.twilio is None:
+            return None
+        try:
+            fetched = self.twilio.fetch(sid)
+        except IvrError as exc:
+            log.warning("call %s: status not fetched: %s", sid, exc)
+            return None
+        if fetched is None or fetched.status not in FINAL_STATUSES:
+            return None
+        at = fetched.ended_at if fetched.ended_at is not None else instant
+        return TwilioStatus(at, status=fetched.status, duration=fetched.duration, fetched=True)
+
+
+def _seconds(data: dict[str, Any]) -> int | None:
+    try:
+        return int(data["duration"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _ended_at(data: dict[str, Any]) -> float | None:
+    """Twilio's `end_time` (RFC 2822) as Unix seconds, if given and readable."""
+    text = data.get("end_time")
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        ended: datetime = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return ended.timestamp() if ended.tzinfo is not None else None

@@ -1,0 +1,142 @@
+"""Calls whose final status callback never came are closed: from Twilio's REST API (played by a
+loopback server) when it can tell, else a day after they started, at their last event."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from email.utils import format_datetime
+
+import pytest
+import redis
+from flask import Flask
+
+from ivr.calls.events import CallStarted, DialStarted, RouteDecided
+from ivr.calls.housekeeping import Housekeeper
+from ivr.calls.reconcile import ASK_AFTER, GIVE_UP_AFTER, Reconciler, TwilioCalls
+from ivr.calls.records import CallRecords
+from ivr.services import Services
+from ivr.simulate import new_call_sid
+from ivr.store import LIVE_KEY, WAITING_KEY
+from tests.calls.builders import T0
+from tests.tickets.fakes import ACCOUNT_SID, AUTH_TOKEN, FakeServices, Reply
+
+CALLS = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Calls"
+
+
+@pytest.fixture
+def twilio() -> Iterator[FakeServices]:
+    with FakeServices() as fake:
+        yield fake
+
+
+def _services(app: Flask) -> Services:
+    services = app.extensions["ivr"]
+    assert isinstance(services, Services)
+    return services
+
+
+def _waiting_call(services: Services, start: float = T0) -> str:
+    """A call that reached the route and rang a pool, then was heard of no more."""
+    sid = new_call_sid()
+    services.store.record(sid, [CallStarted(start, caller="+84901111222", flow="support")])
+    services.store.record(sid, [RouteDecided(start + 10, queue="billing", chosen="hanoi")])
+    services.store.record(sid, [DialStarted(start + 11, pool="hanoi", agents=("lan",))])
+    return sid
+
+
+def _call_resource(sid: str, status: str, ended: float | None, duration: str | None) -> Reply:
+    body = {"sid": sid, "status": status, "duration": duration}
+    body["end_time"] = format_datetime(datetime.fromtimestamp(ended, UTC)) if ended else None
+    return Reply(200, json.dumps(body).encode(), {"Content-Type": "application/json"})
+
+
+def _reconciler(services: Services, twilio: FakeServices | None) -> Reconciler:
+    client = TwilioCalls(twilio.base, ACCOUNT_SID, AUTH_TOKEN) if twilio else None
+    return Reconciler(services.store, services.voice, client)
+
+
+def test_a_call_without_its_final_callback_is_closed_with_twilios_status(
+    app: Flask, connection: redis.Redis, twilio: FakeServices
+) -> None:
+    services = _services(app)
+    sid = _waiting_call(services)
+    assert connection.zscore(WAITING_KEY, sid) is not None
+    twilio.script("GET", f"{CALLS}/{sid}.json", _call_resource(sid, "completed", T0 + 95, "95"))
+    done = _reconciler(services, twilio).run(T0 + ASK_AFTER + 1)
+    assert (done.looked_at, done.closed_by_twilio, done.closed_unreported) == (1, 1, 0)
+    summary = services.store.summary(sid)
+    assert summary is not None and summary.outcome == "abandoned"
+    assert summary.ended_at == T0 + 95 and summary.duration == 95
+    kinds = [(e["kind"], e.get("fetched")) for e in services.store.call_log(sid)][-2:]
+    assert kinds == [("status", True), ("call_ended", None)]
+    assert connection.zscore(LIVE_KEY, sid) is None and connection.zscore(WAITING_KEY, sid) is None
+    found, _ = CallRecords(connection).find(filters={"outcome": "abandoned"})
+    assert [r.sid for r in found] == [sid]
+    (asked,) = twilio.seen("GET", f"{CALLS}/{sid}.json")
+    assert asked.headers["Authorization"].startswith("Basic ")
+    # Closed once: a second round neither asks again nor adds events.
+    events = len(services.store.call_log(sid))
+    assert _reconciler(services, twilio).run(T0 + ASK_AFTER + 600).looked_at == 0
+    assert len(services.store.call_log(sid)) == events
+
+
+def test_calls_twilio_says_are_live_or_does_not_know_are_left_until_a_day_has_passed(
+    app: Flask, connection: redis.Redis, twilio: FakeServices
+) -> None:
+    services = _services(app)
+    live, unknown, failing = (_waiting_call(services) for _ in range(3))
+    twilio.script("GET", f"{CALLS}/{live}.json", _call_resource(live, "in-progress", None, None))
+    twilio.script("GET", f"{CALLS}/{failing}.json", Reply(500, b"oops"))  # unknown: a 404
+    done = _reconciler(services, twilio).run(T0 + 2 * ASK_AFTER)
+    assert (done.looked_at, done.closed_by_twilio, done.closed_unreported) == (3, 0, 0)
+    assert connection.zcard(LIVE_KEY) == 3
+    # A day on, whatever Twilio says or fails to say, the record is closed at its last event.
+    for sid in (live, failing):
+        twilio.script("GET", f"{CALLS}/{sid}.json", Reply(503, b"down"))
+    done = _reconciler(services, twilio).run(T0 + GIVE_UP_AFTER + 5)
+    assert (done.looked_at, done.closed_unreported) == (3, 3)
+    for sid in (live, unknown, failing):
+        summary = services.store.summary(sid)
+        assert summary is not None and summary.outcome == "abandoned"
+        assert summary.ended_at == T0 + 11 and summary.duration == 11
+        missing = services.store.call_log(sid)[-2]
+        assert missing["kind"] == "status_missing" and missing["waited"] == GIVE_UP_AFTER - 6
+    assert connection.zcard(LIVE_KEY) == 0
+
+
+def test_without_rest_credentials_only_the_day_closes_a_call(
+    app: Flask, connection: redis.Redis
+) -> None:
+    services = _services(app)
+    assert TwilioCalls.from_settings(services.settings) is None  # no TWILIO_ACCOUNT_SID
+    recent, old = _waiting_call(services, T0 + 3600), _waiting_call(services)
+    done = _reconciler(services, None).run(T0 + GIVE_UP_AFTER + 60)
+    assert (done.looked_at, done.closed_unreported) == (1, 1)
+    assert connection.zrange(LIVE_KEY, 0, -1) == [recent.encode()]
+    summary = services.store.summary(old)
+    assert summary is not None and summary.outcome == "abandoned"
+
+
+def test_calls_that_ended_or_are_young_are_never_asked(
+    app: Flask, connection: redis.Redis, twilio: FakeServices
+) -> None:
+    services = _services(app)
+    young = _waiting_call(services, T0 + 10)
+    assert _reconciler(services, twilio).run(T0 + ASK_AFTER).looked_at == 0
+    assert twilio.seen("GET", CALLS) == []
+    assert connection.zrange(LIVE_KEY, 0, -1) == [young.encode()]
+
+
+def test_housekeeping_closes_them_on_one_host_at_a_time(
+    app: Flask, connection: redis.Redis
+) -> None:
+    services = _services(app)
+    sid = _waiting_call(services)
+    instant = T0 + GIVE_UP_AFTER + 1
+    first, second = Housekeeper(services, lambda: instant), Housekeeper(services, lambda: instant)
+    assert first.reconcile(instant) == 1
+    assert second.reconcile(instant) == 0  # the other host holds the round
+    summary = services.store.summary(sid)
+    assert summary is not None and summary.ended_at is not None
