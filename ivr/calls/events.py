@@ -178,7 +178,7 @@ class TwilioStatus(CallEvent):
     kind: ClassVar[str] = "status"
     status: str = ""
     duration: int | None = None
-    fetched: bool = False
+    fetched: bool | None = None  # None: called back, as nearly every status is
 
 
 @dataclass(frozen=True)
