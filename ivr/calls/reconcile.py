@@ -113,7 +113,7 @@ class Reconciler:
         stale = self.store.under_way_since(instant - horizon, batch)
         by_twilio = unreported = 0
         for sid, started in stale:
-            final = self._asked(sid, instant)
+            final = self._asked(sid, started, instant)
             if final is None and instant - started >= GIVE_UP_AFTER:
                 last = self.store.last_event_at(sid)
                 heard = last if last is not None else started
@@ -128,8 +128,9 @@ class Reconciler:
                 log.warning("call %s: no final status from Twilio; closed at its last event", sid)
         return Round(len(stale), by_twilio, unreported)
 
-    def _asked(self, sid: str, instant: float) -> CallEvent | None:
-        """Twilio's final status of the call, if Twilio can tell it."""
+    def _asked(self, sid: str, started: float, instant: float) -> CallEvent | None:
+        """Twilio's final status of the call, if Twilio can tell it, at the time it ended (else
+        its start and length, else now)."""
         if self.twilio is None:
             return None
         try:
@@ -139,7 +140,9 @@ class Reconciler:
             return None
         if fetched is None or fetched.status not in FINAL_STATUSES:
             return None
-        at = fetched.ended_at if fetched.ended_at is not None else instant
+        at = fetched.ended_at
+        if at is None:
+            at = started + fetched.duration if fetched.duration is not None else instant
         return TwilioStatus(at, status=fetched.status, duration=fetched.duration, fetched=True)
 
 

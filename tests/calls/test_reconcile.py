@@ -76,6 +76,12 @@ def test_a_call_without_its_final_callback_is_closed_with_twilios_status(
     assert [r.sid for r in found] == [sid]
     (asked,) = twilio.seen("GET", f"{CALLS}/{sid}.json")
     assert asked.headers["Authorization"].startswith("Basic ")
+    # Without an end time, Twilio's duration says when it ended.
+    other = _waiting_call(services, T0 + 60)
+    twilio.script("GET", f"{CALLS}/{other}.json", _call_resource(other, "canceled", None, "40"))
+    assert _reconciler(services, twilio).run(T0 + 60 + ASK_AFTER + 1).closed_by_twilio == 1
+    closed = services.store.summary(other)
+    assert closed is not None and closed.ended_at == T0 + 100 and closed.outcome == "abandoned"
     # Closed once: a second round neither asks again nor adds events.
     events = len(services.store.call_log(sid))
     assert _reconciler(services, twilio).run(T0 + ASK_AFTER + 600).looked_at == 0
