@@ -684,6 +684,12 @@ class Store:
         return [a.decode() if isinstance(a, bytes) else str(a) for a in ordered]
 
     @translated
+    def took_call(self, pool: str, agent: str, at: float) -> None:
+        """An agent of a longest-idle pool took a call at `at`: idle since then (never earlier
+        than a claim already recorded)."""
+        self.redis.zadd(IDLE_KEY.format(pool), {agent: at}, gt=True)
+
+    @translated
     def ping(self) -> bool:
         """Whether Redis answers."""
         return bool(self.redis.ping())

@@ -21,6 +21,7 @@ from ivr.calls.events import (
     TwilioStatus,
 )
 from ivr.calls.summary import CallSummary
+from ivr.errors import StoreUnavailable
 from ivr.flows import engine
 from ivr.flows.engine import Context, FlowFault, Router, Turn
 from ivr.flows.model import Dial, Flow, Hold, Route, Voicemail
@@ -239,6 +240,14 @@ class VoiceService:
         before = self.store.summary(sid) or CallSummary(sid)
         event = AgentAnswered(at, pool=pool[:64], agent=agent[:64])
         count(before, self.store.record(sid, [event]), [event])
+        flowset = self.registry.current()
+        taken = flowset.pools.get(pool) if flowset and flowset.pools else None
+        if taken and taken.strategy == "longest_idle" and any(a.id == agent for a in taken.agents):
+            # Who took the call goes to the back of the line, not only who was rung first.
+            try:
+                self.store.took_call(pool, agent, at)
+            except StoreUnavailable as exc:
+                log.warning("pool %s: %s took a call, not kept for its line: %s", pool, agent, exc)
 
     def safe_reply(self, params: CallParams, language: str) -> str:
         """Apology, then the flow's fallback; needs no Redis and cannot fail."""

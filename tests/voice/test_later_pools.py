@@ -109,3 +109,23 @@ def test_the_pools_left_unordered_survive_the_state_and_old_states_load() -> Non
     older = state.to_json().replace(',"unordered":["idle"]', "")
     assert "unordered" not in older
     assert CallState.from_json(older).route == RouteProgress("billing", (attempt,), 0)
+
+
+def test_the_agent_who_takes_a_call_goes_to_the_back_of_a_longest_idle_line(
+    line: Flask, connection: redis.Redis
+) -> None:
+    call = Caller(line.test_client(), to="+15005550006")
+    root = call.follow(call.twiml("/voice/incoming"), DialCallStatus="no-answer")
+    assert _rung(root) == ["+15550000001"]  # A, claimed
+    root = call.follow(root, DialCallStatus="no-answer", DialCallDuration="0")
+    (number,) = root.iter("Number")
+    assert number.text == "+15550000002"  # then B, who picks up
+    answered = call.post(number.attrib["statusCallback"], CallStatus="in-progress",
+                         ParentCallSid=call.sid)  # fmt: skip
+    assert answered.status_code == 200
+    call.follow(root, DialCallStatus="completed", DialCallDuration="60")
+    # A was only rung; B took the call after that: A has been idle longest.
+    assert connection.zrange(IDLE_KEY.format("idle"), 0, -1) == [b"a", b"b"]
+    again = Caller(line.test_client(), to="+15005550006")
+    after_the_desk = again.follow(again.twiml("/voice/incoming"), DialCallStatus="no-answer")
+    assert _rung(after_the_desk) == ["+15550000001"]
