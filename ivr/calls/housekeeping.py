@@ -27,34 +27,35 @@ RECONCILE_LOCK_KEY = "ivr:housekeeping:reconcile"
 
 
 class Housekeeper:
-    """Replays the spool and trims old call records, periodically, until stopped."""
+    """Replays the spool, trims old call records and closes forgotten calls, periodically,
+    until stopped."""
 
     def __init__(self, services: Services, clock: Callable[[], float] = now) -> None:
         self.services = services
         self.clock = clock
         self.stopping = threading.Event()
-        self._last_trim = 0.0
-        self._last_reconcile = 0.0
+        # Each periodic job: what it does, how often, and when this process last ran it.
+        self._jobs: list[tuple[str, Callable[[float], int], float]] = [
+            ("retention trim", self.trim, TRIM_EVERY),
+            ("closing calls without a final status", self.reconcile, RECONCILE_EVERY),
+        ]
+        self._last_run = [0.0] * len(self._jobs)
 
     def run_once(self) -> None:
-        """One round: replay what the spool holds, trim if this host's turn has come."""
+        """One round: replay what the spool holds, then each job whose time has come."""
         try:
             self.services.replay_spool()
         except IvrError as exc:
             log.warning("spool replay failed: %s", exc)
         instant = self.clock()
-        if instant - self._last_trim >= TRIM_EVERY:
-            self._last_trim = instant
+        for i, (name, job, every) in enumerate(self._jobs):
+            if instant - self._last_run[i] < every:
+                continue
+            self._last_run[i] = instant
             try:
-                self.trim(instant)
+                job(instant)
             except IvrError as exc:
-                log.warning("retention trim failed: %s", exc)
-        if instant - self._last_reconcile >= RECONCILE_EVERY:
-            self._last_reconcile = instant
-            try:
-                self.reconcile(instant)
-            except IvrError as exc:
-                log.warning("closing calls without a final status failed: %s", exc)
+                log.warning("%s failed: %s", name, exc)
 
     def reconcile(self, instant: float) -> int:
         """Close the calls under way too long (see `ivr.calls.reconcile`); how many."""

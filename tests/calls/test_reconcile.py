@@ -13,7 +13,7 @@ import redis
 from flask import Flask
 
 from ivr.calls.events import CallStarted, DialStarted, RouteDecided
-from ivr.calls.housekeeping import Housekeeper
+from ivr.calls.housekeeping import RECONCILE_EVERY, RECONCILE_LOCK_KEY, Housekeeper
 from ivr.calls.reconcile import ASK_AFTER, GIVE_UP_AFTER, Reconciler, TwilioCalls
 from ivr.calls.records import CallRecords
 from ivr.services import Services
@@ -146,3 +146,25 @@ def test_housekeeping_closes_them_on_one_host_at_a_time(
     assert second.reconcile(instant) == 0  # the other host holds the round
     summary = services.store.summary(sid)
     assert summary is not None and summary.ended_at is not None
+
+
+def test_each_housekeeping_round_closes_them_when_their_time_has_come(
+    app: Flask, connection: redis.Redis
+) -> None:
+    services = _services(app)
+    clock = [T0 + GIVE_UP_AFTER + 1]
+    keeper = Housekeeper(services, lambda: clock[0])
+    first = _waiting_call(services)
+    keeper.run_once()
+    assert connection.zrange(LIVE_KEY, 0, -1) == []
+    second = _waiting_call(services, T0 + 30)
+    connection.delete(RECONCILE_LOCK_KEY)  # as if another host ran the next round
+    clock[0] += RECONCILE_EVERY / 2
+    keeper.run_once()  # not yet this process's time
+    assert connection.zrange(LIVE_KEY, 0, -1) == [second.encode()]
+    clock[0] += RECONCILE_EVERY / 2
+    connection.delete(RECONCILE_LOCK_KEY)
+    keeper.run_once()
+    assert connection.zrange(LIVE_KEY, 0, -1) == []
+    summary = services.store.summary(first)
+    assert summary is not None and summary.outcome == "abandoned"
