@@ -11,7 +11,6 @@ two runs load the same records.
 
 from __future__ import annotations
 
-import json
 import random
 import statistics
 import tempfile
@@ -193,10 +192,8 @@ def _write(connection: redis.Redis, summaries: list[CallSummary]) -> None:
     new: dict[str, dict[str, float]] = {}
     sets: dict[str, set[str]] = {}
     with connection.pipeline(transaction=False) as pipe:
-        if summaries and _encoded(summaries[0]) != summaries[0].to_json():
-            raise RuntimeError("the load's summary JSON differs from CallSummary.to_json")
         for summary in summaries:
-            pipe.set(SUMMARY_KEY.format(summary.sid), _encoded(summary), ex=RECORD_TTL)
+            pipe.set(SUMMARY_KEY.format(summary.sid), summary.to_json(), ex=RECORD_TTL)
             for op, key, a, b in cross_call_writes(CallSummary(summary.sid), summary, []):
                 if op == "n":
                     new.setdefault(key, {})[b] = a
@@ -214,12 +211,6 @@ def _write(connection: redis.Redis, summaries: list[CallSummary]) -> None:
         for key, members in sets.items():
             pipe.sadd(key, *members)
         pipe.execute()
-
-
-def _encoded(summary: CallSummary) -> str:
-    """`summary.to_json()` without `asdict`'s deep copies (its fields are all scalars), which
-    would take most of the load's time; checked against `to_json` once per batch."""
-    return json.dumps(vars(summary), ensure_ascii=False, separators=(",", ":"))
 
 
 def _timed(action: Callable[[], T], runs: int) -> tuple[list[float], T]:

@@ -150,9 +150,11 @@ class CallSummary:
         }
 
     def to_json(self) -> str:
-        """Every field, for Redis."""
+        """The fields, for Redis: those still at their default are left out (`from_json` fills
+        them in), which halves a call's summary while it is under way."""
         # The fields are plain values: vars() gives them without asdict's deep copy.
-        return orjson.dumps(vars(self)).decode()
+        kept = {k: v for k, v in vars(self).items() if k == "sid" or v != _DEFAULTS[k]}
+        return orjson.dumps(kept).decode()
 
     @classmethod
     def from_json(cls, text: str | bytes) -> CallSummary:
