@@ -55,10 +55,12 @@ class TwilioCalls:
         account_sid: str,
         auth_token: str,
         session: requests.Session | None = None,
+        timeout: tuple[float, float] = TIMEOUT,
     ) -> None:
         self.base = f"{api_url.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Calls"
         self.auth = (account_sid, auth_token)
         self.session = session or requests.Session()
+        self.timeout = timeout
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TwilioCalls | None:
@@ -72,7 +74,9 @@ class TwilioCalls:
         if not CALL_SID.fullmatch(sid):
             return None  # not a sid Twilio gave: nothing to ask
         try:
-            answer = self.session.get(f"{self.base}/{sid}.json", auth=self.auth, timeout=TIMEOUT)
+            answer = self.session.get(
+                f"{self.base}/{sid}.json", auth=self.auth, timeout=self.timeout
+            )
         except requests.RequestException as exc:
             raise IvrError(f"Twilio REST API: {type(exc).__name__}: {exc}") from None
         if answer.status_code == 404:

@@ -168,3 +168,25 @@ def test_each_housekeeping_round_closes_them_when_their_time_has_come(
     assert connection.zrange(LIVE_KEY, 0, -1) == []
     summary = services.store.summary(first)
     assert summary is not None and summary.outcome == "abandoned"
+
+
+def test_a_slow_or_broken_answer_from_twilio_leaves_the_call_for_the_next_round(
+    app: Flask, connection: redis.Redis, twilio: FakeServices
+) -> None:
+    services = _services(app)
+    slow, dropped, garbage = (_waiting_call(services) for _ in range(3))
+    twilio.script("GET", f"{CALLS}/{slow}.json", Reply(200, b"{}", delay=1.0))
+    complete = _call_resource(dropped, "completed", T0 + 50, "50")
+    complete.drop_mid_body = True
+    twilio.script("GET", f"{CALLS}/{dropped}.json", complete)
+    twilio.script("GET", f"{CALLS}/{garbage}.json", Reply(200, b"<html>maintenance</html>"))
+    client = TwilioCalls(twilio.base, ACCOUNT_SID, AUTH_TOKEN, timeout=(1.0, 0.3))
+    done = Reconciler(services.store, services.voice, client).run(T0 + ASK_AFTER + 1)
+    assert (done.looked_at, done.closed_by_twilio, done.closed_unreported) == (3, 0, 0)
+    assert connection.zcard(LIVE_KEY) == 3
+    # Answered well next time, the call is closed then.
+    twilio.script(
+        "GET", f"{CALLS}/{dropped}.json", _call_resource(dropped, "completed", T0 + 50, "50")
+    )
+    done = Reconciler(services.store, services.voice, client).run(T0 + ASK_AFTER + 301)
+    assert done.closed_by_twilio == 1 and connection.zscore(LIVE_KEY, dropped) is None
