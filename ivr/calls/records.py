@@ -191,15 +191,15 @@ class CallRecords:
         if not others or (outcome and outcome != IN_PROGRESS):
             keys = [INDEX_KEY.format(name, value) for name, value in sorted(wanted.items())]
             walked, checked = self._smallest(keys)
-            yield from self._indexed(walked, checked, low, high, after)
+            yield from self._indexed(walked, checked, low, high, after, wanted)
             return
-        live = self._under_way(others, low, high, after)
+        live = self._indexed(LIVE_KEY, [], low, high, after, others)
         if outcome == IN_PROGRESS:
             yield from live
             return
         keys = [INDEX_KEY.format(name, value) for name, value in sorted(others.items())]
         walked, checked = self._smallest(keys)
-        ended = self._indexed(walked, checked, low, high, after)
+        ended = self._indexed(walked, checked, low, high, after, others)
         seen: set[bytes] = set()
         for row in heapq.merge(live, ended, key=_place, reverse=True):
             if row[0] not in seen:  # ended while read: in both
@@ -213,27 +213,24 @@ class CallRecords:
         low: float,
         high: float,
         after: tuple[float, bytes] | None,
+        wanted: Mapping[str, str],
     ) -> Iterator[tuple[bytes, float, CallSummary]]:
-        """The calls of index `walked` that are in every index of `checked` too, newest first."""
+        """The calls of index `walked` that are in every index of `checked` too and whose
+        summaries match every filter of `wanted`, newest first.
+
+        The summary has the last word: an index entry it does not bear out (left by a Cluster
+        write cut short between keys, or by an older version that indexed calls under way) is
+        passed over rather than listed under a value the call does not have.
+        """
         for chunk in self._walk(walked, low, high, after, descending=True):
             matched = self._matching(chunk, checked)
             summaries = self._summaries([m for m, _ in matched])
             for (sid, score), summary in zip(matched, summaries, strict=True):
-                if summary is not None:  # else expired by TTL before the index was trimmed
+                if summary is None:  # expired by TTL before the index was trimmed
+                    continue
+                values = summary.index_values() if wanted else {}
+                if all(values.get(name) == value for name, value in wanted.items()):
                     yield sid, score, summary
-
-    def _under_way(
-        self,
-        wanted: Mapping[str, str],
-        low: float,
-        high: float,
-        after: tuple[float, bytes] | None,
-    ) -> Iterator[tuple[bytes, float, CallSummary]]:
-        """The calls under way whose summaries match every filter of `wanted`, newest first."""
-        for sid, score, summary in self._indexed(LIVE_KEY, [], low, high, after):
-            values = summary.index_values()
-            if all(values.get(name) == value for name, value in wanted.items()):
-                yield sid, score, summary
 
     def _smallest(self, keys: list[str]) -> tuple[str, list[str]]:
         if not keys:

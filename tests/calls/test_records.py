@@ -245,3 +245,18 @@ def _every_page(records: CallRecords, filters: dict[str, str], limit: int) -> li
         if cursor is None:
             return seen
     raise AssertionError("the listing did not end within 100 pages")
+
+
+def test_an_index_entry_its_summary_does_not_bear_out_is_passed_over(
+    connection: redis.Redis,
+) -> None:
+    store = Store(connection)
+    record_call(store, "CAen", T0, language="en-US")
+    record_call(store, "CAvi", T0 + 1, language="vi-VN")
+    # As an older version left a call it indexed under way, or a Cluster write cut short.
+    connection.zadd(INDEX_KEY.format("language", "en-US"), {"CAvi": T0 + 1})
+    connection.zadd(LIVE_KEY, {"CAen": T0})
+    records = CallRecords(connection)
+    assert [r.sid for r in records.find(filters={"language": "en-US"})[0]] == ["CAen"]
+    assert records.find(filters={"outcome": IN_PROGRESS})[0] == []
+    assert [r.sid for r in records.find(filters={"queue": "billing"})[0]] == ["CAvi", "CAen"]
