@@ -552,13 +552,13 @@ class Store:
         return float(first[0][1]) if first else None
 
     @translated
-    def under_way_since(self, before: float, limit: int) -> list[tuple[str, float]]:
+    def under_way_since(self, before: float, limit: int, skip: int = 0) -> list[tuple[str, float]]:
         """The calls under way that started before `before`, oldest first, with their start:
-        at most `limit` of them."""
+        at most `limit` of them, after the `skip` oldest."""
         found = cast(
             list[tuple[bytes, float]],
             self.redis.zrangebyscore(
-                LIVE_KEY, "-inf", f"({before!r}", start=0, num=limit, withscores=True
+                LIVE_KEY, "-inf", f"({before!r}", start=skip, num=limit, withscores=True
             ),
         )
         return [(sid.decode(), float(score)) for sid, score in found]

@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 
 ASK_AFTER = 3600.0  # a call under way this long after its start is asked of Twilio
 GIVE_UP_AFTER = 24 * 3600.0  # ... and closed at its last event when nobody can say how it ended
-BATCH = 20  # calls looked at per round, oldest first
+MOST = 200  # calls looked at per round at most, oldest first ...
+PAGE = 50  # ... read a page at a time
 TIMEOUT = (3.05, 5.0)  # connect, read: seconds
 CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")
 
@@ -110,27 +111,42 @@ class Reconciler:
         self.voice = voice
         self.twilio = twilio
 
-    def run(self, instant: float, batch: int = BATCH) -> Round:
+    def run(self, instant: float, most: int = MOST, page: int = PAGE) -> Round:
         """One round over the oldest calls under way since before `instant - ASK_AFTER` (with
-        no one to ask, `GIVE_UP_AFTER`)."""
+        no one to ask, `GIVE_UP_AFTER`), `most` of them at most.
+
+        Pages go on past the calls left under way, so that long calls Twilio says are still
+        live do not keep the ones after them from being looked at.
+        """
         horizon = ASK_AFTER if self.twilio is not None else GIVE_UP_AFTER
-        stale = self.store.under_way_since(instant - horizon, batch)
-        by_twilio = unreported = 0
-        for sid, started in stale:
-            final = self._asked(sid, started, instant)
-            if final is None and instant - started >= GIVE_UP_AFTER:
-                last = self.store.last_event_at(sid)
-                heard = last if last is not None else started
-                final = StatusMissing(heard, waited=round(instant - heard))
-            if final is None:
-                continue
-            self.voice.close(sid, final)
-            if isinstance(final, TwilioStatus):
-                by_twilio += 1
-            else:
-                unreported += 1
-                log.warning("call %s: no final status from Twilio; closed at its last event", sid)
-        return Round(len(stale), by_twilio, unreported)
+        looked = left = by_twilio = unreported = 0
+        while looked < most:
+            stale = self.store.under_way_since(instant - horizon, min(page, most - looked), left)
+            if not stale:
+                break
+            for sid, started in stale:
+                looked += 1
+                final = self._final(sid, started, instant)
+                if final is None:
+                    left += 1
+                    continue
+                self.voice.close(sid, final)
+                if isinstance(final, TwilioStatus):
+                    by_twilio += 1
+                else:
+                    unreported += 1
+        return Round(looked, by_twilio, unreported)
+
+    def _final(self, sid: str, started: float, instant: float) -> CallEvent | None:
+        """The event that closes the call now: Twilio's final status, or, a day on, word that
+        none came; None while neither."""
+        final = self._asked(sid, started, instant)
+        if final is not None or instant - started < GIVE_UP_AFTER:
+            return final
+        last = self.store.last_event_at(sid)
+        heard = last if last is not None else started
+        log.warning("call %s: no final status from Twilio; closed at its last event", sid)
+        return StatusMissing(heard, waited=round(instant - heard))
 
     def _asked(self, sid: str, started: float, instant: float) -> CallEvent | None:
         """Twilio's final status of the call, if Twilio can tell it, at the time it ended (else

@@ -190,3 +190,23 @@ def test_a_slow_or_broken_answer_from_twilio_leaves_the_call_for_the_next_round(
     )
     done = Reconciler(services.store, services.voice, client).run(T0 + ASK_AFTER + 301)
     assert done.closed_by_twilio == 1 and connection.zscore(LIVE_KEY, dropped) is None
+
+
+def test_calls_still_live_do_not_keep_the_ones_after_them_from_being_looked_at(
+    app: Flask, connection: redis.Redis, twilio: FakeServices
+) -> None:
+    services = _services(app)
+    long_calls = [_waiting_call(services, T0 + i) for i in range(5)]
+    for sid in long_calls:
+        twilio.script("GET", f"{CALLS}/{sid}.json", _call_resource(sid, "in-progress", None, None))
+    forgotten = _waiting_call(services, T0 + 10)
+    gone = _call_resource(forgotten, "completed", T0 + 70, "60")
+    twilio.script("GET", f"{CALLS}/{forgotten}.json", gone)
+    done = _reconciler(services, twilio).run(T0 + ASK_AFTER + 20, most=10, page=2)
+    assert (done.looked_at, done.closed_by_twilio) == (6, 1)
+    assert connection.zscore(LIVE_KEY, forgotten) is None
+    assert connection.zcard(LIVE_KEY) == len(long_calls)
+    # And a round looks at no more than it may.
+    for sid in long_calls:
+        twilio.script("GET", f"{CALLS}/{sid}.json", _call_resource(sid, "in-progress", None, None))
+    assert _reconciler(services, twilio).run(T0 + ASK_AFTER + 30, most=3, page=2).looked_at == 3
