@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -34,6 +35,7 @@ ASK_AFTER = 3600.0  # a call under way this long after its start is asked of Twi
 GIVE_UP_AFTER = 24 * 3600.0  # ... and closed at its last event when nobody can say how it ended
 MOST = 200  # calls looked at per round at most, oldest first ...
 PAGE = 50  # ... read a page at a time
+ROUND_SECONDS = 60.0  # and for this long at most: the same thread replays the spool
 TIMEOUT = (3.05, 5.0)  # connect, read: seconds
 CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")
 
@@ -111,7 +113,9 @@ class Reconciler:
         self.voice = voice
         self.twilio = twilio
 
-    def run(self, instant: float, most: int = MOST, page: int = PAGE) -> Round:
+    def run(
+        self, instant: float, most: int = MOST, page: int = PAGE, seconds: float = ROUND_SECONDS
+    ) -> Round:
         """One round over the oldest calls under way since before `instant - ASK_AFTER` (with
         no one to ask, `GIVE_UP_AFTER`), `most` of them at most.
 
@@ -120,11 +124,14 @@ class Reconciler:
         """
         horizon = ASK_AFTER if self.twilio is not None else GIVE_UP_AFTER
         looked = left = by_twilio = unreported = 0
-        while looked < most:
+        ends = time.monotonic() + seconds
+        while looked < most and time.monotonic() < ends:
             stale = self.store.under_way_since(instant - horizon, min(page, most - looked), left)
             if not stale:
                 break
             for sid, started in stale:
+                if time.monotonic() >= ends:
+                    break
                 looked += 1
                 final = self._final(sid, started, instant)
                 if final is None:

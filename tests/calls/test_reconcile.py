@@ -210,3 +210,17 @@ def test_calls_still_live_do_not_keep_the_ones_after_them_from_being_looked_at(
     for sid in long_calls:
         twilio.script("GET", f"{CALLS}/{sid}.json", _call_resource(sid, "in-progress", None, None))
     assert _reconciler(services, twilio).run(T0 + ASK_AFTER + 30, most=3, page=2).looked_at == 3
+
+
+def test_a_round_stops_when_its_time_is_up(
+    app: Flask, connection: redis.Redis, twilio: FakeServices
+) -> None:
+    services = _services(app)
+    calls = [_waiting_call(services, T0 + i) for i in range(3)]
+    for sid in calls:
+        slow = _call_resource(sid, "completed", T0 + 60, "60")
+        slow.delay = 0.3
+        twilio.script("GET", f"{CALLS}/{sid}.json", slow)
+    done = _reconciler(services, twilio).run(T0 + ASK_AFTER + 10, seconds=0.2)
+    assert (done.looked_at, done.closed_by_twilio) == (1, 1)  # the first, then time was up
+    assert connection.zcard(LIVE_KEY) == 2
