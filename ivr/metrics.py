@@ -31,6 +31,12 @@ CALLS_ENDED = Counter(
     "ivr_calls_ended_total", "Calls ended, by outcome (answered, voicemail, abandoned, ...).",
     ["outcome"],
 )  # fmt: skip
+CALLS_CLOSED_LATE = Counter(
+    "ivr_calls_closed_late_total",
+    "Calls closed without their final status callback, by how: twilio (the status its REST API "
+    "gave) or unreported (a day on, at their last event).",
+    ["how"],
+)
 ANSWER_SECONDS = Histogram(
     "ivr_answer_seconds",
     "Time to answer: from reaching the route step to an agent answering, by queue.",

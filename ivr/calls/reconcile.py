@@ -25,6 +25,7 @@ import requests
 from ivr.calls.events import CallEvent, StatusMissing, TwilioStatus
 from ivr.calls.summary import FINAL_STATUSES
 from ivr.errors import IvrError
+from ivr.metrics import CALLS_CLOSED_LATE
 from ivr.settings import Settings
 from ivr.store import Store
 from ivr.voice.services import VoiceService
@@ -140,8 +141,10 @@ class Reconciler:
                 self.voice.close(sid, final)
                 if isinstance(final, TwilioStatus):
                     by_twilio += 1
+                    CALLS_CLOSED_LATE.labels("twilio").inc()
                 else:
                     unreported += 1
+                    CALLS_CLOSED_LATE.labels("unreported").inc()
         return Round(looked, by_twilio, unreported)
 
     def _final(self, sid: str, started: float, instant: float) -> CallEvent | None:

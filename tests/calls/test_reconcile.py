@@ -52,6 +52,14 @@ def _call_resource(sid: str, status: str, ended: float | None, duration: str | N
     return Reply(200, json.dumps(body).encode(), {"Content-Type": "application/json"})
 
 
+def _closed_late(app: Flask, how: str) -> float:
+    """What /metrics says of calls closed without their final callback, this way."""
+    body = app.test_client().get("/metrics").get_data(as_text=True)
+    prefix = f'ivr_calls_closed_late_total{{how="{how}"}} '
+    return next((float(line[len(prefix) :]) for line in body.splitlines()
+                 if line.startswith(prefix)), 0.0)  # fmt: skip
+
+
 def _reconciler(services: Services, twilio: FakeServices | None) -> Reconciler:
     client = TwilioCalls(twilio.base, ACCOUNT_SID, AUTH_TOKEN) if twilio else None
     return Reconciler(services.store, services.voice, client)
@@ -118,8 +126,10 @@ def test_without_rest_credentials_only_the_day_closes_a_call(
     services = _services(app)
     assert TwilioCalls.from_settings(services.settings) is None  # no TWILIO_ACCOUNT_SID
     recent, old = _waiting_call(services, T0 + 3600), _waiting_call(services)
+    before = _closed_late(app, "unreported")
     done = _reconciler(services, None).run(T0 + GIVE_UP_AFTER + 60)
     assert (done.looked_at, done.closed_unreported) == (1, 1)
+    assert _closed_late(app, "unreported") == before + 1  # for operators to see and alert on
     assert connection.zrange(LIVE_KEY, 0, -1) == [recent.encode()]
     summary = services.store.summary(old)
     assert summary is not None and summary.outcome == "abandoned"
