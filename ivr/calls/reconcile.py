@@ -124,7 +124,8 @@ class Reconciler:
         live do not keep the ones after them from being looked at.
         """
         horizon = ASK_AFTER if self.twilio is not None else GIVE_UP_AFTER
-        looked = left = by_twilio = unreported = 0
+        looked = left = 0
+        closed = {"twilio": 0, "unreported": 0}
         ends = time.monotonic() + seconds
         while looked < most and time.monotonic() < ends:
             stale = self.store.under_way_since(instant - horizon, min(page, most - looked), left)
@@ -139,13 +140,10 @@ class Reconciler:
                     left += 1
                     continue
                 self.voice.close(sid, final)
-                if isinstance(final, TwilioStatus):
-                    by_twilio += 1
-                    CALLS_CLOSED_LATE.labels("twilio").inc()
-                else:
-                    unreported += 1
-                    CALLS_CLOSED_LATE.labels("unreported").inc()
-        return Round(looked, by_twilio, unreported)
+                how = "twilio" if isinstance(final, TwilioStatus) else "unreported"
+                closed[how] += 1
+                CALLS_CLOSED_LATE.labels(how).inc()
+        return Round(looked, closed["twilio"], closed["unreported"])
 
     def _final(self, sid: str, started: float, instant: float) -> CallEvent | None:
         """The event that closes the call now: Twilio's final status, or, a day on, word that

@@ -189,22 +189,30 @@ class CallRecords:
         outcome = wanted.get("outcome")
         others = {name: value for name, value in wanted.items() if name != "outcome"}
         if not others or (outcome and outcome != IN_PROGRESS):
-            keys = [INDEX_KEY.format(name, value) for name, value in sorted(wanted.items())]
-            walked, checked = self._smallest(keys)
-            yield from self._indexed(walked, checked, low, high, after, wanted)
+            yield from self._by_indexes(wanted, low, high, after)
             return
         live = self._indexed(LIVE_KEY, [], low, high, after, others)
         if outcome == IN_PROGRESS:
             yield from live
             return
-        keys = [INDEX_KEY.format(name, value) for name, value in sorted(others.items())]
-        walked, checked = self._smallest(keys)
-        ended = self._indexed(walked, checked, low, high, after, others)
+        ended = self._by_indexes(others, low, high, after)
         seen: set[bytes] = set()
         for row in heapq.merge(live, ended, key=_place, reverse=True):
             if row[0] not in seen:  # ended while read: in both
                 seen.add(row[0])
                 yield row
+
+    def _by_indexes(
+        self,
+        wanted: Mapping[str, str],
+        low: float,
+        high: float,
+        after: tuple[float, bytes] | None,
+    ) -> Iterator[tuple[bytes, float, CallSummary]]:
+        """The calls in the index of every filter of `wanted`, walking the smallest."""
+        keys = [INDEX_KEY.format(name, value) for name, value in sorted(wanted.items())]
+        walked, checked = self._smallest(keys)
+        return self._indexed(walked, checked, low, high, after, wanted)
 
     def _indexed(
         self,

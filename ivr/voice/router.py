@@ -9,6 +9,7 @@ offered a call that never rang, and a round robin would skip agents for nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from ivr.calls.events import PassedPool
@@ -63,20 +64,24 @@ class PoolRouter:
         pool = self.pools.get(attempts[0].pool) if attempts else None
         if pool is None:
             return attempts
-        ids = [a.agents[0] if a.agents else "" for a in attempts]
-        by_id = dict(zip(ids, attempts, strict=True))
-        return tuple(by_id[agent_id] for agent_id in self._turn(pool, ids, at, None))
+        return self._in_turn(pool, attempts, at, None)
 
     def _attempts(
         self, candidate: Candidate, route: Route, at: float, presence: str | None
     ) -> list[DialAttempt]:
-        pool, agents = candidate.pool, list(candidate.agents)
-        caller_id = route.caller_id or pool.caller_id
+        pool = candidate.pool
         if pool.strategy == "simultaneous":
-            return [_attempt(pool, agents, caller_id)]
-        by_id = {a.id: a for a in agents}
-        order = self._turn(pool, list(by_id), at, presence)
-        return [_attempt(pool, [by_id[agent_id]], caller_id) for agent_id in order]
+            caller_id = route.caller_id or pool.caller_id
+            return [_attempt(pool, list(candidate.agents), caller_id)]
+        return list(self._in_turn(pool, _in_file_order(candidate, route), at, presence))
+
+    def _in_turn(
+        self, pool: Pool, attempts: Sequence[DialAttempt], at: float, presence: str | None
+    ) -> tuple[DialAttempt, ...]:
+        """A pool's attempts, one agent each, in the order its strategy rings them now."""
+        ids = [a.agents[0] if a.agents else "" for a in attempts]
+        by_id = dict(zip(ids, attempts, strict=True))
+        return tuple(by_id[agent_id] for agent_id in self._turn(pool, ids, at, presence))
 
     def _turn(self, pool: Pool, ids: list[str], at: float, presence: str | None) -> list[str]:
         """Agent ids in the order the pool's strategy rings them now, its turn taken."""
