@@ -316,7 +316,11 @@ def why_not(pool: Pool, queue: str, at: datetime) -> str | None:
 def _why_not(pool: Pool, instant: float) -> tuple[str | None, bool]:
     """The reason, and whether the spans it was found from change only on whole minutes."""
     now = int(instant)
-    around = clip(_around(pool, now // DAY), now - AROUND_DAYS * DAY, now + AROUND_DAYS * DAY)
+    # The window is cut at the minute, not the second: cut mid-minute, a span running across
+    # its edge (a weekend shift eight days back) would make the pool's answer look as if it
+    # changed within the minute, and it would be worked out afresh for every call.
+    minute = now - now % 60
+    around = clip(_around(pool, now // DAY), minute - AROUND_DAYS * DAY, minute + AROUND_DAYS * DAY)
     whole = all(s % 60 == 0 and e % 60 == 0 for s, e in around) and _minute_calendar(pool)
     if contains(around, instant):
         return (None if pool.agents else "has no agents"), whole

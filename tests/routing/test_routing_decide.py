@@ -10,7 +10,7 @@ import pytest
 
 from bench.routing import LANGUAGES, QUEUES, synthetic_pools
 from routing.calendar import Calendar, WallSpan
-from routing.decide import WINDOW_SECONDS, Away, Decision, decide, why_not
+from routing.decide import _REASONS, WINDOW_SECONDS, Away, Decision, decide, why_not
 from routing.model import Agent, Pool, Pools, Shift
 
 WEEKDAYS = frozenset(range(5))
@@ -159,6 +159,26 @@ def test_passed_over_pools_each_get_a_reason() -> None:
     assert reasons(billing)["cairo"] == (
         "off shift, Fri 16:05 Africa/Cairo, shift ended Thu 16:00, next starts Sun 09:00"
     )
+
+
+def test_a_reason_is_kept_for_its_minute_when_a_shift_runs_across_the_window_edge() -> None:
+    # A weekend pool asked on a Monday, mid-minute: its shift eight days back runs across the
+    # edge of the window the reason is looked for in. The reason changes only on whole minutes
+    # all the same, so every other call of the minute must find it kept.
+    weekend = Pool(
+        name="weekend",
+        timezone="Etc/UTC",
+        queues=("tech",),
+        shifts=(Shift(frozenset({5, 6}), 0, 24 * 60),),
+        agents=agents("Sam"),
+    )
+    at = utc(2026, 12, 7, 16, 9, 23)
+
+    reason = why_not(weekend, "tech", at)
+
+    assert reason == "off shift, Mon 16:09 Etc/UTC, shift ended 00:00, next starts Sat 00:00"
+    assert _REASONS.get(weekend, int(at.timestamp()) // 60) == (reason,)
+    assert why_not(weekend, "tech", at + timedelta(seconds=30)) == reason
 
 
 def test_a_holiday_is_named_as_the_reason() -> None:
