@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+import threading
+import time
+
 import redis
 from hypothesis import given
 from hypothesis import strategies as st
@@ -65,3 +69,35 @@ def test_the_one_step_signature_is_twilios(url: str, params: dict[str, str]) -> 
     # The validator of Twilio's library is the reference the checker's fast path must equal.
     reference = RequestValidator(AUTH_TOKEN).compute_signature(url, params)
     assert SignatureChecker(AUTH_TOKEN).signature(url, params) == reference.encode()
+
+
+def test_the_check_keeps_the_interpreter_lock() -> None:
+    # hmac.digest lets go of the interpreter lock on every call: in a worker whose other threads
+    # are busy, each webhook then waited for one of them to give it back (up to the switch
+    # interval) just to check its signature. With a long interval and a thread that never lets
+    # go on its own, a check that lets go pays the interval every time.
+    checker = SignatureChecker(AUTH_TOKEN)
+    params = {"CallSid": new_call_sid(), **PARAMS, "Digits": "1" * 300}
+    interval = sys.getswitchinterval()
+    running = threading.Event()
+    stop = threading.Event()
+
+    def busy() -> None:
+        running.set()
+        while not stop.is_set():
+            pass
+
+    sys.setswitchinterval(0.05)
+    spinner = threading.Thread(target=busy)
+    try:
+        spinner.start()
+        running.wait()
+        began = time.perf_counter()
+        for _ in range(40):  # 2 s in all if each check waits out the interval
+            checker.signature("https://ivr.example.com/voice/incoming", params)
+        took = time.perf_counter() - began
+    finally:
+        stop.set()
+        spinner.join()
+        sys.setswitchinterval(interval)
+    assert took < 0.6
