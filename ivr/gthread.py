@@ -1,4 +1,5 @@
-"""gunicorn's threaded worker, made to drain its connections on a graceful stop.
+"""gunicorn's threaded worker, made to drain its connections on a graceful stop and to close a
+kept-alive connection after a number of answers, so that connections spread over the workers.
 
 gunicorn 23's gthread worker, told to stop (SIGTERM: each old worker on `kill -HUP`, every worker on
 a graceful shutdown), leaves its event loop at once and exits when the requests its threads hold
@@ -24,6 +25,12 @@ from typing import Any
 from gunicorn.workers.gthread import ThreadWorker
 
 HEARTBEAT_SECONDS = 1.0  # how often a worker tells the master it is alive, at most
+# Answers on one kept-alive connection, after which it closes (its last answer says so) and the
+# client connects again. A connection stays with the worker that accepted it, and the workers'
+# race for new ones is won by the same one while they are all idle: a client that opened its
+# connections at once (a proxy, Twilio) could keep one worker's core busy and the other's idle.
+# A busy worker loses that race, so connections that are made again go where the CPU is.
+REQUESTS_PER_CONNECTION = 25
 
 
 class DrainingThreadWorker(ThreadWorker):  # type: ignore[misc]
@@ -81,6 +88,13 @@ class DrainingThreadWorker(ThreadWorker):  # type: ignore[misc]
             self.notify()
             self._turn(0.05)
             self.murder_keepalived()  # an idle connection closes when its keep-alive runs out
+
+    def handle_request(self, req: Any, conn: Any) -> bool:
+        """gunicorn's, except that the connection's last allowed answer closes it."""
+        conn.answered = getattr(conn, "answered", 0) + 1
+        if conn.answered >= REQUESTS_PER_CONNECTION:
+            req.force_close()
+        return bool(super().handle_request(req, conn))
 
     def finish_request(self, fs: futures.Future[Any]) -> None:
         """As gunicorn's, except that a connection answered with keep-alive goes back to the

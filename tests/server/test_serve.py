@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import threading
@@ -16,6 +17,7 @@ from xml.etree import ElementTree as ET
 import pytest
 import requests
 
+from ivr.gthread import REQUESTS_PER_CONNECTION
 from ivr.phrases import phrase
 from ivr.store import CALLS_KEY
 from ivr.voice.security import SignatureChecker
@@ -469,3 +471,23 @@ def test_flow_edits_reach_every_worker_and_calls_keep_their_version(server: Serv
 def test_the_auth_token_is_never_printed(server: Server) -> None:
     assert not (server.data_dir / "dev-auth-token").exists()
     assert AUTH_TOKEN not in server.log()
+
+
+def test_a_kept_alive_connection_closes_after_its_share_of_answers(server: Server) -> None:
+    # A connection stays with the worker that accepted it: one that never closed could keep one
+    # worker busy while another idles. Its last allowed answer says so, and the next goes on a
+    # new connection, which the least busy worker is likeliest to take.
+    host, port = server.base.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        closing = []
+        for _ in range(REQUESTS_PER_CONNECTION * 2):
+            connection.request("GET", "/readyz")
+            answer = connection.getresponse()
+            assert answer.status == 200
+            answer.read()
+            closing.append(answer.getheader("Connection", "").lower() == "close")
+    finally:
+        connection.close()
+    last = REQUESTS_PER_CONNECTION - 1
+    assert closing == ([False] * last + [True]) * 2
