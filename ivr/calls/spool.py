@@ -10,7 +10,7 @@ import fcntl
 import json
 import logging
 import os
-import uuid
+import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -29,8 +29,12 @@ def spool_path(data_dir: Path) -> Path:
 
 
 def new_batch_id() -> str:
-    """The id of a batch of events: the same for its direct write and its spooled copy."""
-    return uuid.uuid4().hex
+    """The id of a batch of events: the same for its direct write and its spooled copy.
+
+    128 random bits, unique but not secret: from the process's own generator (seeded from the
+    system's, again in each forked worker), not uuid4, whose system call let go of the
+    interpreter lock on every status callback."""
+    return f"{random.getrandbits(128):032x}"
 
 
 def spool(data_dir: Path, sid: str, events: Sequence[CallEvent], batch: str = "") -> None:

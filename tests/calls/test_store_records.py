@@ -4,6 +4,7 @@ the disk spool replayed exactly once."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from ivr.calls import events as ev
-from ivr.calls.spool import replay, spool, spool_path
+from ivr.calls.spool import new_batch_id, replay, spool, spool_path
 from ivr.embedded import EmbeddedRedis
 from ivr.errors import StoreUnavailable
 from ivr.flows.state import CallState
@@ -180,3 +181,21 @@ def test_a_write_that_landed_after_its_timeout_is_not_replayed_again(
     replay(tmp_path, store)
     kinds = [e.kind for e in store.events(SID)]
     assert kinds == ["call_started", "status", "fallback"]
+
+
+def test_batch_ids_differ_in_forked_workers() -> None:
+    # gunicorn forks its workers from one process: each must draw ids of its own, or a batch of
+    # one worker's could be taken for another's already replayed.
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its first id, then out without running the parent's cleanup
+        os.write(write, new_batch_id().encode())
+        os._exit(0)
+    os.close(write)
+    ours = new_batch_id()
+    os.waitpid(pid, 0)
+    with os.fdopen(read) as pipe:
+        theirs = pipe.read()
+    assert len(theirs) == len(ours) == 32
+    assert theirs != ours
+    assert len({new_batch_id() for _ in range(1000)}) == 1000

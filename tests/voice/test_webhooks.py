@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from urllib.parse import parse_qsl, urlencode
 
 import redis
 from flask.testing import FlaskClient
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ivr.store import CALL_KEY
+from ivr.voice.params import parse_form
 from tests.conftest import Caller, spoken
 
 
@@ -91,3 +95,12 @@ def test_odd_digits_are_an_invalid_choice(caller: Caller) -> None:
     root = caller.twiml("/voice/incoming")
     again = caller.follow(root, Digits="*#*")
     assert "not one of the choices" in spoken(again)[0]
+
+
+FORM_TEXT = st.text(alphabet=st.sampled_from("ab+%&=;20zé\x00"), max_size=40)
+
+
+@given(body=FORM_TEXT | st.dictionaries(st.text(max_size=8), st.text(max_size=12)).map(urlencode))
+def test_the_form_parser_reads_what_parse_qsl_reads(body: str) -> None:
+    # The webhooks' own parser must read any body, well-formed or not, as the standard one does.
+    assert parse_form(body) == dict(parse_qsl(body, keep_blank_values=True))
