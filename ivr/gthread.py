@@ -28,8 +28,9 @@ HEARTBEAT_SECONDS = 1.0  # how often a worker tells the master it is alive, at m
 # Answers on one kept-alive connection, after which it closes (its last answer says so) and the
 # client connects again. A connection stays with the worker that accepted it, and the workers'
 # race for new ones is won by the same one while they are all idle: a client that opened its
-# connections at once (a proxy, Twilio) could keep one worker's core busy and the other's idle.
-# A busy worker loses that race, so connections that are made again go where the CPU is.
+# connections at once (a reverse proxy's upstream pool, say) could keep one worker's core busy
+# and the other's idle. A busy worker loses that race, so connections made again go where the
+# CPU is.
 REQUESTS_PER_CONNECTION = 25
 
 
