@@ -1,0 +1,101 @@
+"""A Cluster node that stops answering for a while (SIGSTOP, then SIGCONT): callers hear words
+within a webhook's Redis time meanwhile, and once it is back the host finds it again, the stalled
+call's events reach its timeline and the call is in the listings."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ivr.settings import Settings
+from ivr.store import CALL_KEY, CALLS_KEY
+from tests.conftest import parse_twiml
+from tests.server.conftest import Server, action_of, running_server, says, verbs
+from tests.topology.conftest import ClusterSet, RedisProcess, wait_until
+from tests.topology.test_topologies import SUPPORT_LINE, _flows
+
+pytestmark = pytest.mark.topology
+
+ANSWER_BOUND = Settings().webhook_redis_seconds + 0.5  # the slack: the request's own work
+STALL_SECONDS = 3.0  # longer than a webhook's Redis time and than a command's timeout
+
+
+@pytest.fixture
+def host(cluster_set: ClusterSet, tmp_path: Path) -> Iterator[Server]:
+    with running_server(
+        tmp_path / "a", _flows(tmp_path), workers=2, redis_url=cluster_set.url
+    ) as a:
+        yield a
+
+
+def _node_of(cluster_set: ClusterSet, key: str) -> RedisProcess:
+    slot = int(cluster_set.nodes[0].client().execute_command("CLUSTER", "KEYSLOT", key))
+    for start, end, master, *_ in cluster_set.nodes[0].client().execute_command("CLUSTER", "SLOTS"):
+        if start <= slot <= end:
+            return next(n for n in cluster_set.nodes if n.port == int(master[1]))
+    raise AssertionError(f"no node serves slot {slot}")
+
+
+def test_a_stalled_node_costs_its_calls_a_fallback_not_their_record(
+    cluster_set: ClusterSet, host: Server
+) -> None:
+    caller = host.caller(to=SUPPORT_LINE)
+    root = caller.twiml("/voice/incoming")
+    assert root.find("Dial") is not None
+    node = _node_of(cluster_set, CALL_KEY.format(caller.sid))
+    node.process.send_signal(signal.SIGSTOP)
+    try:
+        sent = time.monotonic()
+        response = caller.post(action_of(root), DialCallStatus="no-answer")
+        waited = time.monotonic() - sent
+        assert response.status_code == 200, response.text
+        heard = parse_twiml(response.text)
+        assert says(heard) and verbs(heard)[-1] == "Record"  # the apology, then a voicemail
+        assert "/voice/fallback" in action_of(heard)
+        assert waited < ANSWER_BOUND, waited
+        time.sleep(max(0.0, STALL_SECONDS - waited))
+    finally:
+        node.process.send_signal(signal.SIGCONT)
+
+    def a_new_call_goes_on() -> bool:
+        fresh = host.caller(to=SUPPORT_LINE)
+        answer = fresh.twiml("/voice/incoming")
+        return answer.find("Dial") is not None and bool(host.store().load_call(fresh.sid))
+
+    wait_until(a_new_call_goes_on, "calls to be stored again after the node came back")
+    # The stalled webhook's events were kept on the host's disk and replayed into the call's
+    # timeline once its node answered again.
+    wait_until(
+        lambda: "fallback" in [e["kind"] for e in host.store().call_log(caller.sid)],
+        "the stalled webhook's events to reach the call's timeline",
+    )
+    assert caller.status().status_code in (200, 204)
+
+
+def test_a_stalled_node_of_the_call_index_loses_no_call_from_the_listings(
+    cluster_set: ClusterSet, host: Server
+) -> None:
+    # The index of every call lives in a slot of its own: on a Cluster it is written after the
+    # call's own script. Its node stalling takes the webhook's Redis time, so the caller hears
+    # the fallback, but the call is not left out of the listings once the node is back.
+    caller = host.caller(to=SUPPORT_LINE)
+    node = _node_of(cluster_set, CALLS_KEY)
+    node.process.send_signal(signal.SIGSTOP)
+    try:
+        sent = time.monotonic()
+        response = caller.post("/voice/incoming")
+        waited = time.monotonic() - sent
+        assert response.status_code == 200, response.text
+        assert says(parse_twiml(response.text))
+        assert waited < ANSWER_BOUND, waited
+        time.sleep(max(0.0, STALL_SECONDS - waited))
+    finally:
+        node.process.send_signal(signal.SIGCONT)
+    wait_until(
+        lambda: node.client().zscore(CALLS_KEY, caller.sid) is not None,
+        "the call in the index of every call",
+    )
