@@ -52,6 +52,11 @@ class Tally:
     late_ms: list[float] = field(default_factory=list)  # how long after due each was sent
     first_error: str = ""
 
+    def error(self, text: str) -> None:
+        """One more request failed; the first failure's words are kept."""
+        self.errors += 1
+        self.first_error = self.first_error or text
+
     def percentile(self, p: float) -> float:
         if not self.latencies_ms:
             return float("nan")
@@ -119,10 +124,10 @@ class _Player:
         self.busy: set[_Connection] = set()
         self.timers: list[tuple[float, int, int]] = []  # (due, call, step), a heap
         self.checked = 0.0  # when requests were last checked for their timeout
+        self.start = 0.0  # when the first call arrives, set as the play begins
 
     def run(self) -> Tally:
-        start = time.monotonic() + 0.2
-        self.start = start
+        self.start = time.monotonic() + 0.2
         next_call = 0
         try:
             while next_call < len(self.wire) or self.timers or self.waiting or self.busy:
@@ -166,9 +171,10 @@ class _Player:
                 self.selector.register(sock, selectors.EVENT_READ, connection)
             connection.sock.sendall(exchange.wire)
         except OSError as exc:
-            if connection is not None:
+            if connection is None:
+                self.free.append(None)
+            else:
                 self._drop(connection)
-            self.free.append(None)
             self._failed(exchange, f"{type(exc).__name__}: {exc}")
             return
         connection.exchange = exchange
@@ -183,12 +189,11 @@ class _Player:
         else:
             error = "IncompleteReadError: the server closed the connection"
         if not chunk:
-            self._drop(connection)
             if exchange is None:  # an idle connection the server closed (its keep-alive ran out)
                 self.free.remove(connection)
-            else:
+            self._drop(connection)
+            if exchange is not None:
                 self._failed(exchange, error)
-            self.free.append(None)
             self._next()
             return
         connection.received += chunk
@@ -199,14 +204,12 @@ class _Player:
         done = time.monotonic()
         self.tally.latencies_ms.append((done - exchange.ready) * 1000)
         if status != 200 or b"<Response" not in body:
-            self.tally.errors += 1
-            self.tally.first_error = self.tally.first_error or f"HTTP {status}: {body[:200]!r}"
+            self.tally.error(f"HTTP {status}: {body[:200]!r}")  # an answer: the call goes on
         connection.exchange = None
         connection.received = bytearray()
         self.busy.discard(connection)
         if closing:
             self._drop(connection)
-            self.free.append(None)
         else:
             self.free.append(connection)
         if exchange.step + 1 < len(self.wire[exchange.call]):
@@ -224,7 +227,6 @@ class _Player:
         for connection in [c for c in self.busy if c.exchange and now - c.exchange.ready > TIMEOUT]:
             exchange = connection.exchange
             self._drop(connection)
-            self.free.append(None)
             if exchange is not None:
                 self._failed(exchange, f"TimeoutError: no answer in {TIMEOUT:.0f} s")
         while self.waiting and now - self.waiting[0].ready > TIMEOUT:
@@ -232,14 +234,16 @@ class _Player:
         self._next()
 
     def _failed(self, exchange: _Exchange, error: str) -> None:
-        """Twilio would play its error message: the call is over."""
-        self.tally.errors += 1
-        self.tally.first_error = self.tally.first_error or error
+        """No answer: Twilio would play its error message, and the call is over (none of its
+        steps is put on the timer again)."""
+        self.tally.error(error)
 
     def _drop(self, connection: _Connection) -> None:
+        """Close `connection`; its place in the pool is free again, to be opened when used."""
         self.busy.discard(connection)
         self.selector.unregister(connection.sock)
         connection.sock.close()
+        self.free.append(None)
 
 
 def _answer(received: bytearray) -> tuple[int, bytes, bool] | None:
