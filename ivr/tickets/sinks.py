@@ -13,6 +13,7 @@ import smtplib
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Protocol
@@ -246,7 +247,17 @@ class ZendeskSink:
 
 
 class FreshdeskSink:
-    """Freshdesk's Tickets API: source phone (3), the recording as a multipart attachment."""
+    """Freshdesk's Tickets API: source phone (3), the recording as a multipart attachment.
+
+    Freshdesk takes no idempotency key, so a create whose answer was lost (a timeout, a dropped
+    connection, a 5xx after the write, a worker killed mid-request) may have made the ticket all
+    the same. Each attempt therefore first looks for it among the tickets changed since ours
+    was made, by the `[ticket id]` its subject starts with: one list request per voicemail,
+    against a ticket made twice. A first attempt looks too, as `ivr tickets retry` starts a
+    sink's count of attempts over.
+    """
+
+    LOOKUP_PAGES = 10  # pages of 100 recent tickets searched before creating again
 
     def __init__(self, name: str, options: Mapping[str, Any]) -> None:
         self.name = name
@@ -256,8 +267,10 @@ class FreshdeskSink:
         self.http = HttpService()
 
     def deliver(self, delivery: Delivery) -> None:
-        """Create the ticket with its attachment."""
+        """Create the ticket with its attachment, unless an earlier attempt did."""
         ticket = delivery.ticket
+        if self.made_before(delivery):
+            return
         fields = {
             "subject": delivery.subject(),
             "description": "<pre>" + _html(delivery.summary()) + "</pre>",
@@ -281,6 +294,35 @@ class FreshdeskSink:
             files=files or None,
             auth=self.auth,
         )
+
+    def made_before(self, delivery: Delivery) -> bool:
+        """Whether Freshdesk already has this ticket: newest first among those changed since a
+        minute before it was made here."""
+        since = delivery.ticket.created_at.astimezone(UTC) - timedelta(minutes=1)
+        params = {
+            "updated_since": since.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "order_by": "created_at",
+            "order_type": "desc",
+            "per_page": "100",
+        }
+        prefix = delivery.subject().partition(" ")[0] + " "  # "[T-20261203-0001] "
+        for page in range(1, self.LOOKUP_PAGES + 1):
+            answer = self.http.send(
+                "GET",
+                f"{self.base}/api/v2/tickets",
+                params=params | {"page": str(page)},
+                auth=self.auth,
+            )
+            try:
+                found = answer.json()
+                subjects = [str(t.get("subject") or "") for t in found]
+            except (ValueError, TypeError, AttributeError):
+                raise SinkRetry("Freshdesk's ticket list is not a list of tickets") from None
+            if any(subject.startswith(prefix) for subject in subjects):
+                return True
+            if len(found) < 100:
+                return False
+        return False
 
 
 class SmsSink:

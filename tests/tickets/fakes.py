@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 import struct
 import threading
+import time
 from collections import defaultdict, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qsl
 
 ACCOUNT_SID = "AC" + "a" * 32
 AUTH_TOKEN = "twilio-test-token"
@@ -44,6 +47,7 @@ class Reply:
     drop_mid_body: bool = False
     chunked: bool = False
     hold: threading.Event | None = None
+    acted: bool = False  # the service does what it would (made a ticket, say), then answers this
 
 
 @dataclass
@@ -69,6 +73,7 @@ class FakeServices:
         self.arrived = threading.Event()
         self.webhook_tickets: dict[str, Any] = {}  # by Idempotency-Key: an idempotent receiver
         self.zendesk_tickets: dict[str, Any] = {}
+        self.freshdesk_tickets: list[dict[str, Any]] = []  # oldest first
         self.lock = threading.Lock()
         self.media: dict[str, bytes] = {}
         self.httpd = ThreadingHTTPServer((host, 0), _handler(self))
@@ -118,12 +123,40 @@ class FakeServices:
                 number = self.zendesk_tickets.setdefault(key, len(self.zendesk_tickets) + 1)
             return _json(201, {"ticket": {"id": number}})
         if seen.path == "/api/v2/tickets":
-            return _json(201, {"id": 7})
+            return self.freshdesk(seen)
         if seen.path == "/v1/audio/transcriptions":
             return _json(200, {"text": " Xin chào, tôi cần giúp đỡ. "})
         if seen.path.endswith("/Messages.json"):
             return _json(201, {"sid": "SM" + "0" * 32, "status": "queued"})
         return Reply(404, b"not found")
+
+    def add_freshdesk_ticket(self, subject: str) -> dict[str, Any]:
+        """A ticket made in Freshdesk now (by us, or by anyone else)."""
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        with self.lock:
+            ticket = {"id": len(self.freshdesk_tickets) + 1, "subject": subject}
+            self.freshdesk_tickets.append(ticket | {"created_at": stamp, "updated_at": stamp})
+        return ticket
+
+    def freshdesk(self, seen: Seen) -> Reply:
+        """Freshdesk's tickets: a multipart POST makes one; a GET lists those updated since a
+        time, newest first, a page at a time."""
+        if seen.method == "POST":
+            form = BytesParser().parsebytes(
+                b"Content-Type: " + seen.headers["Content-Type"].encode() + b"\r\n\r\n" + seen.body
+            )
+            fields = {
+                part.get_param("name", header="content-disposition"): part.get_payload(decode=True)
+                for part in form.get_payload()
+            }
+            return _json(201, self.add_freshdesk_ticket(fields["subject"].decode()))
+        query = dict(parse_qsl(seen.query))
+        since = query.get("updated_since", "")
+        with self.lock:
+            found = [t for t in reversed(self.freshdesk_tickets) if t["updated_at"] >= since]
+        per_page = int(query.get("per_page", "30"))
+        start = (int(query.get("page", "1")) - 1) * per_page
+        return _json(200, found[start : start + per_page])
 
     def __enter__(self) -> FakeServices:
         self.thread.start()
@@ -157,6 +190,8 @@ def _handler(services: FakeServices) -> type[BaseHTTPRequestHandler]:
             services.arrived.set()
             if reply is None:
                 reply = services.default(seen)
+            elif reply.acted:
+                services.default(seen)
             if reply.hold is not None:
                 reply.hold.wait(HOLD_LIMIT)
             if reply.delay:

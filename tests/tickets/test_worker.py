@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import threading
 from collections.abc import Iterator
+from urllib.parse import parse_qsl
 
 import pytest
 import redis
@@ -404,3 +405,79 @@ def test_a_worker_whose_consumer_group_vanished_makes_it_again(
     keys = [p.headers["Idempotency-Key"] for p in services.seen("POST", "/hooks/ivr")]
     assert keys == [delivered.id, ticket.id]
     assert store.outbox_length() == 0
+
+
+def freshdesk_worker(
+    services: FakeServices, settings: Settings, connection: redis.Redis, clock: Clock
+) -> Worker:
+    write_sinks(
+        settings.flows_dir,
+        f'sinks:\n  - {{type: freshdesk, url: "{services.base}", api_key: "${{FK}}"}}\n',
+    )
+    worker = make_worker(settings, connection, clock, FK="fk")
+    (sink,) = worker.sinks
+    sink.http.timeout = (5.0, 0.3)  # type: ignore[attr-defined]
+    worker.store.ensure_group()
+    return worker
+
+
+@pytest.mark.parametrize(
+    "lost",
+    [Reply(201, delay=1.0, acted=True), Reply(201, b'{"id": 1}', drop_mid_body=True, acted=True)],
+    ids=["answer-too-late", "connection-dropped"],
+)
+def test_a_freshdesk_ticket_whose_answer_was_lost_is_found_not_made_again(
+    services: FakeServices,
+    ticket_settings: Settings,
+    connection: redis.Redis,
+    clock: Clock,
+    voicemail: VoicemailFactory,
+    lost: Reply,
+) -> None:
+    # Freshdesk made the ticket, but its answer never arrived: no idempotency key can save the
+    # next attempt there, so it must look before it creates.
+    worker = freshdesk_worker(services, ticket_settings, connection, clock)
+    services.script("POST", "/api/v2/tickets", lost)
+    store = TicketStore(connection)
+    ticket = created(store, voicemail())
+    worker.tick()
+    waiting = store.get(ticket.id)
+    assert waiting is not None and waiting.sinks == {"freshdesk": "pending"}
+    assert len(services.freshdesk_tickets) == 1
+    for n in range(150):  # others' tickets since: ours is on the second page, newest first
+        services.add_freshdesk_ticket(f"Printer on fire {n}")
+    clock.advance(3600)
+    worker.tick()
+    done = store.get(ticket.id)
+    assert done is not None and done.status == "delivered" and done.attempts["freshdesk"] == 2
+    ours = [t for t in services.freshdesk_tickets if t["subject"].startswith(f"[{ticket.id}] ")]
+    assert len(ours) == 1 and len(services.seen("POST", "/api/v2/tickets")) == 1
+    pages = [dict(parse_qsl(r.query))["page"] for r in services.seen("GET", "/api/v2/tickets")]
+    assert pages == ["1", "1", "2"]  # before the first create, then until found
+    since = dict(parse_qsl(services.seen("GET", "/api/v2/tickets")[0].query))["updated_since"]
+    assert since == "2026-12-03T07:29:00Z"  # a minute before the voicemail
+
+
+def test_a_freshdesk_lookup_that_fails_creates_nothing(
+    services: FakeServices,
+    ticket_settings: Settings,
+    connection: redis.Redis,
+    clock: Clock,
+    voicemail: VoicemailFactory,
+) -> None:
+    worker = freshdesk_worker(services, ticket_settings, connection, clock)
+    services.script("GET", "/api/v2/tickets", Reply(503), Reply(200, b'{"not": "a list"}'))
+    store = TicketStore(connection)
+    ticket = created(store, voicemail())
+    worker.tick()
+    clock.advance(3600)
+    worker.tick()
+    waiting = store.get(ticket.id)
+    assert waiting is not None and waiting.sinks == {"freshdesk": "pending"}
+    assert "not a list of tickets" in (waiting.last_error or "")
+    assert services.seen("POST", "/api/v2/tickets") == []
+    clock.advance(3600)
+    worker.tick()
+    done = store.get(ticket.id)
+    assert done is not None and done.status == "delivered"
+    assert [t["subject"].split()[0] for t in services.freshdesk_tickets] == [f"[{ticket.id}]"]
