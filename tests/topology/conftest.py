@@ -137,26 +137,43 @@ class SentinelSet:
 
 
 class ClusterSet:
-    """Three masters sharing the 16384 slots, joined with CLUSTER MEET and ADDSLOTSRANGE."""
+    """Three masters sharing the 16384 slots, joined with CLUSTER MEET and ADDSLOTS; with
+    `replicated`, each master has a replica and a node is failed after a second of silence, so
+    that a lost master's replica takes its slots over."""
 
-    def __init__(self, root: Path, started: list[RedisProcess]) -> None:
-        self.nodes = [
-            RedisProcess(
-                root, started, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"
-            )
-            for _ in range(3)
+    NODE_TIMEOUT_MS = 1000
+
+    def __init__(self, root: Path, started: list[RedisProcess], replicated: bool = False) -> None:
+        options = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
+        if replicated:
+            options += ["--cluster-node-timeout", str(self.NODE_TIMEOUT_MS)]
+        self.nodes = [RedisProcess(root, started, *options) for _ in range(3)]
+        self.replicas = [
+            RedisProcess(root, started, *options) for _ in range(3 if replicated else 0)
         ]
         first = self.nodes[0].client()
-        for node in self.nodes[1:]:
+        for node in self.nodes[1:] + self.replicas:
             first.execute_command("CLUSTER", "MEET", "127.0.0.1", node.port)
         bounds = [SLOTS * i // len(self.nodes) for i in range(len(self.nodes) + 1)]
         for i, node in enumerate(self.nodes):
             slots = range(bounds[i], bounds[i + 1])
             node.client().execute_command("CLUSTER", "ADDSLOTS", *slots)
+        for master, replica in zip(self.nodes, self.replicas, strict=False):
+            master_id = master.client().execute_command("CLUSTER", "MYID").decode()
+            wait_until(
+                lambda: master_id.encode() in replica.client().execute_command("CLUSTER", "NODES"),  # noqa: B023
+                "the replica to know its master",
+            )
+            replica.client().execute_command("CLUSTER", "REPLICATE", master_id)
+        for master in self.nodes[: len(self.replicas)]:
+            wait_until(
+                lambda: master.client().info("replication")["connected_slaves"] == 1,  # noqa: B023
+                "each replica to attach",
+            )
         wait_until(
             lambda: all(
                 n.client().execute_command("CLUSTER", "INFO").decode().count("cluster_state:ok")
-                for n in self.nodes
+                for n in self.nodes + self.replicas
             ),
             "the cluster to be ok",
         )
@@ -166,7 +183,16 @@ class ClusterSet:
         return "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
 
     def processes(self) -> list[RedisProcess]:
-        return self.nodes
+        return self.nodes + self.replicas
+
+    def master_of(self, key: str, ask: RedisProcess | None = None) -> int:
+        """The port of the node serving `key`'s slot, as `ask` (a live node) sees it."""
+        client = (ask or self.nodes[0]).client()
+        slot = int(client.execute_command("CLUSTER", "KEYSLOT", key))
+        for start, end, master, *_ in client.execute_command("CLUSTER", "SLOTS"):
+            if start <= slot <= end:
+                return int(master[1])
+        raise AssertionError(f"no node serves slot {slot}")
 
 
 def _sentinel_field(sentinel: RedisProcess, service: str, field: str) -> bytes | None:
@@ -192,6 +218,16 @@ def cluster_set(tmp_path: Path) -> Iterator[ClusterSet]:
     started: list[RedisProcess] = []
     try:
         yield ClusterSet(tmp_path / "cluster", started)
+    finally:
+        for process in started:
+            process.kill()
+
+
+@pytest.fixture
+def replicated_cluster(tmp_path: Path) -> Iterator[ClusterSet]:
+    started: list[RedisProcess] = []
+    try:
+        yield ClusterSet(tmp_path / "cluster", started, replicated=True)
     finally:
         for process in started:
             process.kill()

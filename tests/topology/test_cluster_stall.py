@@ -33,11 +33,8 @@ def host(cluster_set: ClusterSet, tmp_path: Path) -> Iterator[Server]:
 
 
 def _node_of(cluster_set: ClusterSet, key: str) -> RedisProcess:
-    slot = int(cluster_set.nodes[0].client().execute_command("CLUSTER", "KEYSLOT", key))
-    for start, end, master, *_ in cluster_set.nodes[0].client().execute_command("CLUSTER", "SLOTS"):
-        if start <= slot <= end:
-            return next(n for n in cluster_set.nodes if n.port == int(master[1]))
-    raise AssertionError(f"no node serves slot {slot}")
+    port = cluster_set.master_of(key)
+    return next(n for n in cluster_set.nodes if n.port == port)
 
 
 def test_a_stalled_node_costs_its_calls_a_fallback_not_their_record(
