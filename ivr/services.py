@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 import redis
 
@@ -16,7 +17,7 @@ from ivr.calls.events import (
     TranscriptionArrived,
     VoicemailRecorded,
 )
-from ivr.calls.spool import new_batch_id, replay, spool
+from ivr.calls.spool import new_batch_id, replay, spool, spool_cross_call
 from ivr.calls.summary import CallSummary
 from ivr.errors import IvrError, StoreUnavailable
 from ivr.flows.engine import NoRouter, Router
@@ -51,6 +52,7 @@ class Services:
         if not settings.auth_token:
             raise IvrError("an auth token is required to check webhook signatures")
         store = Store(connection, settings.call_ttl_seconds, settings.retention_days * DAY)
+        store.keep_cross_call = partial(spool_cross_call, settings.data_dir)
         registry = FlowRegistry(
             settings.flows_dir,
             interval=settings.reload_interval,

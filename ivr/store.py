@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import threading
 import time
 import uuid
@@ -33,6 +34,8 @@ from ivr.flows.state import CallState
 from ivr.hostcalls import HostCalls
 from ivr.settings import Settings
 from routing.decide import Away
+
+log = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -287,12 +290,25 @@ class Store:
         self._claim_idle = connection.register_script(_CLAIM_IDLE)
         self._next_turn = connection.register_script(_NEXT_TURN)
         self._direct = None if self.cluster else redis_url.ThreadConnections(connection)
+        # On a Cluster, where a call's cross-call writes follow its own script: keeps those that
+        # failed (the call's summary before the write, and its events if the stream entry did
+        # not land) for `replay_cross_call`. Without it, such a failure fails the write.
+        self.keep_cross_call: Callable[[str, CallSummary, list[str]], None] | None = None
 
     def _run(self, script: Any, keys: list[Any], args: list[Any]) -> Any:
-        """A script of the webhook path, on this thread's own connection where there is one."""
-        if self._direct is None:
+        """A script of the webhook path, on this thread's own connection where there is one.
+
+        On a Cluster, a node without the script gets it with the keys' own EVAL (which keeps
+        it there too): redis-py's own fallback loads it on every master, so that one master
+        stalled failed every write until each node had the script."""
+        if self._direct is not None:
+            return self._direct.evalsha(script, keys, args)
+        if not self.cluster:
             return script(keys=keys, args=args)
-        return self._direct.evalsha(script, keys, args)
+        try:
+            return self.redis.evalsha(script.sha, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:
+            return self.redis.eval(script.script, len(keys), *keys, *args)
 
     def _read(self, *commands: tuple[Any, ...]) -> list[Any]:
         """A webhook's reads of one call's keys, in one round trip, on this thread's own
@@ -489,10 +505,54 @@ class Store:
             args += [op, slots.setdefault(key, len(keys) + len(slots) + 1), a, b]
         done = int(self._run(self._record, keys + list(slots), args))
         if done == 1 and self.cluster and ops:
-            self._write_cross_call(ops, encoded)
+            self._cross_call(sid, loaded.summary, ops, encoded)
         return done, after, summary_json
 
-    def _write_cross_call(self, ops: list[Op], encoded: Sequence[str]) -> None:
+    def _cross_call(
+        self, sid: str, before: CallSummary, ops: list[Op], encoded: Sequence[str]
+    ) -> None:
+        """A Cluster's cross-call writes, after the call's own script wrote the call. A node
+        that fails them (stalled, failing over) does not fail the call, which is written: they
+        are kept for a replay, with the events only if the stream entry did not land."""
+        try:
+            results = self._write_cross_call(ops, encoded)
+            failed = [r for r in results if isinstance(r, Exception)]
+            streamed = not encoded or not isinstance(results[0], Exception)  # the XADD is first
+        except (redis.RedisError, redis.exceptions.RedisClusterException) as exc:
+            failed, streamed = [exc], False
+        if not failed:
+            return
+        if self.keep_cross_call is None:
+            raise failed[0]
+        log.warning("call %s: cross-call writes kept for a replay (%s)", sid, failed[0])
+        self.keep_cross_call(sid, before, [] if streamed else list(encoded))
+
+    @translated
+    def replay_cross_call(
+        self, sid: str, batch: str, before: CallSummary, encoded: Sequence[str]
+    ) -> None:
+        """Write cross-call writes kept by `keep_cross_call`, once per `batch`.
+
+        The indexes, KPI facts and waiting line are brought from `before` to the call's summary
+        as it is now, not as it was after the failed write: a later write of the call has
+        already moved them on from there, and replaying its old values would undo that.
+        """
+        marker, done_key = f"x:{batch}", SPOOLED_KEY.format(sid)
+        if self.redis.sismember(done_key, marker):
+            return
+        now = self.summary(sid)
+        ops = cross_call_writes(before, now or before, encoded)
+        if ops:
+            failed = [r for r in self._write_cross_call(ops, encoded) if isinstance(r, Exception)]
+            if failed:
+                raise failed[0]
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.sadd(done_key, marker)
+            pipe.expire(done_key, self.record_ttl)
+            pipe.execute()
+
+    def _write_cross_call(self, ops: list[Op], encoded: Sequence[str]) -> list[Any]:
+        """The writes as one pipeline; each command's result, or its error, in order."""
         with self.redis.pipeline(transaction=False) as pipe:
             for op, key, a, b in ops:
                 if op == "x":
@@ -506,7 +566,7 @@ class Store:
                     pipe.zadd(key, {b: a}, nx=op == "n")
                     if op == "i":
                         pipe.sadd(INDEXES_KEY, key)
-            pipe.execute()
+            return pipe.execute(raise_on_error=False)
 
     @translated
     def call_log(self, sid: str) -> list[dict[str, Any]]:

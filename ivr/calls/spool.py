@@ -13,8 +13,10 @@ import os
 import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from ivr.calls.events import CallEvent, CallStarted, from_dict, to_dict
+from ivr.calls.summary import CallSummary
 from ivr.errors import StoreUnavailable
 from ivr.store import Store
 
@@ -43,15 +45,26 @@ def spool(data_dir: Path, sid: str, events: Sequence[CallEvent], batch: str = ""
     `batch` is the id the direct write already tried: a write that reached Redis after its
     client gave up is then not recorded twice by the replay.
     """
+    record = {"id": batch or new_batch_id(), "sid": sid, "events": [to_dict(e) for e in events]}
+    _append(data_dir, record)
+
+
+def _append(data_dir: Path, record: dict[str, Any]) -> None:
     path = spool_path(data_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    record = {"id": batch or new_batch_id(), "sid": sid, "events": [to_dict(e) for e in events]}
     lines = json.dumps(record, ensure_ascii=False) + "\n"
     with open(path, "a", encoding="utf-8") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         handle.write(lines)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def spool_cross_call(data_dir: Path, sid: str, before: CallSummary, events: Sequence[str]) -> None:
+    """Append a call's cross-call writes that a Cluster node failed (`Store.keep_cross_call`):
+    the summary they start from, and the write's events (JSON) if the stream still needs them."""
+    cross = {"before": before.to_json(), "events": list(events)}
+    _append(data_dir, {"id": new_batch_id(), "sid": sid, "cross": cross})
 
 
 def replay(
@@ -72,14 +85,14 @@ def replay(
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
-                sid, spooled_id = str(record["sid"]), str(record["id"])
-                raw = record["events"] if "events" in record else [record["event"]]
-                events = [from_dict(data) for data in raw]
-            except (ValueError, KeyError, TypeError) as exc:
+                sid, spooled_id, events, cross = _entry(line)
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 _set_aside(path, line, f"line {number}: {exc}")
                 continue
             try:
+                if cross is not None:  # the call's own events are on record already
+                    store.replay_cross_call(sid, spooled_id, *cross)
+                    continue
                 if any(isinstance(e, CallStarted) for e in events):
                     known = store.summary(sid)
                     if known is not None and known.started_at is not None:
@@ -100,6 +113,18 @@ def replay(
     if replayed:
         log.info("replayed %d spooled events into Redis", replayed)
     return replayed
+
+
+def _entry(line: str) -> tuple[str, str, list[CallEvent], tuple[CallSummary, list[str]] | None]:
+    """A spool line: its call, id, events, and for kept cross-call writes their summary before
+    and stream events."""
+    record = json.loads(line)
+    sid, spooled_id = str(record["sid"]), str(record["id"])
+    if "cross" in record:
+        before = CallSummary.from_json(record["cross"]["before"])
+        return sid, spooled_id, [], (before, [str(e) for e in record["cross"]["events"]])
+    raw = record["events"] if "events" in record else [record["event"]]
+    return sid, spooled_id, [from_dict(data) for data in raw], None
 
 
 def _set_aside(path: Path, line: str, why: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from functools import partial
 from pathlib import Path
 
 import redis
@@ -13,7 +14,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from ivr.calls import events as ev
-from ivr.calls.spool import new_batch_id, replay, spool, spool_path
+from ivr.calls.spool import new_batch_id, replay, spool, spool_cross_call, spool_path
+from ivr.calls.summary import CallSummary
 from ivr.embedded import EmbeddedRedis
 from ivr.errors import StoreUnavailable
 from ivr.flows.state import CallState
@@ -199,3 +201,54 @@ def test_batch_ids_differ_in_forked_workers() -> None:
     assert len(theirs) == len(ours) == 32
     assert theirs != ours
     assert len({new_batch_id() for _ in range(1000)}) == 1000
+
+
+def test_cross_call_writes_a_cluster_node_failed_are_replayed_as_the_call_stands_now(
+    connection: redis.Redis, tmp_path: Path
+) -> None:
+    # A Cluster writes the stream and indexes after the call's own script; here a plain Redis
+    # takes the same two steps, and the stream's key, of the wrong type, fails its step.
+    data = tmp_path / "var"
+    store = Store(connection)
+    store.cluster = True
+    store.keep_cross_call = partial(spool_cross_call, data)
+    connection.set(EVENTS_KEY, "not a stream")
+    _start(store)  # the call's own write stands: the caller hears the flow
+    assert store.summary(SID) is not None and connection.zscore(CALLS_KEY, SID) == T0
+    connection.delete(EVENTS_KEY)
+    # The call goes on, and ends, before the spool is replayed.
+    route = ev.RouteDecided(T0 + 5, queue="billing", pools=("hanoi",), chosen="hanoi")
+    dial = ev.DialStarted(T0 + 5, pool="hanoi", agents=("lan",))
+    assert store.commit(_state(2), 1, 1, "<Response/>", "in", [route, dial], store.load_turn(SID))
+    answered = ev.AgentAnswered(T0 + 9, pool="hanoi", agent="lan")
+    status = ev.TwilioStatus(T0 + 60, status="completed", duration=60)
+    store.record(SID, [answered, status, ev.CallEnded(T0 + 60, "answered", 60)])
+    assert [json.loads(line)["cross"]["events"] for line in spool_path(data).open()] == [
+        [ev.to_json(ev.CallStarted(T0, caller="+84901111222", called="+1500", flow="support"))]
+    ]
+    replay(data, store)
+    replay(data, Store(connection))  # nothing left: a second replay changes nothing
+    batches = [json.loads(e[b"events"]) for _, e in connection.xrange(EVENTS_KEY)]
+    assert sorted(x["kind"] for batch in batches for x in batch) == [
+        "agent_answered",
+        "call_ended",
+        "call_started",
+        "dial",
+        "route",
+        "status",
+    ]
+    # The start's index writes are not played back over the end's: the call is not under way.
+    assert connection.zscore(INDEX_KEY.format("outcome", "in_progress"), SID) is None
+    assert connection.zscore(INDEX_KEY.format("outcome", "answered"), SID) == T0
+    assert connection.zscore(WAITING_KEY, SID) is None
+    assert spool_path(data).read_text() == ""
+
+
+def test_a_kept_cross_call_write_is_replayed_once(connection: redis.Redis, tmp_path: Path) -> None:
+    store = Store(connection)
+    _start(store)
+    connection.delete(EVENTS_KEY)
+    started = ev.to_json(ev.CallStarted(T0, caller="+84901111222", called="+1500"))
+    for _ in range(2):  # a replay cut short after its write, and run again
+        store.replay_cross_call(SID, "batch-1", CallSummary(SID), [started])
+    assert connection.xlen(EVENTS_KEY) == 1

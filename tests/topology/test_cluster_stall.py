@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ivr.settings import Settings
-from ivr.store import CALL_KEY, CALLS_KEY
+from ivr.store import CALL_KEY, CALLS_KEY, EVENTS_KEY, PRESENCE_KEY, PRESENCE_TOKEN_KEY
 from tests.conftest import parse_twiml
 from tests.server.conftest import Server, action_of, running_server, says, verbs
 from tests.topology.conftest import ClusterSet, RedisProcess, wait_until
@@ -96,3 +96,37 @@ def test_a_stalled_node_of_the_call_index_loses_no_call_from_the_listings(
         lambda: node.client().zscore(CALLS_KEY, caller.sid) is not None,
         "the call in the index of every call",
     )
+
+
+def test_a_stalled_node_of_the_event_stream_costs_a_caller_nothing(
+    cluster_set: ClusterSet, host: Server
+) -> None:
+    # The stream of every call's events lives in a slot of its own: on a Cluster it is written
+    # after the call's own script. The call is written, so its caller hears the flow, not the
+    # fallback, once the stream's node has timed out; the stream entry is kept on the host's
+    # disk and written, once, when the node is back.
+    node = _node_of(cluster_set, EVENTS_KEY)
+    # Keys this webhook reads must be elsewhere: a read that times out ends the request's Redis.
+    callers = (host.caller(to=SUPPORT_LINE) for _ in range(1000))
+    caller = next(c for c in callers if _node_of(cluster_set, CALL_KEY.format(c.sid)) is not node)
+    assert all(node is not _node_of(cluster_set, k) for k in (PRESENCE_KEY, PRESENCE_TOKEN_KEY))
+    node.process.send_signal(signal.SIGSTOP)
+    try:
+        sent = time.monotonic()
+        response = caller.post("/voice/incoming")
+        waited = time.monotonic() - sent
+        assert response.status_code == 200, response.text
+        assert parse_twiml(response.text).find("Dial") is not None, response.text
+        assert waited < ANSWER_BOUND, waited
+        time.sleep(max(0.0, STALL_SECONDS - waited))
+    finally:
+        node.process.send_signal(signal.SIGCONT)
+
+    def streamed() -> int:
+        entries = [fields for _, fields in node.client().xrange(EVENTS_KEY)]
+        return [f[b"sid"] for f in entries].count(caller.sid.encode())
+
+    wait_until(lambda: streamed() > 0, "the call's stream entry, from the host's disk")
+    assert streamed() == 1
+    assert _node_of(cluster_set, CALLS_KEY).client().zscore(CALLS_KEY, caller.sid) is not None
+    assert "fallback" not in [e["kind"] for e in host.store().call_log(caller.sid)]
