@@ -11,14 +11,14 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
 import redis
 
-from tests.server.conftest import free_port
+from tests.server.conftest import Server, free_port, running_server
 
 START_TIMEOUT = 15.0
 SLOTS = 16384
@@ -231,3 +231,17 @@ def replicated_cluster(tmp_path: Path) -> Iterator[ClusterSet]:
     finally:
         for process in started:
             process.kill()
+
+
+@contextmanager
+def two_hosts(
+    url: str, root: Path, flows: Callable[[Path], Path]
+) -> Iterator[tuple[Server, Server]]:
+    """Two `ivr serve` hosts, two workers each, on the flows `flows(root)` writes, sharing the
+    Redis of `url`."""
+    written = flows(root)
+    with (
+        running_server(root / "a", written, workers=2, redis_url=url) as a,
+        running_server(root / "b", written, workers=2, redis_url=url) as b,
+    ):
+        yield a, b

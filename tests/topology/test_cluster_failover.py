@@ -12,8 +12,8 @@ import pytest
 
 from ivr.settings import Settings
 from ivr.store import CALL_KEY
-from tests.server.conftest import HttpCaller, Server, running_server
-from tests.topology.conftest import ClusterSet, RedisProcess, wait_until
+from tests.server.conftest import HttpCaller, Server
+from tests.topology.conftest import ClusterSet, RedisProcess, two_hosts, wait_until
 from tests.topology.test_topologies import SUPPORT_LINE, _flows
 
 pytestmark = pytest.mark.topology
@@ -24,13 +24,8 @@ FAILOVER_TIMEOUT = 30.0
 
 @pytest.fixture
 def hosts(replicated_cluster: ClusterSet, tmp_path: Path) -> Iterator[tuple[Server, Server]]:
-    flows = _flows(tmp_path)
-    url = replicated_cluster.url
-    with (
-        running_server(tmp_path / "a", flows, workers=2, redis_url=url) as a,
-        running_server(tmp_path / "b", flows, workers=2, redis_url=url) as b,
-    ):
-        yield a, b
+    with two_hosts(replicated_cluster.url, tmp_path, _flows) as both:
+        yield both
 
 
 def test_a_lost_master_is_replaced_by_its_replica(

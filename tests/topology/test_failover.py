@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from ivr.settings import Settings
-from tests.server.conftest import Server, running_server, says
-from tests.topology.conftest import SentinelSet, _sentinel_field
+from tests.server.conftest import Server, says
+from tests.topology.conftest import SentinelSet, _sentinel_field, two_hosts
 from tests.topology.test_topologies import SUPPORT_LINE, _flows
 
 pytestmark = pytest.mark.topology
@@ -21,13 +21,8 @@ ANSWER_BOUND = Settings().webhook_redis_seconds + 0.5  # the slack: the request'
 
 @pytest.fixture
 def hosts(sentinel_set: SentinelSet, tmp_path: Path) -> Iterator[tuple[Server, Server]]:
-    flows = _flows(tmp_path)
-    url = sentinel_set.url
-    with (
-        running_server(tmp_path / "a", flows, workers=2, redis_url=url) as a,
-        running_server(tmp_path / "b", flows, workers=2, redis_url=url) as b,
-    ):
-        yield a, b
+    with two_hosts(sentinel_set.url, tmp_path, _flows) as both:
+        yield both
 
 
 def test_callers_hear_words_through_a_failover(

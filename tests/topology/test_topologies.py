@@ -19,7 +19,7 @@ from ivr.calls.kpis import KpiFacts
 from ivr.calls.records import CallRecords
 from ivr.store import KPI_FACTS_KEY, Store
 from tests.calls.builders import T0, call_events
-from tests.server.conftest import Server, dialled, running_server, verbs
+from tests.server.conftest import Server, dialled, verbs
 from tests.server.test_routing_e2e import (
     POOLS,
     ROUND_ROBIN,
@@ -27,7 +27,7 @@ from tests.server.test_routing_e2e import (
     SUPPORT_LINE,
     _line,
 )
-from tests.topology.conftest import ClusterSet, SentinelSet
+from tests.topology.conftest import ClusterSet, SentinelSet, two_hosts
 
 pytestmark = pytest.mark.topology
 
@@ -45,12 +45,8 @@ def _flows(root: Path) -> Path:
 def hosts(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Server, Server]]:
     topology = request.getfixturevalue(f"{request.param}_set")
     assert isinstance(topology, SentinelSet | ClusterSet)
-    flows = _flows(tmp_path)
-    with (
-        running_server(tmp_path / "a", flows, workers=2, redis_url=topology.url) as a,
-        running_server(tmp_path / "b", flows, workers=2, redis_url=topology.url) as b,
-    ):
-        yield a, b
+    with two_hosts(topology.url, tmp_path, _flows) as both:
+        yield both
 
 
 def test_a_call_alternating_between_hosts_completes(hosts: tuple[Server, Server]) -> None:
