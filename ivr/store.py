@@ -303,8 +303,6 @@ class Store:
         stalled failed every write until each node had the script."""
         if self._direct is not None:
             return self._direct.evalsha(script, keys, args)
-        if not self.cluster:
-            return script(keys=keys, args=args)
         try:
             return self.redis.evalsha(script.sha, len(keys), *keys, *args)
         except redis.exceptions.NoScriptError:
