@@ -53,13 +53,13 @@ class OneWriteResponse(wsgi.Response):  # type: ignore[misc]
     and the client two wake-ups.
     """
 
+    headers_sent: bool  # gunicorn's own, set in its __init__
+
     def header_bytes(self) -> bytes:
         """The status line and headers, as gunicorn's `send_headers` writes them."""
         lines = self.default_headers()
         lines.extend([f"{name}: {value}\r\n" for name, value in self.headers])
         return "".join(lines).encode("latin-1") + b"\r\n"
-
-    headers_sent: bool  # gunicorn's own, set in its __init__
 
     def write(self, arg: bytes) -> None:
         if (

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import smtplib
 import ssl
 from collections.abc import Mapping
@@ -25,6 +26,8 @@ from ivr.settings import Settings
 from ivr.tickets.config import SinkSpec
 from ivr.tickets.model import Ticket
 from ivr.tickets.recordings import CONTENT_TYPES, retry_after_seconds
+
+log = logging.getLogger(__name__)
 
 TIMEOUT = (5.0, 30.0)
 SMTP_TIMEOUT = 30.0
@@ -307,12 +310,20 @@ class FreshdeskSink:
         }
         prefix = delivery.subject().partition(" ")[0] + " "  # "[T-20261203-0001] "
         for page in range(1, self.LOOKUP_PAGES + 1):
-            answer = self.http.send(
-                "GET",
-                f"{self.base}/api/v2/tickets",
-                params=params | {"page": str(page)},
-                auth=self.auth,
-            )
+            try:
+                answer = self.http.send(
+                    "GET",
+                    f"{self.base}/api/v2/tickets",
+                    params=params | {"page": str(page)},
+                    auth=self.auth,
+                )
+            except SinkRefused as exc:
+                # A key that may create tickets but not list them: a ticket made twice is
+                # better than one never made.
+                log.warning(
+                    "%s: cannot look for ticket %s (%s)", self.name, delivery.ticket.id, exc
+                )
+                return False
             try:
                 found = answer.json()
                 subjects = [str(t.get("subject") or "") for t in found]

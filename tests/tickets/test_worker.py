@@ -481,3 +481,21 @@ def test_a_freshdesk_lookup_that_fails_creates_nothing(
     done = store.get(ticket.id)
     assert done is not None and done.status == "delivered"
     assert [t["subject"].split()[0] for t in services.freshdesk_tickets] == [f"[{ticket.id}]"]
+
+
+def test_a_freshdesk_key_that_may_not_list_tickets_still_creates_them(
+    services: FakeServices,
+    ticket_settings: Settings,
+    connection: redis.Redis,
+    clock: Clock,
+    voicemail: VoicemailFactory,
+) -> None:
+    # Better a ticket made twice some day than one never made.
+    worker = freshdesk_worker(services, ticket_settings, connection, clock)
+    services.script("GET", "/api/v2/tickets", Reply(403, b'{"code": "access_denied"}'))
+    store = TicketStore(connection)
+    ticket = created(store, voicemail())
+    worker.tick()
+    done = store.get(ticket.id)
+    assert done is not None and done.status == "delivered"
+    assert len(services.freshdesk_tickets) == 1
