@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import redis
+
 from ivr.calls.events import CallEvent, CallStarted, from_dict, to_dict
 from ivr.calls.summary import CallSummary
 from ivr.errors import StoreUnavailable
@@ -73,7 +75,8 @@ def replay(
     """Record every spooled event in Redis, then empty the spool; the number replayed.
 
     Stops at the first Redis failure, keeping the whole file (lines already replayed are
-    recognised by their ids next time). Unreadable lines are moved aside, never dropped.
+    recognised by their ids next time). Unreadable lines, and lines Redis refuses as such,
+    are moved aside, never dropped.
     """
     path = spool_path(data_dir)
     if not path.exists():
@@ -103,6 +106,11 @@ def replay(
                     for event in events:
                         then(sid, event)
             except StoreUnavailable as exc:
+                if type(exc.__cause__) is redis.ResponseError:
+                    # Redis refused the line itself (WRONGTYPE, a script error), not for now
+                    # (read-only, out of memory, down): it would stop every replay for good.
+                    _set_aside(path, line, f"line {number}: Redis refused it: {exc}")
+                    continue
                 log.warning("spool replay stopped after %d events: %s", replayed, exc)
                 return replayed
             replayed += len(events)

@@ -252,3 +252,18 @@ def test_a_kept_cross_call_write_is_replayed_once(connection: redis.Redis, tmp_p
     for _ in range(2):  # a replay cut short after its write, and run again
         store.replay_cross_call(SID, "batch-1", CallSummary(SID), [started])
     assert connection.xlen(EVENTS_KEY) == 1
+
+
+def test_a_spooled_line_redis_refuses_is_set_aside_and_the_rest_replayed(
+    connection: redis.Redis, tmp_path: Path
+) -> None:
+    # A line that can never be written (its call's timeline is not a list) must not stop the
+    # replay of every line after it, for good.
+    broken = "CA" + "c" * 32
+    connection.set(f"ivr:call:{{{broken}}}:log", "not a list")
+    spool(tmp_path, broken, [ev.StepEntered(T0, step="main")])
+    spool(tmp_path, SID, [ev.StepEntered(T0, step="main")])
+    assert replay(tmp_path, Store(connection)) == 1
+    assert [e.kind for e in Store(connection).events(SID)] == ["step"]
+    assert broken in spool_path(tmp_path).with_suffix(".bad").read_text()
+    assert spool_path(tmp_path).read_text() == ""
