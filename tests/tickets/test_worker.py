@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 import pytest
@@ -407,18 +408,37 @@ def test_a_worker_whose_consumer_group_vanished_makes_it_again(
     assert store.outbox_length() == 0
 
 
-def freshdesk_worker(
-    services: FakeServices, settings: Settings, connection: redis.Redis, clock: Clock
-) -> Worker:
+@dataclass
+class Freshdesk:
+    """A worker whose one sink is the loopback Freshdesk, its ticket store and clock."""
+
+    services: FakeServices
+    worker: Worker
+    store: TicketStore
+    clock: Clock
+    voicemail: VoicemailFactory
+
+    def ticket(self) -> Ticket:
+        return created(self.store, self.voicemail())
+
+
+@pytest.fixture
+def freshdesk(
+    services: FakeServices,
+    ticket_settings: Settings,
+    connection: redis.Redis,
+    clock: Clock,
+    voicemail: VoicemailFactory,
+) -> Freshdesk:
     write_sinks(
-        settings.flows_dir,
+        ticket_settings.flows_dir,
         f'sinks:\n  - {{type: freshdesk, url: "{services.base}", api_key: "${{FK}}"}}\n',
     )
-    worker = make_worker(settings, connection, clock, FK="fk")
+    worker = make_worker(ticket_settings, connection, clock, FK="fk")
     (sink,) = worker.sinks
     sink.http.timeout = (5.0, 0.3)  # type: ignore[attr-defined]
     worker.store.ensure_group()
-    return worker
+    return Freshdesk(services, worker, TicketStore(connection), clock, voicemail)
 
 
 @pytest.mark.parametrize(
@@ -427,75 +447,64 @@ def freshdesk_worker(
     ids=["answer-too-late", "connection-dropped"],
 )
 def test_a_freshdesk_ticket_whose_answer_was_lost_is_found_not_made_again(
-    services: FakeServices,
-    ticket_settings: Settings,
-    connection: redis.Redis,
-    clock: Clock,
-    voicemail: VoicemailFactory,
-    lost: Reply,
+    freshdesk: Freshdesk, lost: Reply
 ) -> None:
     # Freshdesk made the ticket, but its answer never arrived: no idempotency key can save the
     # next attempt there, so it must look before it creates.
-    worker = freshdesk_worker(services, ticket_settings, connection, clock)
-    services.script("POST", "/api/v2/tickets", lost)
-    store = TicketStore(connection)
-    ticket = created(store, voicemail())
-    worker.tick()
-    waiting = store.get(ticket.id)
+    freshdesk.services.script("POST", "/api/v2/tickets", lost)
+    ticket = freshdesk.ticket()
+    freshdesk.worker.tick()
+    waiting = freshdesk.store.get(ticket.id)
     assert waiting is not None and waiting.sinks == {"freshdesk": "pending"}
-    assert len(services.freshdesk_tickets) == 1
+    assert len(freshdesk.services.freshdesk_tickets) == 1
     for n in range(150):  # others' tickets since: ours is on the second page, newest first
-        services.add_freshdesk_ticket(f"Printer on fire {n}")
-    clock.advance(3600)
-    worker.tick()
-    done = store.get(ticket.id)
+        freshdesk.services.add_freshdesk_ticket(f"Printer on fire {n}")
+    freshdesk.clock.advance(3600)
+    freshdesk.worker.tick()
+    done = freshdesk.store.get(ticket.id)
     assert done is not None and done.status == "delivered" and done.attempts["freshdesk"] == 2
-    ours = [t for t in services.freshdesk_tickets if t["subject"].startswith(f"[{ticket.id}] ")]
-    assert len(ours) == 1 and len(services.seen("POST", "/api/v2/tickets")) == 1
-    pages = [dict(parse_qsl(r.query))["page"] for r in services.seen("GET", "/api/v2/tickets")]
+    ours = [
+        t
+        for t in freshdesk.services.freshdesk_tickets
+        if t["subject"].startswith(f"[{ticket.id}] ")
+    ]
+    assert len(ours) == 1 and len(freshdesk.services.seen("POST", "/api/v2/tickets")) == 1
+    pages = [
+        dict(parse_qsl(r.query))["page"] for r in freshdesk.services.seen("GET", "/api/v2/tickets")
+    ]
     assert pages == ["1", "1", "2"]  # before the first create, then until found
-    since = dict(parse_qsl(services.seen("GET", "/api/v2/tickets")[0].query))["updated_since"]
+    since = dict(parse_qsl(freshdesk.services.seen("GET", "/api/v2/tickets")[0].query))[
+        "updated_since"
+    ]
     assert since == "2026-12-03T07:29:00Z"  # a minute before the voicemail
 
 
-def test_a_freshdesk_lookup_that_fails_creates_nothing(
-    services: FakeServices,
-    ticket_settings: Settings,
-    connection: redis.Redis,
-    clock: Clock,
-    voicemail: VoicemailFactory,
-) -> None:
-    worker = freshdesk_worker(services, ticket_settings, connection, clock)
-    services.script("GET", "/api/v2/tickets", Reply(503), Reply(200, b'{"not": "a list"}'))
-    store = TicketStore(connection)
-    ticket = created(store, voicemail())
-    worker.tick()
-    clock.advance(3600)
-    worker.tick()
-    waiting = store.get(ticket.id)
+def test_a_freshdesk_lookup_that_fails_creates_nothing(freshdesk: Freshdesk) -> None:
+    freshdesk.services.script(
+        "GET", "/api/v2/tickets", Reply(503), Reply(200, b'{"not": "a list"}')
+    )
+    ticket = freshdesk.ticket()
+    freshdesk.worker.tick()
+    freshdesk.clock.advance(3600)
+    freshdesk.worker.tick()
+    waiting = freshdesk.store.get(ticket.id)
     assert waiting is not None and waiting.sinks == {"freshdesk": "pending"}
     assert "not a list of tickets" in (waiting.last_error or "")
-    assert services.seen("POST", "/api/v2/tickets") == []
-    clock.advance(3600)
-    worker.tick()
-    done = store.get(ticket.id)
+    assert freshdesk.services.seen("POST", "/api/v2/tickets") == []
+    freshdesk.clock.advance(3600)
+    freshdesk.worker.tick()
+    done = freshdesk.store.get(ticket.id)
     assert done is not None and done.status == "delivered"
-    assert [t["subject"].split()[0] for t in services.freshdesk_tickets] == [f"[{ticket.id}]"]
+    assert [t["subject"].split()[0] for t in freshdesk.services.freshdesk_tickets] == [
+        f"[{ticket.id}]"
+    ]
 
 
-def test_a_freshdesk_key_that_may_not_list_tickets_still_creates_them(
-    services: FakeServices,
-    ticket_settings: Settings,
-    connection: redis.Redis,
-    clock: Clock,
-    voicemail: VoicemailFactory,
-) -> None:
+def test_a_freshdesk_key_that_may_not_list_tickets_still_creates_them(freshdesk: Freshdesk) -> None:
     # Better a ticket made twice some day than one never made.
-    worker = freshdesk_worker(services, ticket_settings, connection, clock)
-    services.script("GET", "/api/v2/tickets", Reply(403, b'{"code": "access_denied"}'))
-    store = TicketStore(connection)
-    ticket = created(store, voicemail())
-    worker.tick()
-    done = store.get(ticket.id)
+    freshdesk.services.script("GET", "/api/v2/tickets", Reply(403, b'{"code": "access_denied"}'))
+    ticket = freshdesk.ticket()
+    freshdesk.worker.tick()
+    done = freshdesk.store.get(ticket.id)
     assert done is not None and done.status == "delivered"
-    assert len(services.freshdesk_tickets) == 1
+    assert len(freshdesk.services.freshdesk_tickets) == 1
