@@ -136,6 +136,6 @@ def _entry(line: str) -> tuple[str, str, list[CallEvent], tuple[CallSummary, lis
 
 
 def _set_aside(path: Path, line: str, why: str) -> None:
-    log.error("spool %s: unreadable entry kept in %s.bad (%s)", path, path.name, why)
+    log.error("spool %s: entry set aside in %s (%s)", path, path.with_suffix(".bad").name, why)
     with open(path.with_suffix(".bad"), "a", encoding="utf-8") as handle:
         handle.write(line + "\n")

@@ -260,7 +260,8 @@ class FreshdeskSink:
     sink's count of attempts over.
     """
 
-    LOOKUP_PAGES = 10  # pages of 100 recent tickets searched before creating again
+    LOOKUP_PAGES = 10  # pages of recent tickets searched before creating again
+    PAGE_SIZE = 100  # the most Freshdesk lists in one page
 
     def __init__(self, name: str, options: Mapping[str, Any]) -> None:
         self.name = name
@@ -306,7 +307,7 @@ class FreshdeskSink:
             "updated_since": since.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "order_by": "created_at",
             "order_type": "desc",
-            "per_page": "100",
+            "per_page": str(self.PAGE_SIZE),
         }
         prefix = delivery.subject().partition(" ")[0] + " "  # "[T-20261203-0001] "
         for page in range(1, self.LOOKUP_PAGES + 1):
@@ -331,7 +332,7 @@ class FreshdeskSink:
                 raise SinkRetry("Freshdesk's ticket list is not a list of tickets") from None
             if any(subject.startswith(prefix) for subject in subjects):
                 return True
-            if len(found) < 100:
+            if len(found) < self.PAGE_SIZE:
                 return False
         return False
 
