@@ -273,16 +273,21 @@ def _events_cost(
     The share is paired by round: each round's difference of the two medians, over the real
     app's median of that round, and the median of those. The two servers take their turns
     next to each other, so a slow minute of the shared machine weighs on both sides of a pair;
-    the difference of the two overall medians would carry it whole into the figure.
+    the difference of the two overall medians would carry it whole into the figure. The note
+    gives the spread of the rounds (their middle half): how far one run's figure stands above
+    the noise of the shared machine.
     """
     eventless = Series.joined(eventless_rounds)
     failed = f"{eventless.failures} requests FAILED" if eventless.failures else ""
     label = f"{webhook} webhook, ivr without events"
     pairs = zip(ivr_rounds, eventless_rounds, strict=True)
-    share = statistics.median(
-        (i.percentile(50) - e.percentile(50)) / i.percentile(50) * 100 for i, e in pairs
+    shares = [(i.percentile(50) - e.percentile(50)) / i.percentile(50) * 100 for i, e in pairs]
+    share = statistics.median(shares)
+    low, _, high = statistics.quantiles(shares, n=4)
+    note = (
+        f"median over {len(ivr_rounds)} rounds of (ivr p50 - ivr without events p50) / ivr p50;"
+        f" the middle half of the rounds {low:.1f} to {high:.1f} %"
     )
-    note = f"median over {len(ivr_rounds)} rounds of (ivr p50 - ivr without events p50) / ivr p50"
     if share <= 0:
         note += "; no cost measurable above the noise"
     return [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bench import webhooks
@@ -26,3 +28,8 @@ def test_every_webhook_is_measured_on_every_server_without_a_failure() -> None:
     for webhook in ("incoming", "menu", "route"):
         share = figures[f"{webhook} webhook event writing, share of p50"]
         assert share["goal"] == webhooks.EVENTS_GOAL and share["unit"] == "%"
+        # The spread of the rounds is given, and holds the median.
+        spread = re.search(r"middle half of the rounds (-?[\d.]+) to (-?[\d.]+) %", share["note"])
+        assert spread, share
+        low, high = float(spread[1]), float(spread[2])
+        assert low - 0.05 <= share["value"] <= high + 0.05
