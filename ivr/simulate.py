@@ -71,6 +71,17 @@ class OverHttp:
         except urllib.error.HTTPError as error:
             return error.code, error.read().decode()
 
+    def get(self, path: str, token: str) -> tuple[int, str]:
+        """GET one of the server's API URLs with a bearer token; (status, body)."""
+        request = urllib.request.Request(
+            self.base + path, headers={"Authorization": f"Bearer {token}"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return int(response.status), response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
 
 @dataclass(frozen=True)
 class Heard:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import click
 
@@ -77,11 +77,67 @@ def _ask(heard: Heard) -> Input:
     return Input()
 
 
+class RecordUnavailable(Exception):
+    """The call's record could not be read; the words say why and what to do."""
+
+
+class CallRecord(Protocol):
+    def steps_and_outcome(self, sid: str) -> tuple[list[str], str]:
+        """The steps a call went through, in order, and its outcome; or RecordUnavailable."""
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """The record in the app's own Redis (in-process calls)."""
+
+    store: Any
+
+    def steps_and_outcome(self, sid: str) -> tuple[list[str], str]:
+        """Read from the call's timeline and summary."""
+        entries = self.store.call_log(sid)
+        summary = self.store.summary(sid)
+        return _steps(entries), summary.outcome if summary else "in_progress"
+
+
+@dataclass(frozen=True)
+class ServerRecord:
+    """The record as the server's calls API gives it (`--url`), with the API token."""
+
+    transport: OverHttp
+    token: str
+
+    def steps_and_outcome(self, sid: str) -> tuple[list[str], str]:
+        """`GET /api/calls/<sid>`: its events and outcome."""
+        try:
+            status, body = self.transport.get(f"/api/calls/{sid}", self.token)
+        except OSError as exc:
+            raise RecordUnavailable(f"the server's record of the call did not come: {exc}") from exc
+        if status == 401:
+            raise RecordUnavailable(
+                "the server refused the API token: set IVR_API_TOKEN to the server's (in "
+                "development mode the one in var/dev-api-token of its data dir)"
+            )
+        try:
+            data = json.loads(body)
+        except ValueError:
+            data = None
+        if status != 200 or not isinstance(data, dict):
+            error = data.get("error") if isinstance(data, dict) else body[:200].strip()
+            raise RecordUnavailable(f"the server answered {status} for the call's record: {error}")
+        return _steps(data.get("events") or []), str(data.get("outcome"))
+
+
+def _steps(events: list[Any]) -> list[str]:
+    return [str(e["step"]) for e in events if isinstance(e, dict) and e.get("kind") == "step"]
+
+
 @contextmanager
-def _transport(settings: Settings, url: str | None) -> Iterator[tuple[Transport, Any]]:
-    """The way to the app: over HTTP to `url`, else the app built here around the same Redis."""
+def _transport(settings: Settings, url: str | None) -> Iterator[tuple[Transport, CallRecord]]:
+    """The way to the app: over HTTP to `url` (its record through the calls API), else the app
+    built here around the same Redis."""
     if url:
-        yield OverHttp(url.rstrip("/")), None
+        server = OverHttp(url.rstrip("/"))
+        yield server, ServerRecord(server, settings.api_token or "")
         return
     from ivr.app import create_app
     from ivr.embedded import ensure_redis
@@ -94,8 +150,8 @@ def _transport(settings: Settings, url: str | None) -> Iterator[tuple[Transport,
     with ensure_redis(settings) as ready:
         app = create_app(ready)
         # Signed for the URL the app checks: IVR_PUBLIC_URL + path when it is set.
-        transport = InProcess(app.test_client(), settings.public_url or InProcess.base)
-        yield transport, app.extensions["ivr"].store
+        in_process = InProcess(app.test_client(), settings.public_url or InProcess.base)
+        yield in_process, StoredRecord(app.extensions["ivr"].store)
 
 
 @click.command()
@@ -145,10 +201,10 @@ def simulate(
     except IvrError as exc:
         raise click.ClickException(str(exc)) from exc
     checker = SignatureChecker(settings.auth_token or "", None)
-    with _transport(settings, url) as (transport, store):
+    with _transport(settings, url) as (transport, record):
         if scenarios:
             failures = sum(
-                _run_scenario(Path(p), transport, checker, store, as_json) for p in scenarios
+                _run_scenario(Path(p), transport, checker, record, as_json) for p in scenarios
             )
             if failures:
                 raise SystemExit(1)
@@ -165,10 +221,12 @@ def simulate(
             country,
             on_heard=echo,
         )
-        summary = _summary(call, store)
+        summary = _summary(call, record)
         if as_json:
             click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
-        elif summary.get("steps"):
+        elif "record_error" in summary:
+            click.echo(f"steps: not shown: {summary['record_error']}", err=True)
+        elif summary["steps"]:
             click.echo(f"steps: {' > '.join(summary['steps'])}; outcome: {summary['outcome']}")
         _fail_unless_served(call)
 
@@ -186,22 +244,20 @@ def _fail_unless_served(call: SimulatedCall) -> None:
         )
 
 
-def _summary(call: SimulatedCall, store: Any) -> dict[str, Any]:
+def _summary(call: SimulatedCall, record: CallRecord) -> dict[str, Any]:
+    """What the caller heard, and the steps and outcome of the call's record (or why not)."""
     summary: dict[str, Any] = {"sid": call.sid, "heard": [vars(h) for h in call.heard]}
-    if store is not None:
-        entries = store.call_log(call.sid)
-        summary["steps"] = [e["step"] for e in entries if e.get("kind") == "step"]
-        record = store.summary(call.sid)
-        summary["outcome"] = record.outcome if record else "in_progress"
+    try:
+        summary["steps"], summary["outcome"] = record.steps_and_outcome(call.sid)
+    except RecordUnavailable as exc:
+        summary["record_error"] = str(exc)
     return summary
 
 
 def _run_scenario(
-    path: Path, transport: Transport, checker: SignatureChecker, store: Any, as_json: bool
+    path: Path, transport: Transport, checker: SignatureChecker, record: CallRecord, as_json: bool
 ) -> int:
     """Run every call of a scenario file; the number of calls that did not go as expected."""
-    if store is None:
-        raise click.ClickException("scenarios run in-process (without --url)")
     text, problems = read_text(path, "the scenario")
     source, problems = parse(text, str(path)) if text is not None else (None, problems)
     calls = source.data.get("calls") if source and isinstance(source.data, dict) else None
@@ -220,7 +276,7 @@ def _run_scenario(
             str(spec.get("to", "+15005550006")),
             str(spec.get("country", "US")),
         )
-        summary = _summary(call, store)
+        summary = _summary(call, record)
         wrong = check_expectations(spec.get("expect", {}), summary, call.texts())
         failures += bool(wrong)
         if as_json:
@@ -248,6 +304,8 @@ def check_expectations(
 ) -> list[str]:
     """What did not go as the scenario expects (steps in order, words heard in order, outcome)."""
     wrong: list[str] = []
+    if "record_error" in summary and ("steps" in expect or "outcome" in expect):
+        return [f"steps and outcome not checked: {summary['record_error']}"]
     if "steps" in expect and not _in_order(list(map(str, expect["steps"])), summary["steps"]):
         wrong.append(f"steps {expect['steps']} not reached in order; reached {summary['steps']}")
     for_words = [str(w) for w in expect.get("hears", [])]

@@ -6,6 +6,7 @@ import json
 import re
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -96,23 +97,77 @@ def test_in_process_with_a_public_url_signs_for_it(runner: CliRunner, env: dict[
     assert "steps: welcome > choose_language > main > bye; outcome: self_service" in result.output
 
 
-@pytest.fixture
-def other_server(flows_dir: Path, redis_url: str, tmp_path: Path) -> Iterator[str]:
-    """The real app over loopback HTTP, with an auth token of its own."""
-    settings = Settings.from_env(
-        {
-            "IVR_FLOWS_DIR": str(flows_dir),
-            "IVR_DATA_DIR": str(tmp_path / "other"),
-            "REDIS_URL": redis_url,
-            "TWILIO_AUTH_TOKEN": "another-token-of-the-server",
-        }
-    )
-    server = make_server("127.0.0.1", 0, create_app(settings), threaded=True)
+SERVER_API_TOKEN = "the-server-api-token"
+
+
+@contextmanager
+def _served(env: dict[str, str]) -> Iterator[str]:
+    """The real app built from `env`, over loopback HTTP; its base URL."""
+    server = make_server("127.0.0.1", 0, create_app(Settings.from_env(env)), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.port}"
-    server.shutdown()
-    thread.join(10)
+    try:
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        server.shutdown()
+        thread.join(10)
+
+
+@pytest.fixture
+def other_server(env: dict[str, str], tmp_path: Path) -> Iterator[str]:
+    """The real app over loopback HTTP, with an auth token of its own."""
+    other = {"IVR_DATA_DIR": str(tmp_path / "other"), "TWILIO_AUTH_TOKEN": "another-token"}
+    with _served(env | other) as url:
+        yield url
+
+
+@pytest.fixture
+def server(env: dict[str, str], tmp_path: Path) -> Iterator[str]:
+    """The real app over loopback HTTP, with the callers' auth token and an API token."""
+    with _served(env | {"IVR_API_TOKEN": SERVER_API_TOKEN}) as url:
+        yield url
+
+
+def test_over_http_the_steps_come_from_the_servers_record(
+    runner: CliRunner, env: dict[str, str], server: str
+) -> None:
+    moves = ["--press", "1", "--press", "0"]
+    result = runner.invoke(
+        simulate, ["--url", server, *moves], env=env | {"IVR_API_TOKEN": SERVER_API_TOKEN}
+    )
+    assert result.exit_code == 0, result.output
+    assert "steps: welcome > choose_language > main > bye; outcome: self_service" in result.stdout
+    as_json = ["--url", server, "--press", "2", "--press", "0", "--json"]
+    result = runner.invoke(simulate, as_json, env=env | {"IVR_API_TOKEN": SERVER_API_TOKEN})
+    call = json.loads(result.stdout)
+    assert call["steps"][-1] == "bye" and call["outcome"] == "self_service", call
+
+
+def test_over_http_a_refused_api_token_says_which_to_set(
+    runner: CliRunner, env: dict[str, str], server: str
+) -> None:
+    # Without IVR_API_TOKEN the simulator offers its data dir's development token, not the
+    # server's: the call goes through all the same, and the steps are not invented.
+    result = runner.invoke(simulate, ["--url", server, "--press", "1", "--press", "0"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "[en-US] Thank you for calling. Goodbye." in result.stdout
+    assert "steps:" not in result.stdout
+    assert "steps: not shown: the server refused the API token" in result.stderr
+    assert "IVR_API_TOKEN" in result.stderr and "var/dev-api-token" in result.stderr
+
+
+def test_scenarios_run_against_a_server(
+    runner: CliRunner, env: dict[str, str], server: str
+) -> None:
+    scenario = ROOT / "call_flows" / "scenarios" / "support.yaml"
+    args = ["--url", server, "--scenario", str(scenario)]
+    result = runner.invoke(simulate, args, env=env | {"IVR_API_TOKEN": SERVER_API_TOKEN})
+    assert result.exit_code == 0, result.output
+    assert result.output.count("ok ") == 4
+    # Refused its record, a scenario that expects steps fails and says why.
+    result = runner.invoke(simulate, args, env=env | {"IVR_API_TOKEN": "not-the-servers"})
+    assert result.exit_code == 1, result.output
+    assert "steps and outcome not checked: the server refused the API token" in result.output
 
 
 def test_a_refused_signature_exits_1_with_a_hint(
