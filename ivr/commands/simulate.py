@@ -224,19 +224,25 @@ def simulate(
         summary = _summary(call, record)
         if as_json:
             click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
-        elif "record_error" in summary:
+        elif "record_error" in summary and not call.refused():
             click.echo(f"steps: not shown: {summary['record_error']}", err=True)
-        elif summary["steps"]:
+        elif summary.get("steps"):
             click.echo(f"steps: {' > '.join(summary['steps'])}; outcome: {summary['outcome']}")
-        _fail_unless_served(call)
+        _fail_unless_served(call, url)
 
 
-def _fail_unless_served(call: SimulatedCall) -> None:
+def _fail_unless_served(call: SimulatedCall, url: str | None = None) -> None:
     """Exit 1 when the app refused the call's signature or the call ended in the fallback."""
     if call.refused():
+        where = (
+            "; a server with IVR_PUBLIC_URL checks signatures against that URL: use it as --url"
+            if url
+            else ""
+        )
         raise click.ClickException(
             "the server refused the signature (HTTP 403): set TWILIO_AUTH_TOKEN to the "
             "server's token (in development mode the one in var/dev-auth-token of its data dir)"
+            + where
         )
     if call.fell_back():
         raise click.ClickException(
@@ -247,6 +253,9 @@ def _fail_unless_served(call: SimulatedCall) -> None:
 def _summary(call: SimulatedCall, record: CallRecord) -> dict[str, Any]:
     """What the caller heard, and the steps and outcome of the call's record (or why not)."""
     summary: dict[str, Any] = {"sid": call.sid, "heard": [vars(h) for h in call.heard]}
+    if call.refused():  # never let in: the server has no record of it
+        summary["record_error"] = "the server refused the call's signature (HTTP 403)"
+        return summary
     try:
         summary["steps"], summary["outcome"] = record.steps_and_outcome(call.sid)
     except RecordUnavailable as exc:

@@ -177,3 +177,5 @@ def test_a_refused_signature_exits_1_with_a_hint(
     assert "HTTP 403" in result.output
     assert result.exit_code == 1, result.output
     assert "TWILIO_AUTH_TOKEN" in result.output and "var/dev-auth-token" in result.output
+    assert "IVR_PUBLIC_URL" in result.output  # the other reason a server refuses a signature
+    assert "steps: not shown" not in result.output  # a refused call has no record to ask for
