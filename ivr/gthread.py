@@ -1,7 +1,7 @@
 """gunicorn's threaded worker, made to drain its connections on a graceful stop, to close a
 kept-alive connection after a number of answers, so that connections spread over the workers,
-to hand the interpreter lock between its threads sooner than Python's default, and to send an
-answer's headers and body in one write.
+to hand the interpreter lock between its threads sooner than Python's default, to send an
+answer's headers and body in one write, and to format the Date header once a second.
 
 gunicorn 23's gthread worker, told to stop (SIGTERM: each old worker on `kill -HUP`, every worker on
 a graceful shutdown), leaves its event loop at once and exits when the requests its threads hold
@@ -22,9 +22,11 @@ import selectors
 import sys
 import time
 from concurrent import futures
-from functools import partial
+from email.utils import formatdate
+from functools import lru_cache, partial
 from typing import Any
 
+import gunicorn.util
 from gunicorn.http import wsgi
 from gunicorn.workers.gthread import ThreadWorker
 
@@ -42,6 +44,19 @@ REQUESTS_PER_CONNECTION = 25
 # webhook's turn to end, up to 5 ms at each hand-over: in four interleaved pairs of runs at a
 # steady 1,000 webhooks a second, the p99 was 8-23 ms with 0.5 ms against 15-98 ms with 5 ms.
 SWITCH_INTERVAL = 0.0005
+
+
+@lru_cache(maxsize=4)
+def _date_of(second: int) -> str:
+    return formatdate(second, usegmt=True)
+
+
+def http_date(timestamp: float | None = None) -> str:
+    """gunicorn's `util.http_date`, made once a second: each answer formatted its Date header
+    afresh, 3.3 us of CPU against 0.25 us for the cached line."""
+    if timestamp is not None:
+        return formatdate(timestamp, usegmt=True)
+    return _date_of(int(time.time()))
 
 
 class OneWriteResponse(wsgi.Response):  # type: ignore[misc]
@@ -94,6 +109,7 @@ class DrainingThreadWorker(ThreadWorker):  # type: ignore[misc]
         # gunicorn builds each answer's Response in `wsgi.create`; only this worker's own
         # process (forked, about to serve) is given the one-write kind.
         wsgi.Response = OneWriteResponse
+        gunicorn.util.http_date = http_date  # the Date line of gunicorn's default headers
         super().init_process()
 
     def run(self) -> None:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable, Iterator
+from email.utils import formatdate, parsedate_to_datetime
 
 import pytest
 import requests
@@ -14,7 +15,7 @@ from gunicorn.config import Config
 from gunicorn.http.message import Request
 from gunicorn.http.unreader import IterUnreader
 
-from ivr.gthread import SWITCH_INTERVAL, OneWriteResponse
+from ivr.gthread import SWITCH_INTERVAL, OneWriteResponse, http_date
 from tests.server.conftest import free_port
 
 pytestmark = pytest.mark.server
@@ -23,6 +24,7 @@ pytestmark = pytest.mark.server
 APP = """
 import sys
 import gunicorn.http.wsgi
+import gunicorn.util
 from flask import Flask
 from ivr.commands.serve import GunicornServer, gunicorn_options
 
@@ -31,6 +33,9 @@ def build():
     app.get("/switch", endpoint="switch")(lambda: {"interval": sys.getswitchinterval()})
     app.get("/response", endpoint="response")(
         lambda: {"class": gunicorn.http.wsgi.Response.__name__}
+    )
+    app.get("/date", endpoint="date")(
+        lambda: {"module": gunicorn.util.http_date.__module__}
     )
     return app
 
@@ -73,6 +78,25 @@ def test_a_worker_hands_the_interpreter_lock_over_sooner(probe: str) -> None:
 def test_a_worker_answers_with_the_one_write_response(probe: str) -> None:
     answer = requests.get(probe + "/response", timeout=5).json()
     assert answer == {"class": OneWriteResponse.__name__}
+
+
+def test_a_worker_formats_the_date_once_a_second(probe: str) -> None:
+    response = requests.get(probe + "/date", timeout=5)
+    assert response.json() == {"module": "ivr.gthread"}
+    sent = parsedate_to_datetime(response.headers["Date"]).timestamp()
+    assert abs(sent - time.time()) < 5
+
+
+def test_the_date_is_made_once_a_second_and_right(monkeypatch: pytest.MonkeyPatch) -> None:
+    instant = 1796681766.75  # 2026-12-07T22:16:06.75Z
+    monkeypatch.setattr(time, "time", lambda: instant)
+    first = http_date()
+    assert first == "Mon, 07 Dec 2026 22:16:06 GMT" == formatdate(instant, usegmt=True)
+    instant += 0.2
+    assert http_date() is first  # the same second: not formatted again
+    instant += 1
+    assert http_date() == "Mon, 07 Dec 2026 22:16:07 GMT"
+    assert http_date(0) == "Thu, 01 Jan 1970 00:00:00 GMT"  # a given instant, as gunicorn's
 
 
 def _answer(headers: list[tuple[str, str]], body: Iterable[bytes]) -> list[bytes]:
