@@ -6,6 +6,7 @@ import math
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
+from routing.decide import why_not
 from routing.model import Pool, Pools
 from routing.shifts import Span, merge, span_seconds, timestamp, utc
 
@@ -41,3 +42,9 @@ def gaps(
         (utc(s) if s > low else start.astimezone(UTC), utc(e) if e < high else end.astimezone(UTC))
         for s, e in found
     ]
+
+
+def why_closed(pools: Iterable[Pool], queue: str, at: datetime) -> list[tuple[Pool, str]]:
+    """Each of `pools` with the reason it takes no call for `queue` at `at` (a gap's start):
+    off shift, a public holiday by name, a closure. The words of `ivr route`."""
+    return [(pool, why_not(pool, queue, at) or "on shift") for pool in pools]

@@ -21,7 +21,7 @@ from ivr.errors import IvrError
 from ivr.pools import load_pools
 from ivr.settings import Settings
 from ivr.store import Store, connect
-from routing.coverage import gaps, serving
+from routing.coverage import gaps, serving, why_closed
 from routing.decide import Away, Decision, decide
 from routing.model import DAY_NAMES, Pool, Pools
 from routing.shifts import local
@@ -177,7 +177,9 @@ def gap_table(
     found: list[tuple[datetime, datetime]],
     involved: tuple[Pool, ...],
 ) -> str:
-    """The gaps for people: UTC start, end and length, and each involved pool's local times."""
+    """The gaps for people: UTC start, end and length, and each involved pool's local times and
+    why it is closed as the gap begins (off shift, a holiday by name, a closure). The JSON keeps
+    to the gaps; `ivr route --at START` gives the same words for one instant."""
     asked = queue + (f" in {language}" if language else "")
     lines = [f"Coverage of {asked}, {_utc(start)} to {_utc(end)} UTC"]
     if not involved:
@@ -190,14 +192,19 @@ def gap_table(
     total = sum(((e - s) for s, e in found), timedelta())
     lines += [f"{len(found)} gap(s), {_length(total)} in all:", ""]
     width = max((len(p.name) for p in involved), default=0)
-    lines.append(f"{'start (UTC)':<20}{'end (UTC)':<20}{'length':<12}local time in each pool")
+    lines.append(
+        f"{'start (UTC)':<20}{'end (UTC)':<20}{'length':<12}local time in each pool, and why"
+    )
     for s, e in found:
         row = f"{_utc(s):<20}{_utc(e):<20}{_length(e - s):<12}"
         if not involved:
             lines.append(row.rstrip())
-        for i, pool in enumerate(involved):
-            clock = f"{pool.name:<{width}}  {_wall(s, pool)} to {_wall(e, pool)}"
-            lines.append((row if i == 0 else " " * len(row)) + clock)
+        clocks = [f"{_wall(s, pool)} to {_wall(e, pool)}" for pool in involved]
+        wide = max(map(len, clocks), default=0)
+        closed = why_closed(involved, queue, s)
+        for i, ((pool, why), clock) in enumerate(zip(closed, clocks, strict=True)):
+            text = f"{pool.name:<{width}}  {clock:<{wide}}  {why}"
+            lines.append((row if i == 0 else " " * len(row)) + text)
     return "\n".join(lines)
 
 

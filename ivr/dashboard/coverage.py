@@ -9,12 +9,21 @@ from flask import Blueprint, abort, render_template, request
 from markupsafe import Markup
 
 from ivr.dashboard.web import dashboard, services, zone
-from routing.coverage import gaps, serving
+from routing.coverage import gaps, serving, why_closed
 from routing.model import Pool, Pools
 from routing.svg import render
 
 DAYS = 7
 bp = Blueprint("coverage", __name__, url_prefix="/coverage")
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A stretch with nobody on shift, and why each pool is closed as it begins."""
+
+    start: datetime
+    end: datetime
+    why: list[tuple[Pool, str]]
 
 
 @dataclass(frozen=True)
@@ -24,7 +33,7 @@ class QueueCoverage:
     queue: str
     pools: tuple[Pool, ...]
     svg: Markup
-    gaps: list[tuple[datetime, datetime]]
+    gaps: list[Gap]
 
 
 @bp.get("")
@@ -64,4 +73,6 @@ def _queue(
     title = f"Queue {queue}{f' in {language}' if language else ''}: who is on shift (UTC)"
     # The drawing escapes every name it writes, so it can go into the page as it is.
     svg = Markup(render(involved, start, end, title))
-    return QueueCoverage(queue, involved, svg, gaps(pools, queue, language, start, end))
+    found = gaps(pools, queue, language, start, end)
+    listed = [Gap(s, e, why_closed(involved, queue, s)) for s, e in found]
+    return QueueCoverage(queue, involved, svg, listed)

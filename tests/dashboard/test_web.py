@@ -197,3 +197,7 @@ def test_coverage_shows_the_grid_of_ivr_coverage_and_its_gaps(
     assert "Sat 05 Dec 01:00 UTC" in html and "30 h 0 min" in html
     local = client.get("/dashboard/coverage?from=2026-11-30&tz=Asia/Ho_Chi_Minh&queue=billing")
     assert "Sat 05 Dec 08:00 +07" in local.get_data(as_text=True)
+    # Each gap says why every pool is closed as it begins, in the words of `ivr route`.
+    assert "london: off shift, Sat 01:00 Europe/London" in html
+    christmas = client.get("/dashboard/coverage?from=2026-12-21&tz=UTC&queue=billing")
+    assert "london: holiday, Christmas Day" in christmas.get_data(as_text=True)

@@ -9,7 +9,7 @@ import pytest
 
 from ivr.pools import load_pools
 from routing.calendar import Calendar
-from routing.coverage import gaps
+from routing.coverage import gaps, serving, why_closed
 from routing.model import Pool, Pools
 from tests.conftest import SAMPLE_FLOWS
 
@@ -57,6 +57,9 @@ def test_every_gap_is_a_weekday_holiday_of_a_pool(sample: Pools, queue: str) -> 
         assert start.weekday() < 5, f"{start}: the on-call pool covers weekends"
         reasons = [r for pool in sample if (r := explained(pool, start, end)) is not None]
         assert reasons, f"gap {start} to {end} has no holiday behind it"
+        # ... and the product says which: `ivr coverage` prints why each pool is closed.
+        said = [why for _, why in why_closed(serving(sample, queue), queue, start)]
+        assert any(why.startswith(("holiday, ", "closed ")) for why in said), (start, said)
 
 
 def test_the_weekend_is_covered_by_the_on_call_pool(sample: Pools) -> None:
