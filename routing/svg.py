@@ -13,9 +13,10 @@ from routing.shifts import local, span_seconds, timestamp, utc
 LABEL_WIDTH = 190
 PLOT_WIDTH = 1000
 ROW_HEIGHT = 26
-TOP = 48
+TOP = 56  # room for the title above the time axis
 BAR_COLOUR = "#3b7dd8"
 GAP_COLOUR = "#d93025"
+CHAR_WIDTH = 7  # a generous width of one character of the 12 px labels
 
 
 def render(pools: Sequence[Pool], start: datetime, end: datetime, title: str) -> str:
@@ -61,6 +62,7 @@ def _grid(low: int, high: int, x: Callable[[int], float], height: int) -> list[s
     first = utc(low).replace(hour=0, minute=0, second=0, microsecond=0)
     step = timedelta(hours=6)
     tick = first
+    free = float("-inf")  # where the last label ends: one that would overlap it is left out
     while (instant := int(tick.timestamp())) <= high:
         if instant >= low:
             midnight = tick.hour == 0
@@ -70,8 +72,10 @@ def _grid(low: int, high: int, x: Callable[[int], float], height: int) -> list[s
                 f'y2="{height - 24}" stroke="{colour}"{dash}/>'
             )
             label = f"{DAY_NAMES[tick.weekday()]} {tick:%m-%d}" if midnight else f"{tick:%H}h"
-            if instant < high:
-                lines.append(f'<text x="{x(instant) + 3}" y="{TOP - 18}">{label}</text>')
+            left = x(instant) + 3
+            if instant < high and left >= free:
+                lines.append(f'<text x="{left}" y="{TOP - 18}">{label}</text>')
+                free = left + CHAR_WIDTH * len(label) + 4
         tick += step
     lines.append(
         f'<text x="{LABEL_WIDTH}" y="{height - 8}" fill="#555">time in UTC; '

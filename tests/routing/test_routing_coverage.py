@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from routing.coverage import gaps, serving
 from routing.model import Agent, Pool, Pools, Shift
-from routing.svg import render
+from routing.svg import CHAR_WIDTH, TOP, render
 
 EVERY_DAY = frozenset(range(7))
 SVG = "{http://www.w3.org/2000/svg}"
@@ -101,3 +101,18 @@ def test_the_drawing_has_a_row_per_pool_bars_for_shifts_and_the_gaps_marked() ->
     assert sum(tip.startswith("new-york:") for tip in tips) == 3
     assert sum(tip.startswith("gap ") for tip in tips) == 4
     assert "new-york: Sun 09:00 to Sun 17:00 America/New_York (13:00 to 21:00 UTC)" in tips
+
+
+@pytest.mark.parametrize("days", [1, 3, 7])
+def test_the_time_axis_labels_never_overlap(days: int) -> None:
+    start = utc(2026, 11, 30)
+    root = ET.fromstring(render((LONDON,), start, start + timedelta(days=days), "q"))
+    axis = [t for t in root.iter(f"{SVG}text") if t.get("y") == str(TOP - 18)]
+    texts = [t.text or "" for t in axis]
+    assert texts.count("Mon 11-30") == 1 and sum(t.endswith("h") for t in texts) >= days
+    assert sum(" " in t for t in texts) == days  # every day keeps its label
+    xs = [float(t.get("x") or 0) for t in axis]
+    for (left, text), right in zip(zip(xs, texts, strict=True), xs[1:], strict=False):
+        assert right >= left + CHAR_WIDTH * len(text), (text, left, right)
+    if days == 1:  # room for every six hours
+        assert texts == ["Mon 11-30", "06h", "12h", "18h"]
