@@ -101,7 +101,12 @@ class CallRecords:
             raw_summary, raw_log = pipe.execute()
         if not raw_summary:
             return None
-        return CallSummary.from_json(raw_summary), [event_from_json(e) for e in raw_log]
+        events = [event_from_json(e) for e in raw_log]
+        # Stored order is the order of the writes; an event spooled while Redis was down is
+        # written when it is replayed, after later ones. Each goes back to its own instant (a
+        # stable sort: the events of one write share theirs and keep their order).
+        events.sort(key=lambda event: event.at)
+        return CallSummary.from_json(raw_summary), events
 
     def between(self, start: float, end: float) -> Iterator[CallSummary]:
         """Every call started in [start, end), oldest first, read in pipelined chunks."""

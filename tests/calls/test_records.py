@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from ivr.calls.events import CallStarted, RouteDecided
+from ivr.calls.events import CallStarted, RouteDecided, VoicemailRecorded
 from ivr.calls.kpis import KpiFacts
 from ivr.calls.records import CHUNK, CallRecords
 from ivr.calls.summary import IN_PROGRESS
@@ -71,6 +71,24 @@ def test_show_gives_the_summary_and_the_events_oldest_first(connection: redis.Re
     route = next(e for e in events if isinstance(e, RouteDecided))
     assert route.passed_over[0].pool == "cairo"
     assert CallRecords(connection).show("CAunknown") is None
+
+
+def test_show_puts_an_event_replayed_late_where_it_happened(connection: redis.Redis) -> None:
+    # A callback spooled while Redis was down is replayed after later events were written: the
+    # timeline shows it at its own instant, the events of one write keeping their order.
+    store = Store(connection)
+    record_call(store, "CA1", T0, outcome="voicemail")
+    stored = store.events("CA1")
+    store.record("CA1", [VoicemailRecorded(T0 + 5, recording_sid="RE" + "a" * 32, seconds=9)])
+    found = CallRecords(connection).show("CA1")
+    assert found is not None
+    events = found[1]
+    assert [e.at for e in events] == sorted(e.at for e in events)
+    assert isinstance(events[-1], type(stored[-1])) and events[-1] == stored[-1]
+    late = [e for e in events if isinstance(e, VoicemailRecorded) and e.at == T0 + 5]
+    assert len(late) == 1 and events.index(late[0]) < len(stored)
+    same_instant = [e for e in stored if e.at == stored[0].at]
+    assert events[: len(same_instant)] == same_instant  # one write's events keep their order
 
 
 def test_between_reads_every_call_of_the_range_in_chunks(connection: redis.Redis) -> None:
