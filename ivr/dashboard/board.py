@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from routing.coverage import gap_seconds, serving
+from routing.coverage import gap_seconds, serving, why_closed
 from routing.model import Pool, Pools
-from routing.shifts import span_seconds
+from routing.shifts import span_seconds, utc
 
 DAY = 24 * 3600
 LOOK_AHEAD_SECONDS = 7 * DAY  # how far the wallboard looks for shift changes and gaps
@@ -37,6 +37,7 @@ class QueueGap:
     start: int | None  # None: no gap within the look-ahead
     end: int | None  # None: it lasts past the look-ahead
     now: bool  # the gap has begun: calls for the queue go to voicemail right now
+    why: tuple[str, ...] = ()  # "pool: reason" of the pools closed by a holiday or a closure
 
 
 def pools_now(pools: Pools, away: Iterable[str], at: float) -> list[PoolNow]:
@@ -79,5 +80,11 @@ def next_gaps(pools: Pools, at: float) -> list[QueueGap]:
             continue
         start, end = upcoming[0]
         last = None if end >= instant + LOOK_AHEAD_SECONDS else end
-        found.append(QueueGap(queue, start, last, start <= at))
+        # Off shift is the usual reason, and the clock says as much; a day off is news.
+        why = tuple(
+            f"{pool.name}: {reason}"
+            for pool, reason in why_closed(involved, queue, utc(start))
+            if not reason.startswith("off shift")
+        )
+        found.append(QueueGap(queue, start, last, start <= at, why))
     return found

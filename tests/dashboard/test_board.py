@@ -44,6 +44,15 @@ def test_the_next_gap_is_the_weekend_and_a_running_gap_is_now() -> None:
     assert running["tech"].now and running["tech"].start == at("2026-12-05T01:00")
 
 
+def test_a_gap_names_the_holiday_or_closure_behind_it() -> None:
+    christmas = {gap.queue: gap for gap in next_gaps(sample(), at("2026-12-24T10:00"))}
+    billing = christmas["billing"]
+    assert billing.start == at("2026-12-24T16:00") and billing.end == at("2026-12-25T00:00")
+    assert billing.why == ("london: closed 2026-12-24 13:00 to 2026-12-25 00:00",)
+    weekend = {gap.queue: gap for gap in next_gaps(sample(), at("2026-12-02T10:00"))}
+    assert weekend["billing"].why == ()  # every pool simply off shift: nothing to add
+
+
 def test_no_pools_no_rows() -> None:
     assert pools_now(Pools(), set(), at("2026-12-02T10:00")) == []
     assert next_gaps(Pools(), at("2026-12-02T10:00")) == []

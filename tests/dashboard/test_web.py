@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import redis
@@ -201,3 +202,12 @@ def test_coverage_shows_the_grid_of_ivr_coverage_and_its_gaps(
     assert "london: off shift, Sat 01:00 Europe/London" in html
     christmas = client.get("/dashboard/coverage?from=2026-12-21&tz=UTC&queue=billing")
     assert "london: holiday, Christmas Day" in christmas.get_data(as_text=True)
+
+
+def test_the_wallboard_names_the_day_off_behind_the_next_gap(dash_app: Flask) -> None:
+    christmas_eve = datetime(2026, 12, 24, 10, 0, tzinfo=UTC).timestamp()
+    dash_app.extensions["dashboard"].clock = lambda: christmas_eve
+    client = dash_app.test_client()
+    log_in(client, "sup")
+    html = client.get("/dashboard?tz=UTC").get_data(as_text=True)
+    assert "(london: closed 2026-12-24 13:00 to 2026-12-25 00:00)" in html
