@@ -62,20 +62,19 @@ class OverHttp:
 
     def post(self, url: str, params: dict[str, str], signature: str) -> tuple[int, str]:
         """POST with urllib."""
-        request = urllib.request.Request(
-            url, data=urlencode(params).encode(), headers={"X-Twilio-Signature": signature}
+        return self._exchange(
+            urllib.request.Request(
+                url, data=urlencode(params).encode(), headers={"X-Twilio-Signature": signature}
+            )
         )
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return int(response.status), response.read().decode()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read().decode()
 
     def get(self, path: str, token: str) -> tuple[int, str]:
         """GET one of the server's API URLs with a bearer token; (status, body)."""
-        request = urllib.request.Request(
-            self.base + path, headers={"Authorization": f"Bearer {token}"}
-        )
+        headers = {"Authorization": f"Bearer {token}"}
+        return self._exchange(urllib.request.Request(self.base + path, headers=headers))
+
+    def _exchange(self, request: urllib.request.Request) -> tuple[int, str]:
+        """The answer's status and body, an HTTP error's too."""
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return int(response.status), response.read().decode()
