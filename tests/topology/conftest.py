@@ -18,9 +18,14 @@ from pathlib import Path
 import pytest
 import redis
 
+from ivr.settings import Settings
 from tests.server.conftest import Server, free_port, running_server
 
 START_TIMEOUT = 15.0
+FAILOVER_TIMEOUT = 30.0  # a replica promoted, by Sentinel or by the Cluster
+# How long a webhook may take while Redis is stopped or failing over: its Redis time limit,
+# and the slack of the request's own work.
+ANSWER_BOUND = Settings().webhook_redis_seconds + 0.5
 SLOTS = 16384
 
 

@@ -10,16 +10,19 @@ from pathlib import Path
 
 import pytest
 
-from ivr.settings import Settings
 from ivr.store import CALL_KEY
 from tests.server.conftest import HttpCaller, Server
-from tests.topology.conftest import ClusterSet, RedisProcess, two_hosts, wait_until
+from tests.topology.conftest import (
+    ANSWER_BOUND,
+    FAILOVER_TIMEOUT,
+    ClusterSet,
+    RedisProcess,
+    two_hosts,
+    wait_until,
+)
 from tests.topology.test_topologies import SUPPORT_LINE, _flows
 
 pytestmark = pytest.mark.topology
-
-ANSWER_BOUND = Settings().webhook_redis_seconds + 0.5  # the slack: the request's own work
-FAILOVER_TIMEOUT = 30.0
 
 
 @pytest.fixture

@@ -13,16 +13,14 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from ivr.settings import Settings
 from ivr.store import CALL_KEY, CALLS_KEY, EVENTS_KEY, PRESENCE_KEY, PRESENCE_TOKEN_KEY
 from tests.conftest import parse_twiml
 from tests.server.conftest import HttpCaller, Server, action_of, running_server, says, verbs
-from tests.topology.conftest import ClusterSet, RedisProcess, wait_until
+from tests.topology.conftest import ANSWER_BOUND, ClusterSet, RedisProcess, wait_until
 from tests.topology.test_topologies import SUPPORT_LINE, _flows
 
 pytestmark = pytest.mark.topology
 
-ANSWER_BOUND = Settings().webhook_redis_seconds + 0.5  # the slack: the request's own work
 STALL_SECONDS = 3.0  # longer than a webhook's Redis time and than a command's timeout
 
 

@@ -8,15 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from ivr.settings import Settings
 from tests.server.conftest import Server, says
-from tests.topology.conftest import SentinelSet, _sentinel_field, two_hosts
+from tests.topology.conftest import (
+    ANSWER_BOUND,
+    FAILOVER_TIMEOUT,
+    SentinelSet,
+    _sentinel_field,
+    two_hosts,
+)
 from tests.topology.test_topologies import SUPPORT_LINE, _flows
 
 pytestmark = pytest.mark.topology
-
-FAILOVER_TIMEOUT = 30.0
-ANSWER_BOUND = Settings().webhook_redis_seconds + 0.5  # the slack: the request's own work
 
 
 @pytest.fixture

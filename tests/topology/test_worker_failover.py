@@ -24,11 +24,10 @@ from tests.tickets.conftest import (
 )
 from tests.tickets.fakes import FakeServices, running
 from tests.tickets.test_cli_and_sigkill import start_worker
-from tests.topology.conftest import SentinelSet, _sentinel_field
+from tests.topology.conftest import FAILOVER_TIMEOUT, SentinelSet, _sentinel_field
 
 pytestmark = pytest.mark.topology
 
-FAILOVER_TIMEOUT = 30.0
 DELIVERY_TIMEOUT = 30.0
 
 
