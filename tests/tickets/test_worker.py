@@ -469,14 +469,10 @@ def test_a_freshdesk_ticket_whose_answer_was_lost_is_found_not_made_again(
         if t["subject"].startswith(f"[{ticket.id}] ")
     ]
     assert len(ours) == 1 and len(freshdesk.services.seen("POST", "/api/v2/tickets")) == 1
-    pages = [
-        dict(parse_qsl(r.query))["page"] for r in freshdesk.services.seen("GET", "/api/v2/tickets")
-    ]
-    assert pages == ["1", "1", "2"]  # before the first create, then until found
-    since = dict(parse_qsl(freshdesk.services.seen("GET", "/api/v2/tickets")[0].query))[
-        "updated_since"
-    ]
-    assert since == "2026-12-03T07:29:00Z"  # a minute before the voicemail
+    lookups = [dict(parse_qsl(r.query)) for r in freshdesk.services.seen("GET", "/api/v2/tickets")]
+    # Before the first create, then page by page until found.
+    assert [q["page"] for q in lookups] == ["1", "1", "2"]
+    assert lookups[0]["updated_since"] == "2026-12-03T07:29:00Z"  # a minute before the voicemail
 
 
 def test_a_freshdesk_lookup_that_fails_creates_nothing(freshdesk: Freshdesk) -> None:
