@@ -12,6 +12,8 @@ from ivr.calls.records import CallRecords
 from ivr.calls.summary import iso
 from ivr.errors import BadQuery
 
+MAX_DAILY_DAYS = 3660  # ten years of rows by day
+
 
 def parse_instant(text: str) -> float:
     """An ISO-8601 instant (or date) as Unix seconds; without an offset it is UTC."""
@@ -44,21 +46,35 @@ def day_span(start_day: date, end_day: date, zone: ZoneInfo) -> tuple[float, flo
     """[first instant of start_day, first instant after end_day) in `zone`, as Unix seconds."""
     if end_day < start_day:
         raise BadQuery(f"the last day {end_day} is before the first {start_day}")
-    start = datetime.combine(start_day, datetime.min.time(), zone)
-    end = datetime.combine(end_day + timedelta(days=1), datetime.min.time(), zone)
-    return start.timestamp(), end.timestamp()
+    try:
+        start = datetime.combine(start_day, datetime.min.time(), zone)
+        end = datetime.combine(end_day + timedelta(days=1), datetime.min.time(), zone)
+        return start.timestamp(), end.timestamp()
+    except OverflowError as exc:  # the day after 9999-12-31, or beyond the epoch's range
+        raise BadQuery(f"the days {start_day} to {end_day} are out of range") from exc
 
 
-def kpi_report(
-    records: CallRecords, start_day: date, end_day: date, by: str, threshold: float, zone: str
-) -> dict[str, Any]:
-    """The KPIs of the calls started from start_day to end_day (inclusive) in `zone`."""
+def kpi_query(
+    start_day: date, end_day: date, by: str, threshold: float, zone: str
+) -> tuple[ZoneInfo, tuple[float, float]]:
+    """The zone and the span of a KPI query; BadQuery (and nothing read) when it is not valid."""
     if by not in GROUPINGS:
         raise BadQuery(f"cannot group by {by!r}: use one of {', '.join(GROUPINGS)}")
     if not threshold >= 0:
         raise BadQuery(f"the threshold must be a number of seconds >= 0, not {threshold}")
     tz = parse_zone(zone)
     span = day_span(start_day, end_day, tz)
+    if by == "day" and (end_day - start_day).days >= MAX_DAILY_DAYS:
+        # By day every day has a row, calls or not: centuries of them would take gigabytes.
+        raise BadQuery(f"by day, a period of at most {MAX_DAILY_DAYS} days, please")
+    return tz, span
+
+
+def kpi_report(
+    records: CallRecords, start_day: date, end_day: date, by: str, threshold: float, zone: str
+) -> dict[str, Any]:
+    """The KPIs of the calls started from start_day to end_day (inclusive) in `zone`."""
+    tz, span = kpi_query(start_day, end_day, by, threshold, zone)
     return kpis(records.kpi_facts(*span), by, threshold, tz, start_day, end_day)
 
 

@@ -15,7 +15,14 @@ import click
 from ivr.calls.events import CallEvent, RouteDecided, to_dict
 from ivr.calls.kpis import FIELDS as KPI_FIELDS
 from ivr.calls.kpis import GROUPINGS
-from ivr.calls.queries import csv_safe, kpi_report, parse_instant, parse_zone, public_event
+from ivr.calls.queries import (
+    csv_safe,
+    kpi_query,
+    kpi_report,
+    parse_instant,
+    parse_zone,
+    public_event,
+)
 from ivr.calls.records import CallRecords
 from ivr.calls.summary import FIELDS, OUTCOMES, CallSummary, iso
 from ivr.embedded import ensure_redis
@@ -172,6 +179,10 @@ def kpis_command(
         raise click.BadParameter(str(exc), param_hint="--tz") from exc
     if end < start:
         raise click.BadParameter(f"{end.date()} is before --from {start.date()}", param_hint="--to")
+    try:
+        kpi_query(start.date(), end.date(), by, threshold, zone_name)
+    except BadQuery as exc:
+        raise click.UsageError(str(exc)) from exc
     with _records() as records:
         report = _ask(
             lambda: kpi_report(records, start.date(), end.date(), by, threshold, zone_name)

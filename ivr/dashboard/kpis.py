@@ -60,7 +60,10 @@ def index() -> str:
         abort(400, f"by hour, a period of at most {MAX_HOURLY_DAYS} days, please")
     threshold = _threshold()
     records = CallRecords(services().store.redis)
-    report = kpi_report(records, start, end, by, threshold, zone().key)
+    try:
+        report = kpi_report(records, start, end, by, threshold, zone().key)
+    except BadQuery as exc:  # e.g. the last day 9999-12-31: no day after it to end the span
+        abort(400, str(exc))
     rows = report["rows"]
     return render_template(
         "dashboard/kpis.html",

@@ -78,6 +78,8 @@ def test_bad_parameters_are_400(settings: Settings, connection: redis.Redis) -> 
         "/api/kpis?from=2026-05-28&to=2026-05-28&threshold=-1",
         "/api/kpis?from=2026-05-28&to=2026-05-28&threshold=nan",
         "/api/kpis?from=2026-05-28&to=2026-05-28&threshold=soon",
+        "/api/kpis?from=2026-05-28&to=9999-12-31&by=queue",  # no day after the last one
+        "/api/kpis?from=0001-01-01&to=9999-12-30",  # millions of rows by day
     ):
         response = client.get(url, headers=BEARER)
         assert response.status_code == 400, url

@@ -59,6 +59,7 @@ def test_kpis_default_period_and_bad_input(dash_app: Flask) -> None:
     assert len(svgs(html)) == 3
     refused = ["from=2026-12-05&to=2026-12-01", "from=someday", "by=week", "threshold=-3"]
     refused += ["from=2020-01-01&to=2026-12-01", "from=2026-10-01&to=2026-12-01&by=hour"]
+    refused += ["from=9999-12-31&to=9999-12-31"]  # no day after it to end the period
     for query in refused:
         assert client.get(f"/dashboard/kpis?{query}").status_code == 400, query
 
