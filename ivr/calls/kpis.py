@@ -119,7 +119,7 @@ def kpis(
         while day <= end_day:
             groups[day.isoformat()] = []
             day += timedelta(days=1)
-    key_of = _grouping(by)
+    key_of, place = _grouping(by)
     everything: list[KpiFacts] = []
     for call in calls:
         facts = call if isinstance(call, KpiFacts) else KpiFacts.of(call)
@@ -134,7 +134,7 @@ def kpis(
         if group is None:
             group = groups[key] = []
         group.append(facts)
-    rows = [_row(key, groups[key], threshold) for key in sorted(groups, key=_order)]
+    rows = [_row(key, groups[key], threshold) for key in sorted(groups, key=place)]
     return {"rows": rows, "total": _row(None, everything, threshold)}
 
 
@@ -144,25 +144,66 @@ def totals(calls: Iterable[KpiFacts], threshold: float) -> dict[str, Any]:
     return _row(None, list(calls), threshold)
 
 
-def _grouping(by: str) -> Callable[[KpiFacts, datetime], str | None]:
-    """The key of a call's row, from its facts and its local start time."""
+def _grouping(
+    by: str,
+) -> tuple[Callable[[KpiFacts, datetime], str | None], Callable[[str | None], tuple[Any, ...]]]:
+    """The key of a call's row, from its facts and its local start time; and the rows' order."""
     if by not in ("day", "hour"):
         value = itemgetter(KpiFacts._fields.index(by))  # queue, pool or language: text or None
-        return lambda facts, _: value(facts) or None
+        return (lambda facts, _: value(facts) or None), _order
     # A day has few distinct keys and tens of thousands of calls: format each key once.
-    formatted: dict[tuple[int, ...], str] = {}
+    formatted: dict[tuple[int, ...], str | None] = {}
+    places: dict[str | None, tuple[Any, ...]] = {}
 
     def local_key(_: KpiFacts, local: datetime) -> str:
         stamp = (local.year, local.month, local.day, local.hour if by == "hour" else 0)
         key = formatted.get(stamp)
         if key is None:
-            key = f"{stamp[0]:04d}-{stamp[1]:02d}-{stamp[2]:02d}"
-            if by == "hour":
-                key += f" {stamp[3]:02d}:00"
-            formatted[stamp] = key
+            key = twice_key(stamp, local) if stamp in formatted else new_key(stamp, local)
         return key
 
-    return local_key
+    def new_key(stamp: tuple[int, ...], local: datetime) -> str:
+        key = f"{stamp[0]:04d}-{stamp[1]:02d}-{stamp[2]:02d}"
+        if by == "hour":
+            key += f" {stamp[3]:02d}:00"
+            if _repeated_hour(local):
+                formatted[stamp] = None  # None: look the hour up by offset too
+                return twice_key(stamp, local)
+        formatted[stamp] = key
+        places[key] = (*stamp, 0)
+        return key
+
+    def twice_key(stamp: tuple[int, ...], local: datetime) -> str:
+        # The hour the clocks go back over is two hours of calls: a row for each, by offset.
+        offset = _seconds(local.utcoffset())
+        placed = (*stamp, -offset)  # the first of the two is the further ahead of UTC
+        key = formatted.get(placed)
+        if key is None:
+            key = formatted[placed] = (
+                f"{stamp[0]:04d}-{stamp[1]:02d}-{stamp[2]:02d} {stamp[3]:02d}:00"
+                + local.isoformat()[-6:]  # the UTC offset, "-04:00"
+            )
+            places[key] = placed
+        return key
+
+    def place(key: str | None) -> tuple[Any, ...]:
+        return places[key]
+
+    return local_key, place if by == "hour" else _order
+
+
+def _repeated_hour(local: datetime) -> bool:
+    """Whether some wall time of `local`'s hour happens twice (the clocks go back within it)."""
+    for minute, second in ((0, 0), (15, 0), (30, 0), (45, 0), (59, 59)):
+        wall = local.replace(minute=minute, second=second, microsecond=0, fold=0)
+        # A repeated time is ahead of UTC by more the first time; a skipped one, by less.
+        if _seconds(wall.utcoffset()) > _seconds(wall.replace(fold=1).utcoffset()):
+            return True
+    return False
+
+
+def _seconds(offset: timedelta | None) -> int:
+    return int(offset.total_seconds()) if offset is not None else 0
 
 
 def _row(key: str | None, calls: list[KpiFacts], threshold: float) -> dict[str, Any]:

@@ -14,12 +14,15 @@ from ivr.calls.kpis import FIELDS, KpiFacts, kpis, totals
 from ivr.calls.summary import CallSummary
 
 ZONES = ["UTC", "America/New_York", "Asia/Ho_Chi_Minh", "Australia/Lord_Howe", "Africa/Cairo"]
-BASE = datetime(2026, 3, 7, tzinfo=UTC).timestamp()  # a US clock change falls in the window
+# Windows of four days with clock changes: US clocks go forward on 8 March and back on 1 November,
+# Lord Howe's go back half an hour on 5 April, Cairo's back an hour on 29 October.
+FIRST_DAYS = [date(2026, 3, 7), date(2026, 4, 3), date(2026, 10, 28), date(2026, 10, 30)]
 
 
 @st.composite
-def summaries(draw: st.DrawFn) -> CallSummary:
-    start = BASE + draw(st.floats(0, 4 * 86400, allow_nan=False))
+def summaries(draw: st.DrawFn, first: date = FIRST_DAYS[0]) -> CallSummary:
+    base = datetime.combine(first, datetime.min.time(), UTC).timestamp()
+    start = base + draw(st.floats(0, 4 * 86400, allow_nan=False))
     routed = draw(st.booleans())
     route_at = start + draw(st.floats(0, 60)) if routed else None
     answered_at = None
@@ -54,8 +57,24 @@ def oracle(
             return local(c).date().isoformat()
         if by == "hour":
             t = local(c)
-            return f"{t.year:04d}-{t.month:02d}-{t.day:02d} {t.hour:02d}:00"
+            label = f"{t.year:04d}-{t.month:02d}-{t.day:02d} {t.hour:02d}:00"
+            return label + offset(t) if len(offsets(t)) > 1 else label
         return getattr(c, by) or None
+
+    def offsets(t: datetime) -> set[str]:
+        """The UTC offsets of every real minute whose wall clock shows t's date and hour."""
+        start = int(t.timestamp()) // 60 * 60
+        minutes = (datetime.fromtimestamp(start + m * 60, zone) for m in range(-180, 181))
+        return {offset(w) for w in minutes if (w.date(), w.hour) == (t.date(), t.hour)}
+
+    def offset(t: datetime) -> str:
+        return t.isoformat()[-6:]
+
+    def earliest(k: str | None) -> tuple[bool, float, str]:
+        """Hours in the order they happened; days and other keys by name."""
+        if by != "hour":
+            return k is None, 0.0, k or ""
+        return False, min(c.started_at or 0.0 for c in inside if key(c) == k), ""
 
     def row(k: str | None, group: list[CallSummary]) -> dict[str, Any]:
         offered = [c for c in group if c.route_at is not None]
@@ -84,7 +103,7 @@ def oracle(
     keys = {key(c) for c in inside}
     if by == "day":
         keys |= {(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)}
-    ordered = sorted(keys, key=lambda k: (k is None, k or ""))
+    ordered = sorted(keys, key=earliest)
     return {
         "rows": [row(k, [c for c in inside if key(c) == k]) for k in ordered],
         "total": row(None, inside),
@@ -100,9 +119,15 @@ def close(got: dict[str, Any], want: dict[str, Any]) -> None:
             assert got[name] == want[name], name
 
 
+@st.composite
+def window(draw: st.DrawFn) -> tuple[date, list[CallSummary]]:
+    first = draw(st.sampled_from(FIRST_DAYS))
+    return first, draw(st.lists(summaries(first), max_size=30))
+
+
 @settings(max_examples=150, deadline=None)
 @given(
-    calls=st.lists(summaries(), max_size=30),
+    window=window(),
     by=st.sampled_from(["day", "hour", "queue", "pool", "language"]),
     threshold=st.sampled_from([0.0, 20.0, 30.0]),
     zone=st.sampled_from(ZONES),
@@ -110,9 +135,15 @@ def close(got: dict[str, Any], want: dict[str, Any]) -> None:
     days=st.integers(0, 3),
 )
 def test_kpis_match_the_oracle(
-    calls: list[CallSummary], by: str, threshold: float, zone: str, first: int, days: int
+    window: tuple[date, list[CallSummary]],
+    by: str,
+    threshold: float,
+    zone: str,
+    first: int,
+    days: int,
 ) -> None:
-    start = date(2026, 3, 7) + timedelta(days=first)
+    base, calls = window
+    start = base + timedelta(days=first)
     end = start + timedelta(days=days)
     got = kpis(calls, by, threshold, ZoneInfo(zone), start, end)
     want = oracle(calls, by, threshold, ZoneInfo(zone), start, end)
@@ -139,6 +170,20 @@ def test_service_level_counts_every_abandon_among_offered_calls() -> None:
     assert total["asa_seconds"] == pytest.approx(44 / 3, abs=1e-3)
     assert total["answer_p50"] == 20 and total["answer_p90"] == 21
     assert total["abandon_rate"] == 0.25
+
+
+def test_the_hour_clocks_go_back_over_is_two_rows_in_order() -> None:
+    zone = ZoneInfo("Europe/London")  # 25 October 2026: 02:00 BST is 01:00 GMT again
+    first = datetime(2026, 10, 25, 0, 30, tzinfo=UTC).timestamp()  # 01:30 BST
+    starts = [first, first + 3600, first + 7200]  # 01:30 BST, 01:30 GMT, 02:30 GMT
+    calls = [CallSummary(f"CA{i}", started_at=t) for i, t in enumerate(starts)]
+    day = date(2026, 10, 25)
+    rows = [(r["key"], r["calls"]) for r in kpis(calls, "hour", 20, zone, day, day)["rows"]]
+    assert rows == [
+        ("2026-10-25 01:00+01:00", 1),
+        ("2026-10-25 01:00+00:00", 1),
+        ("2026-10-25 02:00", 1),
+    ]
 
 
 def test_days_are_local_and_the_last_day_is_inclusive() -> None:
