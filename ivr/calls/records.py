@@ -19,7 +19,7 @@ from redis.cluster import RedisCluster
 from ivr.calls.events import CallEvent
 from ivr.calls.events import from_json as event_from_json
 from ivr.calls.kpis import KpiFacts
-from ivr.calls.summary import IN_PROGRESS, INDEXED, CallSummary
+from ivr.calls.summary import IN_PROGRESS, INDEXED, CallSummary, iso
 from ivr.errors import BadQuery, StoreUnavailable
 from ivr.store import (
     CALL_LOG_KEY,
@@ -82,6 +82,8 @@ class CallRecords:
             raise BadQuery(f"unknown filter {', '.join(unknown)}: use {', '.join(INDEXED)}")
         if not 1 <= limit <= MAX_LIMIT:
             raise BadQuery(f"limit must be between 1 and {MAX_LIMIT}, not {limit}")
+        if since is not None and until is not None and until < since:
+            raise BadQuery(f"until {iso(until)} is before since {iso(since)}")
         after = parse_cursor(cursor) if cursor else None
         top = until if until is not None else float("inf")
         bottom = since if since is not None else float("-inf")

@@ -85,6 +85,10 @@ def calls(
         return
     if as_json and as_csv:
         raise click.UsageError("--json and --csv exclude each other")
+    if since is not None and until is not None and until < since:
+        raise click.BadParameter(
+            f"{iso(until)} is before --since {iso(since)}", param_hint="--until"
+        )
     given = {"flow": flow, "queue": queue, "pool": pool, "outcome": outcome,
              "language": language, "caller": caller}  # fmt: skip
     wanted = {name: value for name, value in given.items() if value}

@@ -92,3 +92,11 @@ def test_redis_down_is_503(settings: Settings) -> None:
     for url in ("/api/calls", "/api/calls/CA1", "/api/kpis?from=2026-05-28&to=2026-05-28"):
         response = client.get(url, headers=BEARER)
         assert response.status_code == 503 and "Redis" in response.get_json()["error"], url
+
+
+def test_until_before_since_is_400(settings: Settings, connection: redis.Redis) -> None:
+    record_call(Store(connection), "CA1", T0)
+    client = api(settings, connection)
+    query = "since=2026-05-28T21:00:00Z&until=2026-05-28T20:00:00Z"
+    response = client.get(f"/api/calls?{query}", headers=BEARER)
+    assert response.status_code == 400 and "before" in response.get_json()["error"]

@@ -60,6 +60,7 @@ def test_bad_input_exits_2_and_says_why(runner: CliRunner, env: dict[str, str]) 
         (["--since", "yesterday"], "ISO-8601"),
         (["--outcome", "lost"], "lost"),
         (["--limit", "0"], "limit"),
+        (["--since", "2026-05-28T21:00:00", "--until", "2026-05-28T20:00+00:00"], "--since"),
     ]:
         result = runner.invoke(calls, args, env=env)
         assert result.exit_code == 2 and word in result.output, result.output
