@@ -43,7 +43,9 @@ def calls() -> Response:
     filters = {name: args[name] for name in INDEXED if args.get(name)}
     if "outcome" in filters and filters["outcome"] not in OUTCOMES:
         raise BadQuery(f"unknown outcome {filters['outcome']!r}: use {', '.join(OUTCOMES)}")
-    since, until = (parse_instant(args[k]) if args.get(k) else None for k in ("since", "until"))
+    if filters.get("caller", "").startswith(" "):
+        filters["caller"] = "+" + filters["caller"][1:]  # an E.164 number's `+`, sent unencoded
+    since, until = (_instant(args[k]) if args.get(k) else None for k in ("since", "until"))
     found, cursor = _records().find(since, until, filters, _number("limit", 50), args.get("cursor"))
     return jsonify(calls=[s.public() for s in found], next=cursor)
 
@@ -73,6 +75,21 @@ def kpis() -> Response:
         args.get("tz", "UTC"),
     )
     return jsonify(report)
+
+
+def _instant(text: str) -> float:
+    """An ISO-8601 instant of the query string, whose `+01:00` may have come as ` 01:00`."""
+    try:
+        return parse_instant(text)
+    except BadQuery:
+        before, space, offset = text.rpartition(" ")
+        if not space:
+            raise
+    # A query string decodes an unencoded `+` as a space: the offset's sign, most likely.
+    try:
+        return parse_instant(f"{before}+{offset}")
+    except BadQuery:
+        return parse_instant(text)  # the error about what was sent
 
 
 def _number(name: str, default: int) -> int:

@@ -94,6 +94,23 @@ def test_redis_down_is_503(settings: Settings) -> None:
         assert response.status_code == 503 and "Redis" in response.get_json()["error"], url
 
 
+def test_a_plus_sent_unencoded_is_still_a_plus(settings: Settings, connection: redis.Redis) -> None:
+    store = Store(connection)
+    record_call(store, "CA1", T0, caller="+84901111222")
+    record_call(store, "CA2", T0 + 60, caller="+442071234567")
+    client = api(settings, connection)
+    # curl 'http://.../api/calls?caller=+84901111222': the query string decodes `+` as a space.
+    by_caller = client.get("/api/calls?caller=+84901111222", headers=BEARER).get_json()
+    assert [c["sid"] for c in by_caller["calls"]] == ["CA1"]
+    since = client.get("/api/calls?since=2026-05-28T21:27:00+01:00", headers=BEARER)
+    assert [c["sid"] for c in since.get_json()["calls"]] == ["CA2"]  # 20:27 UTC
+    span = "since=2026-05-28 21:27:00&until=2026-05-28 21:30"  # UTC, without an offset
+    local = client.get(f"/api/calls?{span}", headers=BEARER)
+    assert local.status_code == 200 and local.get_json()["calls"] == []
+    wrong = client.get("/api/calls?since=2026-05-28 soon", headers=BEARER)
+    assert wrong.status_code == 400 and "'2026-05-28 soon'" in wrong.get_json()["error"]
+
+
 def test_until_before_since_is_400(settings: Settings, connection: redis.Redis) -> None:
     record_call(Store(connection), "CA1", T0)
     client = api(settings, connection)
