@@ -6,8 +6,8 @@ Definitions (the README explains them for supervisors):
 - answered / abandoned / voicemail / self_service / failed: calls of that outcome;
 - service_level: offered calls answered within `threshold` seconds of reaching the route step,
   over offered calls (null when none were offered); every abandon counts, however short;
-- asa_seconds: mean wait of the answered offered calls; answer_p50 / answer_p90: nearest-rank
-  percentiles of those waits (null when there are none);
+- asa_seconds: mean wait of the answered offered calls (calls answered and still under way
+  too); answer_p50 / answer_p90: nearest-rank percentiles of those waits (null when none);
 - abandon_rate: abandoned over offered.
 
 They read only a few fields of each call, its `KpiFacts`: a projection of the summary, also kept
@@ -59,7 +59,7 @@ class KpiFacts(NamedTuple):
     started_at: float
     outcome: str
     offered: bool  # reached a route step
-    wait_seconds: float | None  # an offered call's wait until answered; None otherwise
+    wait_seconds: float | None  # an offered call's wait until answered (ended or not); or None
     queue: str | None
     pool: str | None
     language: str
@@ -69,10 +69,10 @@ class KpiFacts(NamedTuple):
         """The facts of a call's summary; None for a call not started."""
         if summary.started_at is None:
             return None
-        outcome = summary.outcome
-        wait = summary.wait_seconds if outcome == "answered" else None
-        return cls(summary.sid, summary.started_at, outcome, summary.route_at is not None, wait,
-                   summary.queue, summary.pool, summary.language)  # fmt: skip
+        # The wait of a call answered and still under way is known, and counts: dropping it
+        # made every conversation in progress a miss of the service level.
+        return cls(summary.sid, summary.started_at, summary.outcome, summary.route_at is not None,
+                   summary.wait_seconds, summary.queue, summary.pool, summary.language)  # fmt: skip
 
     @classmethod
     def finished(cls, summary: CallSummary) -> KpiFacts | None:

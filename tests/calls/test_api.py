@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import redis
 from flask.testing import FlaskClient
 
@@ -9,6 +11,8 @@ from ivr.app import create_app
 from ivr.settings import Settings
 from ivr.store import Store
 from tests.calls.builders import T0, record_call
+from tests.conftest import Caller, line_app
+from tests.voice.test_hold import FLOW, POOLS
 
 API_TOKEN = "api-token-for-tests"
 BEARER = {"Authorization": f"Bearer {API_TOKEN}"}
@@ -117,3 +121,23 @@ def test_until_before_since_is_400(settings: Settings, connection: redis.Redis) 
     query = "since=2026-05-28T21:00:00Z&until=2026-05-28T20:00:00Z"
     response = client.get(f"/api/calls?{query}", headers=BEARER)
     assert response.status_code == 400 and "before" in response.get_json()["error"]
+
+
+def test_a_conversation_under_way_counts_for_the_service_level(
+    settings: Settings, connection: redis.Redis, tmp_path: Path
+) -> None:
+    app = line_app(settings.with_(api_token=API_TOKEN), connection, tmp_path / "line", FLOW, POOLS)
+    clock = [T0]
+    app.extensions["ivr"].clock = lambda: clock[0]
+    client = app.test_client()
+    caller = Caller(client)
+    dial = caller.twiml("/voice/incoming")
+    number = dial.find("Dial/Number")
+    assert number is not None
+    clock[0] += 6  # Lan picks up after six seconds, and the two are still talking
+    leg = {"CallSid": "CA" + "0" * 32, "ParentCallSid": caller.sid, "CallStatus": "in-progress"}
+    assert caller.post(number.attrib["statusCallback"], **leg).status_code == 200
+    query = {"from": "2026-05-28", "to": "2026-05-28"}
+    total = client.get("/api/kpis", query_string=query, headers=BEARER).get_json()["total"]
+    assert total["offered"] == 1 and total["service_level"] == 1.0
+    assert total["asa_seconds"] == 6 and total["answer_p90"] == 6

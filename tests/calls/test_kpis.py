@@ -30,7 +30,7 @@ def summaries(draw: st.DrawFn, first: date = FIRST_DAYS[0]) -> CallSummary:
         answered_at = (route_at if route_at is not None else start) + draw(
             st.sampled_from([0.0, 5.0, 19.999, 20.0, 20.001, 45.5, 300.0])
         )
-    ended = draw(st.booleans()) or answered_at is not None
+    ended = draw(st.booleans())  # an answered call may still be under way
     return CallSummary(
         sid=f"CA{draw(st.integers(0, 10**9))}",
         queue=draw(st.sampled_from([None, "billing", "tech"])),
@@ -81,7 +81,7 @@ def oracle(
         waits = [
             c.answered_at - c.route_at
             for c in offered
-            if c.outcome == "answered" and c.answered_at is not None and c.route_at is not None
+            if c.answered_at is not None and c.route_at is not None
         ]
         waits = [round(max(0.0, w), 3) for w in waits]
 
@@ -184,6 +184,18 @@ def test_the_hour_clocks_go_back_over_is_two_rows_in_order() -> None:
         ("2026-10-25 01:00+00:00", 1),
         ("2026-10-25 02:00", 1),
     ]
+
+
+def test_a_call_answered_and_still_under_way_counts_its_wait() -> None:
+    start = datetime(2026, 5, 4, 9, tzinfo=UTC).timestamp()
+    talking = CallSummary("a", started_at=start, route_at=start + 10, answered_at=start + 14)
+    ended = CallSummary("b", started_at=start, route_at=start + 10, answered_at=start + 40,
+                        ended_at=start + 100)  # fmt: skip
+    day = date(2026, 5, 4)
+    total = kpis([talking, ended], "day", 20, ZoneInfo("UTC"), day, day)["total"]
+    assert total["offered"] == 2 and total["answered"] == 1  # "a" is not over yet
+    assert total["service_level"] == 0.5  # "a" was answered in 4 s: not a miss
+    assert total["asa_seconds"] == 17 and total["answer_p50"] == 4 and total["answer_p90"] == 30
 
 
 def test_days_are_local_and_the_last_day_is_inclusive() -> None:
