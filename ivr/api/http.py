@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from ivr.api.auth import require_api_token
 from ivr.calls.queries import kpi_report, parse_day, parse_instant, public_event
@@ -34,6 +35,19 @@ def store_unavailable(error: StoreUnavailable) -> tuple[Response, int]:
     """Call records live in Redis: without it, say so."""
     log.warning("calls API: Redis unavailable: %s", error)
     return jsonify(error="call records are unavailable: Redis does not answer"), 503
+
+
+@bp.app_errorhandler(404)
+@bp.app_errorhandler(405)
+def no_such_url(error: HTTPException) -> Response | HTTPException:
+    """Under /api/ a URL or method that does not exist is answered in JSON, like the rest."""
+    if not request.path.startswith("/api/"):
+        return error  # the app's own pages keep their usual answer
+    answer = jsonify(error=f"{error.name}: {request.method} {request.path}")
+    answer.status_code = error.code or 404
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        answer.headers["Allow"] = ", ".join(error.valid_methods)
+    return answer
 
 
 @bp.get("/calls")

@@ -141,3 +141,18 @@ def test_a_conversation_under_way_counts_for_the_service_level(
     total = client.get("/api/kpis", query_string=query, headers=BEARER).get_json()["total"]
     assert total["offered"] == 1 and total["service_level"] == 1.0
     assert total["asa_seconds"] == 6 and total["answer_p90"] == 6
+
+
+def test_unknown_urls_and_methods_under_api_answer_json(
+    settings: Settings, connection: redis.Redis
+) -> None:
+    client = api(settings, connection)
+    for url in ("/api/calls/", "/api/call/CA1", "/api/nothing"):
+        response = client.get(url, headers=BEARER)
+        assert response.status_code == 404 and response.is_json, url
+        assert url in response.get_json()["error"]
+    wrong = client.post("/api/calls", headers=BEARER)
+    assert wrong.status_code == 405 and "POST" in wrong.get_json()["error"]
+    assert "GET" in wrong.headers["Allow"]
+    page = client.get("/no-such-page")  # outside /api/ the usual page
+    assert page.status_code == 404 and not page.is_json
