@@ -223,7 +223,10 @@ def _changes(s: CallSummary, event: CallEvent) -> dict[str, Any]:
         case RouteDecided():
             if s.answered_at is not None:
                 return {}
-            return {"queue": event.queue, "route_at": event.at, "pool": event.chosen or s.pool}
+            # The caller has waited for a person since the first route step: a later one (an
+            # overflow to another queue, say) carries on the same wait.
+            first = event.at if s.route_at is None else min(s.route_at, event.at)
+            return {"queue": event.queue, "route_at": first, "pool": event.chosen or s.pool}
         case DialStarted() if event.pool is not None and s.answered_at is None:
             return {"waiting_since": s.waiting_since or event.at, "pool": event.pool}
         case AgentAnswered() if s.answered_at is None:

@@ -110,6 +110,21 @@ def test_wait_is_from_the_route_to_the_agent_answering() -> None:
     assert public["queue"] == "billing" and public["pool"] == "hanoi"
 
 
+def test_an_overflow_to_another_route_carries_on_the_same_wait() -> None:
+    events = [
+        started(),
+        ev.RouteDecided(T0 + 10, queue="billing", pools=("hanoi",), chosen="hanoi"),
+        ev.DialStarted(T0 + 10, pool="hanoi", agents=("lan",)),
+        ev.DialEnded(T0 + 30, pool="hanoi", agents=("lan",), status="no-answer"),
+        ev.RouteDecided(T0 + 30, queue="tech", pools=("cairo",), chosen="cairo"),
+        ev.DialStarted(T0 + 30, pool="cairo", agents=("amr",)),
+        ev.AgentAnswered(T0 + 35, pool="cairo", agent="amr"),
+    ]
+    summary = summarize(SID, events)
+    assert summary.wait_seconds == 25.0  # 20 s ringing billing, then 5 s ringing tech
+    assert (summary.queue, summary.pool, summary.agent) == ("tech", "cairo", "amr")
+
+
 def test_without_the_agents_callback_the_answer_is_the_dial_result_less_the_talk() -> None:
     events = [
         started(),
