@@ -23,6 +23,10 @@ def parse_instant(text: str) -> float:
         raise BadQuery(f"not an ISO-8601 instant: {text!r}") from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
+    try:
+        parsed.astimezone(UTC)  # records and messages show instants in UTC: it must have one
+    except OverflowError as exc:
+        raise BadQuery(f"not an instant of the years 1 to 9999 in UTC: {text!r}") from exc
     return parsed.timestamp()
 
 

@@ -75,6 +75,7 @@ def test_bad_parameters_are_400(settings: Settings, connection: redis.Redis) -> 
         "/api/calls?limit=many",
         "/api/calls?limit=0",
         "/api/calls?cursor=abc",
+        "/api/calls?since=2026-05-28&until=0001-01-01T00:00:00%2B01:00",  # in the year 0 UTC
         "/api/kpis?from=2026-05-28",
         "/api/kpis?from=2026-05-28&to=2026-05-27",
         "/api/kpis?from=2026-05-28&to=2026-05-28&tz=Mars/Olympus",

@@ -61,6 +61,8 @@ def test_bad_input_exits_2_and_says_why(runner: CliRunner, env: dict[str, str]) 
         (["--outcome", "lost"], "lost"),
         (["--limit", "0"], "limit"),
         (["--since", "2026-05-28T21:00:00", "--until", "2026-05-28T20:00+00:00"], "--since"),
+        (["--until", "0001-01-01T00:00:00+01:00"], "years 1 to 9999"),  # 31 December of year 0
+        (["trim", "--before", "9999-12-31T23:30:00-01:00"], "years 1 to 9999"),
     ]:
         result = runner.invoke(calls, args, env=env)
         assert result.exit_code == 2 and word in result.output, result.output
