@@ -28,6 +28,9 @@ def test_every_call_url_requires_the_token(settings: Settings, connection: redis
         assert client.get(url).status_code == 401
         wrong = client.get(url, headers={"Authorization": "Bearer wrong"})
         assert wrong.status_code == 401 and "token" in wrong.get_json()["error"]
+        assert wrong.headers["WWW-Authenticate"].startswith("Bearer")
+        lower = client.get(url, headers={"Authorization": f"bearer {API_TOKEN}"})
+        assert lower.status_code != 401, url  # the scheme's name is case-insensitive
 
 
 def test_calls_are_paged_with_a_cursor(settings: Settings, connection: redis.Redis) -> None:
