@@ -19,7 +19,7 @@ from gunicorn.app.base import BaseApplication
 
 # Imported here, before any worker can exit: first imported inside gunicorn's SIGCHLD handler,
 # the import can be interrupted by the next worker's SIGCHLD, re-entered, and fail half-way.
-from prometheus_client import multiprocess
+from prometheus_client import multiprocess, values
 
 from ivr import hostcalls
 from ivr.commands.check import check_directory
@@ -59,6 +59,15 @@ def gunicorn_options(
         "child_exit": _forget_worker_metrics,
         **forwarded,
     }
+
+
+def _count_across_workers(directory: Path) -> None:
+    """Have every worker keep its metrics in `directory`, for /metrics to add them up."""
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    # prometheus_client chose how metrics keep their values when it was imported (above, before
+    # the variable was set): in memory, so each worker's /metrics read an empty directory and
+    # showed no call at all. Choose again, before any metric exists (the workers create them).
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
 
 
 def _forget_worker_metrics(server: Any, worker: Any) -> None:
@@ -105,7 +114,7 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
             click.echo(f"embedded Redis for {embedded.data_dir}: {embedded.url}", err=True)
         # Workers and tools started from here see the same Redis and token.
         os.environ["REDIS_URL"] = settings.redis_url or ""
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_fresh_metrics_dir(settings))
+        _count_across_workers(_fresh_metrics_dir(settings))
         settings = settings.with_(housekeeping=True)
         fallback = _starting_version(settings)
         _greet(settings, host, port)

@@ -16,6 +16,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from ivr.gthread import REQUESTS_PER_CONNECTION
 from ivr.phrases import phrase
@@ -491,3 +492,19 @@ def test_a_kept_alive_connection_closes_after_its_share_of_answers(server: Serve
         connection.close()
     last = REQUESTS_PER_CONNECTION - 1
     assert closing == ([False] * last + [True]) * 2
+
+
+def test_metrics_add_up_the_calls_of_every_worker(server: Server) -> None:
+    caller = server.caller()
+    menu = caller.twiml("/voice/incoming")
+    assert caller.follow(menu, Digits="1").find("Gather") is not None
+    assert caller.status().status_code == 200  # hung up in the menu: self-service
+    text = server.get("/metrics").text
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    assert samples[("ivr_calls_started_total", (("flow", "support"),))] >= 1
+    assert samples[("ivr_calls_ended_total", (("outcome", "self_service"),))] >= 1
+    assert samples[("ivr_callers_waiting", ())] == 0
