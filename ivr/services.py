@@ -98,13 +98,14 @@ class Services:
             log.warning("call %s: %s", params.sid, exc)
 
     def replay_spool(self) -> int:
-        """Replay the disk spool into Redis; voicemails in it become their tickets."""
+        """Replay the disk spool into Redis; voicemails in it become their tickets, final
+        statuses close their calls (the call's end, its outcome counted)."""
 
         def replayed(sid: str, event: CallEvent) -> None:
             if isinstance(event, VoicemailRecorded):
                 self.take_voicemail(sid, event)
 
-        return replay(self.settings.data_dir, self.store, replayed)
+        return replay(self.settings.data_dir, self.store, replayed, self.voice.close)
 
     def keep_voicemail(self, params: CallParams, at: float) -> None:
         """After a voicemail's Record action: its ticket, if the callback did not make it yet."""

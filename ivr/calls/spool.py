@@ -17,8 +17,8 @@ from typing import Any
 
 import redis
 
-from ivr.calls.events import CallEvent, CallStarted, from_dict, to_dict
-from ivr.calls.summary import CallSummary
+from ivr.calls.events import CallEvent, CallStarted, TwilioStatus, from_dict, to_dict
+from ivr.calls.summary import FINAL_STATUSES, CallSummary
 from ivr.errors import StoreUnavailable
 from ivr.store import Store
 
@@ -70,9 +70,15 @@ def spool_cross_call(data_dir: Path, sid: str, before: CallSummary, events: Sequ
 
 
 def replay(
-    data_dir: Path, store: Store, then: Callable[[str, CallEvent], None] | None = None
+    data_dir: Path,
+    store: Store,
+    then: Callable[[str, CallEvent], None] | None = None,
+    close: Callable[[str, CallEvent, str], None] | None = None,
 ) -> int:
     """Record every spooled event in Redis, then empty the spool; the number replayed.
+
+    A spooled final status is handed to `close` (with its batch id) when given, so that it
+    closes the call's record as it would have done live.
 
     Stops at the first Redis failure, keeping the whole file (lines already replayed are
     recognised by their ids next time). Unreadable lines, and lines Redis refuses as such,
@@ -101,7 +107,11 @@ def replay(
                     if known is not None and known.started_at is not None:
                         # The call's first webhook reached Redis after all: one start only.
                         events = [e for e in events if not isinstance(e, CallStarted)]
-                store.record(sid, events, spooled_id=spooled_id)
+                final = _final_status(events)
+                if close is not None and final is not None:
+                    close(sid, final, spooled_id)
+                else:
+                    store.record(sid, events, spooled_id=spooled_id)
                 if then is not None:
                     for event in events:
                         then(sid, event)
@@ -121,6 +131,13 @@ def replay(
     if replayed:
         log.info("replayed %d spooled events into Redis", replayed)
     return replayed
+
+
+def _final_status(events: Sequence[CallEvent]) -> CallEvent | None:
+    """The event of a spooled final status callback (spooled alone), or None."""
+    if len(events) == 1 and isinstance(events[0], TwilioStatus):
+        return events[0] if events[0].status in FINAL_STATUSES else None
+    return None
 
 
 def _entry(line: str) -> tuple[str, str, list[CallEvent], tuple[CallSummary, list[str]] | None]:

@@ -20,7 +20,7 @@ from ivr.calls.events import (
     RouteDecided,
     TwilioStatus,
 )
-from ivr.calls.summary import CallSummary
+from ivr.calls.summary import FINAL_STATUSES, CallSummary
 from ivr.errors import StoreUnavailable
 from ivr.flows import engine
 from ivr.flows.engine import Context, FlowFault, Router, Turn
@@ -55,7 +55,6 @@ log = logging.getLogger(__name__)
 RouterFactory = Callable[[FlowSet], Router]
 Recorder = Callable[[str, Sequence[CallEvent]], None]
 PRESENCE_RETRIES = 3  # plans of one turn on changing presence, before the fallback
-FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 
 
 class VoiceService:

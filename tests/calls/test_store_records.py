@@ -19,7 +19,10 @@ from ivr.calls.summary import CallSummary
 from ivr.embedded import EmbeddedRedis
 from ivr.errors import StoreUnavailable
 from ivr.flows.state import CallState
-from ivr.store import CALLS_KEY, EVENTS_KEY, INDEX_KEY, WAITING_KEY, Store
+from ivr.metrics import CALLS_ENDED
+from ivr.services import Services
+from ivr.settings import Settings
+from ivr.store import CALLS_KEY, EVENTS_KEY, INDEX_KEY, LIVE_KEY, WAITING_KEY, Store
 from tests.calls.test_voicemail_ticket import WEDNESDAY_NOON_UTC
 from tests.conftest import Caller
 
@@ -267,3 +270,24 @@ def test_a_spooled_line_redis_refuses_is_set_aside_and_the_rest_replayed(
     assert [e.kind for e in Store(connection).events(SID)] == ["step"]
     assert broken in spool_path(tmp_path).with_suffix(".bad").read_text()
     assert spool_path(tmp_path).read_text() == ""
+
+
+def test_a_spooled_final_status_closes_the_call_when_replayed(
+    settings: Settings, connection: redis.Redis
+) -> None:
+    services = Services.build(settings, connection)
+    _start(services.store)
+    # Redis failed the final status callback: it went to the spool instead.
+    spool(settings.data_dir, SID, [ev.TwilioStatus(T0 + 9, status="completed", duration=9)])
+    before = CALLS_ENDED.labels("self_service")._value.get()
+    assert services.replay_spool() == 1
+    kinds = [e.kind for e in services.store.events(SID)]
+    assert kinds == ["call_started", "status", "call_ended"]
+    summary = services.store.summary(SID)
+    assert summary is not None and summary.closed and summary.outcome == "self_service"
+    assert connection.zscore(LIVE_KEY, SID) is None  # no longer a call under way
+    assert CALLS_ENDED.labels("self_service")._value.get() == before + 1
+    # Replayed again (as if the process died before emptying the file): closed once.
+    spool(settings.data_dir, SID, [ev.TwilioStatus(T0 + 9, status="completed", duration=9)])
+    services.replay_spool()
+    assert [e.kind for e in services.store.events(SID)].count("call_ended") == 1

@@ -116,9 +116,9 @@ def test_callbacks_while_redis_is_down_are_replayed_once_and_make_the_ticket(
     assert services.replay_spool() == 3
     assert services.replay_spool() == 0  # emptied only once acknowledged
     kinds = [e["kind"] for e in Store(connection).call_log(caller.sid)]
-    assert kinds[-4:] == ["voicemail", "ticket", "voicemail", "status"]
+    assert kinds[-5:] == ["voicemail", "ticket", "voicemail", "status", "call_ended"]
     tickets = TicketStore(connection).find(None, 10)
     assert len(tickets) == 1 and tickets[0].call_sid == caller.sid
     summary = Store(connection).summary(caller.sid)
-    assert summary is not None and summary.outcome == "voicemail"
+    assert summary is not None and summary.outcome == "voicemail" and summary.closed
     assert summary.ticket == tickets[0].id
