@@ -113,15 +113,15 @@ def requires(role: str) -> Callable[[F], F]:
 
 
 @bp.before_request
-def gate() -> Redirect | tuple[str, int, dict[str, str]] | None:
+def gate() -> Redirect | None:
     """CSRF on every POST, then a session for every page but the login form."""
     csrf.protect()
     if request.endpoint in OPEN_ENDPOINTS:
         return None
     user = signed_in()
     if user is None:
-        if request.path.endswith(".csv"):  # a download tool cannot follow a login form
-            return "log in first\n", 401, {"Content-Type": "text/plain; charset=utf-8"}
+        # The CSV export too: a browser then signs in and downloads it, as the login returns
+        # to the URL asked for.
         return redirect(url_for("dashboard.auth.login", next=request.full_path.rstrip("?")))
     g.user = user
     g.zone_name = chosen_zone()
@@ -208,6 +208,12 @@ def store_unavailable(error: redis.RedisError) -> tuple[str, int]:
 def page_error(code: int, message: str) -> tuple[str, int]:
     """An error page in the dashboard's frame."""
     return render_template("dashboard/error.html", code=code, message=message), code
+
+
+@bp.route("/")
+def home() -> Redirect:
+    """/dashboard/ (as people type it): the wallboard, behind the gate like every page."""
+    return redirect(url_for("dashboard.wallboard.index"))
 
 
 @bp.route("/<path:rest>")

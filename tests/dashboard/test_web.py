@@ -17,24 +17,34 @@ from tests.dashboard.conftest import PASSWORD, csrf_of, log_in
 
 PAGES = ["/dashboard", "/dashboard/agents", "/dashboard/coverage", "/dashboard/logout"]
 PAGES += ["/dashboard/calls", "/dashboard/kpis", "/dashboard/tickets", "/dashboard/users"]
-PAGES += ["/dashboard/no-such"]
+PAGES += ["/dashboard/no-such", "/dashboard/", "/dashboard/calls.csv"]
 
 
 def test_every_dashboard_url_redirects_to_login_without_a_session(dash_app: Flask) -> None:
     client = dash_app.test_client()
     rules = [r.rule for r in dash_app.url_map.iter_rules() if r.rule.startswith("/dashboard")]
-    plain = [
-        r for r in rules if "<" not in r and r not in ("/dashboard/login", "/dashboard/calls.csv")
-    ]
+    plain = [r for r in rules if "<" not in r and r != "/dashboard/login"]
     assert "/dashboard/agents" in plain and "/dashboard/coverage" in plain
     for path in sorted(set(plain + PAGES)):
         response = client.get(path)
         assert response.status_code == 302, path
         assert response.headers["Location"].startswith("/dashboard/login"), path
-    assert client.get("/dashboard/calls.csv").status_code == 401
+    export = client.get("/dashboard/calls.csv?outcome=voicemail")
+    assert export.headers["Location"] == (
+        "/dashboard/login?next=/dashboard/calls.csv?outcome%3Dvoicemail"
+    )
     assert client.post("/dashboard/agents/lan/status", data={"status": "away"}).status_code in (
         302, 400)  # fmt: skip
     assert client.get("/dashboard/static/dashboard.css").status_code == 200
+
+
+def test_the_dashboard_with_a_trailing_slash_is_the_wallboard(dash_app: Flask) -> None:
+    client = dash_app.test_client()
+    assert client.get("/dashboard/").headers["Location"].startswith("/dashboard/login")
+    log_in(client, "sup")
+    answer = client.get("/dashboard/")
+    assert answer.status_code == 302 and answer.headers["Location"] == "/dashboard"
+    assert answer.headers["X-Frame-Options"] == "DENY"
 
 
 def test_login_then_pages_then_logout(dash_app: Flask) -> None:
