@@ -113,6 +113,8 @@ def test_bad_input_is_a_clear_error(dash_app: Flask, connection: redis.Redis) ->
     bad_zone = client.get("/dashboard?tz=Mars/Olympus")
     assert bad_zone.status_code == 400 and "Mars/Olympus" in bad_zone.get_data(as_text=True)
     assert client.get("/dashboard/coverage?from=2026-13-01").status_code == 400
+    for far in ("0001-01-01", "9999-12-31"):  # the calendar's ends: a clear page, not a 500
+        assert client.get(f"/dashboard/coverage?from={far}").status_code == 400, far
     assert client.get("/dashboard/coverage?queue=nope").status_code == 400
     token = csrf_of(client.get("/dashboard/agents").get_data(as_text=True))
     asleep = {"status": "asleep", "csrf_token": token}
