@@ -6,12 +6,14 @@ import csv
 import io
 import re
 
+import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
 from ivr.calls.events import TranscriptionArrived, VoicemailRecorded
 from ivr.calls.summary import FIELDS
+from ivr.dashboard import calls
 from ivr.settings import Settings
 from ivr.store import Store
 from tests.calls.builders import record_call
@@ -85,6 +87,18 @@ def test_csv_has_the_contract_header_and_neutralises_formulas(
     filtered = signed_in(dash_app).get("/dashboard/calls.csv?outcome=answered")
     assert len(list(csv.reader(io.StringIO(filtered.get_data(as_text=True))))) == 2
     assert dash_app.test_client().get("/dashboard/calls.csv").status_code == 302  # to the login
+
+
+def test_csv_exports_every_matching_call_not_one_page(
+    dash_app: Flask, connection: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store(connection)
+    for n in range(5):
+        record_call(store, f"CA-{n}", PINNED - 1000 * (n + 1))
+    record_call(store, "CA-other", PINNED - 500, queue="tech")
+    monkeypatch.setattr(calls, "CSV_PAGE", 2)  # five calls come in three reads
+    text = signed_in(dash_app).get("/dashboard/calls.csv?queue=billing").get_data(as_text=True)
+    assert [r[0] for r in csv.reader(io.StringIO(text))][1:] == [f"CA-{n}" for n in range(5)]
 
 
 def test_viewer_sees_masked_numbers_in_pages_and_csv(
