@@ -35,6 +35,7 @@ from werkzeug.wrappers import Response as Redirect
 
 from ivr.dashboard.masking import mask_number
 from ivr.dashboard.users import LoginLimiter, User, Users
+from ivr.errors import StoreUnavailable
 from ivr.services import Services
 from ivr.store import now
 
@@ -199,7 +200,8 @@ def http_error(error: HTTPException) -> tuple[str, int]:
 
 
 @bp.errorhandler(redis.RedisError)
-def store_unavailable(error: redis.RedisError) -> tuple[str, int]:
+@bp.errorhandler(StoreUnavailable)  # the call records and presence say it so
+def store_unavailable(error: redis.RedisError | StoreUnavailable) -> tuple[str, int]:
     """Users and presence live in Redis: without it, say so and change nothing."""
     log.warning("dashboard: Redis unavailable: %s", error)
     return page_error(503, "The dashboard's data is unavailable: Redis does not answer.")

@@ -11,9 +11,11 @@ from flask import Flask
 
 from ivr.app import create_app
 from ivr.commands.routing import coverage
+from ivr.dashboard.users import LoginLimiter, Users
+from ivr.dashboard.web import Dashboard
 from ivr.settings import Settings
 from ivr.store import Store
-from tests.dashboard.conftest import PASSWORD, csrf_of, log_in
+from tests.dashboard.conftest import PASSWORD, add_users, csrf_of, log_in
 
 PAGES = ["/dashboard", "/dashboard/agents", "/dashboard/coverage", "/dashboard/logout"]
 PAGES += ["/dashboard/calls", "/dashboard/kpis", "/dashboard/tickets", "/dashboard/users"]
@@ -139,8 +141,6 @@ def test_login_attempts_are_limited_per_user_and_per_address(dash_app: Flask) ->
 
 def test_cookie_flags_and_security_headers(settings: Settings, connection: redis.Redis) -> None:
     app = create_app(settings.with_(public_url="https://ivr.example.com"), connection)
-    from tests.dashboard.conftest import add_users
-
     add_users(connection)
     client = app.test_client()
     page = client.get("/dashboard/login", base_url="https://ivr.example.com")
@@ -223,3 +223,20 @@ def test_the_wallboard_names_the_day_off_behind_the_next_gap(dash_app: Flask) ->
     log_in(client, "sup")
     html = client.get("/dashboard?tz=UTC").get_data(as_text=True)
     assert "(london: closed 2026-12-24 13:00 to 2026-12-25 00:00)" in html
+
+
+def test_call_records_unavailable_is_a_503_page_not_a_500(
+    settings: Settings, connection: redis.Redis
+) -> None:
+    # Users answer but the rest does not (in a Redis Cluster they live in different slots).
+    dead = redis.Redis(unix_socket_path="/nonexistent/redis.sock", socket_timeout=0.2)
+    app = create_app(settings, dead)
+    app.extensions["dashboard"] = Dashboard(Users(connection), LoginLimiter(connection))
+    add_users(connection)
+    client = app.test_client()
+    log_in(client, "sup")
+    for path in ("/dashboard", "/dashboard/calls", "/dashboard/calls.csv", "/dashboard/calls/CA1",
+                 "/dashboard/kpis", "/dashboard/agents", "/dashboard/tickets"):  # fmt: skip
+        answer = client.get(path)
+        assert answer.status_code == 503, path
+        assert "Redis does not answer" in answer.get_data(as_text=True), path
