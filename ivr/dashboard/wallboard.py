@@ -84,8 +84,7 @@ def call_figures(at: float) -> dict[str, str]:
     day = totals(records.kpi_facts(start, min(at + 1, tomorrow)), SERVICE_LEVEL_SECONDS)
     since = store.longest_wait_since()
     waiting = store.waiting_count()
-    tickets = TicketStore(store.redis)
-    unsent = len(tickets.find("new", 1000)) + len(tickets.find("failed", 1000))
+    counts = TicketStore(store.redis).counts()
     return {
         "Waiting now": str(waiting),
         "Longest wait": _seconds(at - since) if since is not None else "—",
@@ -93,7 +92,7 @@ def call_figures(at: float) -> dict[str, str]:
         "Service level": _percent(day["service_level"]),
         "ASA": _seconds(day["asa_seconds"]) if day["asa_seconds"] is not None else "—",
         "Abandonment": _percent(day["abandon_rate"]),
-        "Voicemails waiting": str(unsent),
+        "Voicemails waiting": str(counts["new"] + counts["failed"]),
     }
 
 
