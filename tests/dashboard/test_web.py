@@ -162,6 +162,8 @@ def test_cookie_flags_and_security_headers(settings: Settings, connection: redis
     assert "Path=/dashboard" in cookie
     plain = create_app(settings, connection).test_client().get("/dashboard/login")
     assert "Secure" not in plain.headers["Set-Cookie"]
+    shouted = create_app(settings.with_(public_url="HTTPS://ivr.example.com"), connection)
+    assert "Secure" in shouted.test_client().get("/dashboard/login").headers["Set-Cookie"]
 
 
 def test_removing_a_user_ends_its_sessions(dash_app: Flask) -> None:
