@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 import redis
 from click.testing import CliRunner
 from flask import Flask
 
 from ivr.app import create_app
 from ivr.commands.routing import coverage
+from ivr.dashboard import wallboard
 from ivr.dashboard.users import LoginLimiter, Users
 from ivr.dashboard.web import Dashboard
 from ivr.settings import Settings
@@ -242,3 +244,20 @@ def test_call_records_unavailable_is_a_503_page_not_a_500(
         answer = client.get(path)
         assert answer.status_code == 503, path
         assert "Redis does not answer" in answer.get_data(as_text=True), path
+
+
+def test_live_wallboard_slots_come_back_from_streams_never_read(
+    dash_app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = dash_app.test_client()
+    log_in(client, "sup")
+    monkeypatch.setattr(wallboard, "LIVE_SECONDS", 0.2)
+    monkeypatch.setattr(wallboard, "LIVE_BLOCK_MS", 50)
+    read = client.get("/dashboard/live")  # a stream read to its end gives its slot back once
+    assert read.status_code == 200 and read.get_data(as_text=True).startswith("retry:")
+    read.close()  # as every WSGI server does once the body is sent
+    for method in ("HEAD", "HEAD", "HEAD", "GET", "GET", "GET"):  # more than a worker's slots
+        # Closed without reading a byte, as a server does after a HEAD or a client gone early.
+        answer = client.open("/dashboard/live", method=method, buffered=False)
+        assert answer.status_code == 200, method
+        answer.close()
