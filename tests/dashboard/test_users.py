@@ -82,6 +82,10 @@ def test_cli_adds_lists_and_removes_users(
     runner: CliRunner, redis_url: str, connection: redis.Redis, tmp_path: Path
 ) -> None:
     env = {"REDIS_URL": redis_url, "IVR_DATA_DIR": str(tmp_path), "TWILIO_AUTH_TOKEN": AUTH_TOKEN}
+    nobody = runner.invoke(users_command, ["list"], env=env)
+    assert nobody.exit_code == 0 and nobody.stdout == "" and "no users" in nobody.stderr
+    assert json.loads(runner.invoke(users_command, ["list", "--json"], env=env).stdout) == {
+        "users": []}  # fmt: skip
     added = runner.invoke(users_command, ["add", "Nguyễn", "--role", "viewer", "--password-stdin"],
                           input=PASSWORD + "\n", env=env)  # fmt: skip
     assert added.exit_code == 0, added.output
@@ -95,6 +99,9 @@ def test_cli_adds_lists_and_removes_users(
     again = runner.invoke(users_command, ["add", "tom", "--role", "viewer", "--password-stdin"],
                           input=PASSWORD + "\n", env=env)  # fmt: skip
     assert again.exit_code == 1 and "already exists" in again.output
+    unasked = runner.invoke(users_command, ["add", "tom", "--role", "viewer"], input="", env=env)
+    assert unasked.exit_code == 1 and "already exists" in unasked.output  # before any prompt
+    assert "Password" not in unasked.output
     short = runner.invoke(users_command, ["add", "mona", "--role", "viewer", "--password-stdin"],
                           input="short\n", env=env)  # fmt: skip
     assert short.exit_code == 1 and "at least 8" in short.output
