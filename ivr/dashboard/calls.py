@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from ivr.calls.queries import csv_safe, parse_instant
 from ivr.calls.records import CallRecords
 from ivr.calls.summary import FIELDS, INDEXED, OUTCOMES, CallSummary
 from ivr.dashboard.masking import mask_number
-from ivr.dashboard.web import current_user, requires, services
+from ivr.dashboard.web import current_user, requires, services, zone
 from ivr.errors import BadQuery
 from ivr.tickets.model import RECORDING_SID
 
@@ -50,10 +51,21 @@ def _query() -> tuple[float | None, float | None, dict[str, str]]:
     try:
         if filters.get("outcome", OUTCOMES[0]) not in OUTCOMES:
             raise BadQuery(f"unknown outcome {filters['outcome']!r}: use {', '.join(OUTCOMES)}")
-        since, until = (parse_instant(args[k]) if args.get(k) else None for k in ("since", "until"))
+        since, until = (_instant(args[k]) if args.get(k) else None for k in ("since", "until"))
     except BadQuery as exc:
         abort(400, str(exc))
     return since, until, filters
+
+
+def _instant(text: str) -> float:
+    """A filter's instant; written without an offset, it is on the viewer's clock, as the
+    listing shows the calls (ivr calls, which has no such clock, reads it as UTC)."""
+    value = parse_instant(text)  # the checks and the forms of `ivr calls --since`
+    try:
+        written = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return value  # a form only parse_instant reads, which has an offset
+    return value if written.tzinfo is not None else written.replace(tzinfo=zone()).timestamp()
 
 
 def _find(limit: int, cursor: str | None) -> tuple[list[CallSummary], str | None]:

@@ -61,6 +61,22 @@ def test_calls_newest_first_and_filtered(dash_app: Flask, connection: redis.Redi
     assert "http://" not in odd.split("<main>", 1)[1] and "#x" not in odd
 
 
+def test_since_and_until_without_an_offset_are_on_the_viewers_clock(
+    dash_app: Flask, connection: redis.Redis
+) -> None:
+    some_calls(connection)  # 16:10, 16:26 and 16:43 in Hanoi (UTC+7)
+    client = signed_in(dash_app)
+    page = client.get("/dashboard/calls?tz=Asia/Ho_Chi_Minh&until=2026-12-02T16:20")
+    html = page.get_data(as_text=True)
+    assert sids(html) == ["CA-answered"] and "Asia/Ho_Chi_Minh clock" in html
+    assert sids(client.get("/dashboard/calls?since=2026-12-02T16:20").get_data(as_text=True)) \
+        == ["CA-formula", "CA-voicemail"]  # fmt: skip
+    with_offset = client.get("/dashboard/calls?until=2026-12-02T09:20:00Z").get_data(as_text=True)
+    assert sids(with_offset) == ["CA-answered"]
+    export = client.get("/dashboard/calls.csv?until=2026-12-02T16:20").get_data(as_text=True)
+    assert [row[0] for row in csv.reader(io.StringIO(export))][1:] == ["CA-answered"]
+
+
 def test_older_link_pages_by_cursor(dash_app: Flask, connection: redis.Redis) -> None:
     store = Store(connection)
     for n in range(53):
