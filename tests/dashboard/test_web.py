@@ -68,7 +68,8 @@ def test_login_returns_to_the_page_asked_for_never_elsewhere(dash_app: Flask) ->
     client = dash_app.test_client()
     for target, expected in (("/dashboard/agents", "/dashboard/agents"),
                              ("https://evil.example/", "/dashboard"),
-                             ("/dashboard//evil.example", "/dashboard")):  # fmt: skip
+                             ("/dashboard//evil.example", "/dashboard"),
+                             ("/dashboard\r\nSet-Cookie: a=b", "/dashboard")):  # fmt: skip
         token = csrf_of(client.get("/dashboard/login").get_data(as_text=True))
         form = {"csrf_token": token, "name": "sup", "password": PASSWORD, "next": target}
         assert client.post("/dashboard/login", data=form).headers["Location"] == expected
