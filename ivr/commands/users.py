@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import click
 import redis
 
-from ivr.dashboard.users import ROLES, UserError, Users, check_password, normal_name
+from ivr.dashboard.users import ROLES, UserError, Users, check_password, new_name
 from ivr.embedded import ensure_redis
 from ivr.settings import Settings
 from ivr.store import connect, now
@@ -41,7 +41,7 @@ def users() -> None:
 def add(name: str, role: str, password_stdin: bool) -> None:
     """Add a user, asking for the password (twice) unless it comes on stdin."""
     try:  # checked before asking anything, so a typo costs no password typing
-        name = normal_name(name)
+        name = new_name(name)
     except UserError as exc:
         raise click.ClickException(str(exc)) from exc
     with _users() as found:

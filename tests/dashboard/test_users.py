@@ -35,6 +35,7 @@ def test_bad_users_are_refused_and_change_nothing(connection: redis.Redis) -> No
     before = connection.hgetall(USERS_KEY)
     refused = [("omar", "viewer", PASSWORD), ("bad name", "viewer", PASSWORD)]
     refused += [("mona", "boss", PASSWORD), ("mona", "viewer", "short")]
+    refused += [(".", "viewer", PASSWORD), ("..", "admin", PASSWORD)]  # a URL's dot segments
     for name, role, password in refused:
         with pytest.raises(UserError):
             users.add(name, role, password, PINNED)
@@ -102,6 +103,8 @@ def test_cli_adds_lists_and_removes_users(
     unasked = runner.invoke(users_command, ["add", "tom", "--role", "viewer"], input="", env=env)
     assert unasked.exit_code == 1 and "already exists" in unasked.output  # before any prompt
     assert "Password" not in unasked.output
+    dots = runner.invoke(users_command, ["add", "..", "--role", "viewer"], input="", env=env)
+    assert dots.exit_code == 1 and "more than dots" in dots.output
     short = runner.invoke(users_command, ["add", "mona", "--role", "viewer", "--password-stdin"],
                           input="short\n", env=env)  # fmt: skip
     assert short.exit_code == 1 and "at least 8" in short.output
