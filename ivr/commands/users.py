@@ -13,6 +13,7 @@ import redis
 
 from ivr.dashboard.users import ROLES, UserError, Users, check_password, new_name
 from ivr.embedded import ensure_redis
+from ivr.errors import IvrError
 from ivr.settings import Settings
 from ivr.store import connect, now
 
@@ -23,7 +24,7 @@ def _users() -> Iterator[Users]:
     try:
         with ensure_redis(settings) as ready:
             yield Users(connect(ready))
-    except UserError as exc:
+    except IvrError as exc:  # a refused user, or a REDIS_URL that is not one
         raise click.ClickException(str(exc)) from exc
     except redis.RedisError as exc:
         raise click.ClickException(f"Redis does not answer: {exc}") from exc

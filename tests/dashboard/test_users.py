@@ -115,3 +115,10 @@ def test_cli_adds_lists_and_removes_users(
     gone = runner.invoke(users_command, ["remove", "tom"], env=env)
     assert gone.exit_code == 1 and "no user" in gone.output
     assert [u.name for u in Users(connection).all()] == ["Nguyễn", "ada"]
+
+
+def test_cli_says_what_is_wrong_with_redis_url(runner: CliRunner, tmp_path: Path) -> None:
+    env = {"REDIS_URL": "redis+bogus://x", "IVR_DATA_DIR": str(tmp_path)}
+    for args in (["list"], ["remove", "tom"], ["add", "tom", "--role", "viewer"]):
+        result = runner.invoke(users_command, args, input="", env=env)
+        assert result.exit_code == 1 and "REDIS_URL 'redis+bogus://x'" in result.output, args
