@@ -194,6 +194,7 @@ def refused(error: CSRFError) -> tuple[str, int]:
 
 
 @bp.errorhandler(HTTPException)
+@bp.errorhandler(404)  # else the app's 404 handler (JSON under /api/) would come first
 def http_error(error: HTTPException) -> tuple[str, int]:
     """Errors as pages of the dashboard, with the reason given."""
     return page_error(error.code or 500, error.description or error.name)

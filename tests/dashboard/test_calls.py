@@ -140,6 +140,7 @@ def test_one_call_shows_summary_timeline_and_route(
     assert "agent_answered" in html and "lan" in html
     missing = client.get("/dashboard/calls/CA-nope")
     assert missing.status_code == 404 and "no call CA-nope" in missing.get_data(as_text=True)
+    assert 'class="problem"' in missing.get_data(as_text=True)  # a page of the dashboard
 
 
 def test_voicemail_player_streams_the_kept_file_and_links_the_ticket(

@@ -115,6 +115,9 @@ def test_a_viewer_sees_masked_numbers_and_cannot_toggle(
 def test_bad_input_is_a_clear_error(dash_app: Flask, connection: redis.Redis) -> None:
     client = dash_app.test_client()
     log_in(client, "sup")
+    for path in ("/dashboard/no-such", "/dashboard/agents/lan/status", "/dashboard/calls/CA1"):
+        unknown = client.get(path).get_data(as_text=True)
+        assert 'class="problem"' in unknown and 'href="/dashboard/kpis"' in unknown, path
     bad_zone = client.get("/dashboard?tz=Mars/Olympus")
     assert bad_zone.status_code == 400 and "Mars/Olympus" in bad_zone.get_data(as_text=True)
     assert client.get("/dashboard/coverage?from=2026-13-01").status_code == 400
