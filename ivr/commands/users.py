@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 import click
 import redis
 
-from ivr.dashboard.users import ROLES, UserError, Users, check_password, normal_name
+from ivr.dashboard.users import ROLES, UserError, Users, check_password, new_name
 from ivr.embedded import ensure_redis
+from ivr.errors import IvrError
 from ivr.settings import Settings
 from ivr.store import connect, now
 
@@ -23,7 +24,7 @@ def _users() -> Iterator[Users]:
     try:
         with ensure_redis(settings) as ready:
             yield Users(connect(ready))
-    except UserError as exc:
+    except IvrError as exc:  # a refused user, or a REDIS_URL that is not one
         raise click.ClickException(str(exc)) from exc
     except redis.RedisError as exc:
         raise click.ClickException(f"Redis does not answer: {exc}") from exc
@@ -41,12 +42,15 @@ def users() -> None:
 def add(name: str, role: str, password_stdin: bool) -> None:
     """Add a user, asking for the password (twice) unless it comes on stdin."""
     try:  # checked before asking anything, so a typo costs no password typing
-        name = normal_name(name)
-        password = _password(password_stdin)
-        check_password(password)
+        name = new_name(name)
     except UserError as exc:
         raise click.ClickException(str(exc)) from exc
     with _users() as found:
+        # A name taken, or Redis not answering, is said before the password is typed too.
+        if found.get(name) is not None:
+            raise UserError(f"a user {name!r} already exists (remove it first to replace it)")
+        password = _password(password_stdin)
+        check_password(password)
         user = found.add(name, role, password, now())
     click.echo(f"added {user.name} ({user.role})")
 
@@ -60,6 +64,8 @@ def list_(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"users": [u.as_dict() for u in everyone]}, ensure_ascii=False))
         return
+    if not everyone:
+        click.echo("no users: add one with `ivr users add NAME --role admin`", err=True)
     for user in everyone:
         added = datetime.fromtimestamp(user.created_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
         click.echo(f"{user.name:<24} {user.role:<11} added {added}")

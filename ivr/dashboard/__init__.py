@@ -42,7 +42,8 @@ def init_app(app: Flask, services: Services) -> None:
         SESSION_COOKIE_PATH="/dashboard",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=(settings.public_url or "").startswith("https://"),
+        # A URL's scheme is case-insensitive: HTTPS://ivr.example.com is served over TLS too.
+        SESSION_COOKIE_SECURE=(settings.public_url or "").strip().lower().startswith("https://"),
         PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
         WTF_CSRF_CHECK_DEFAULT=False,  # only the dashboard's forms: webhooks and the API are not
         WTF_CSRF_TIME_LIMIT=None,  # a token lives as long as its session (a wallboard stays open)

@@ -54,4 +54,7 @@ def logout() -> Redirect | str:
 def safe_next(target: str) -> str:
     """Where to go after signing in: a dashboard path on this site, never elsewhere."""
     inside = target.startswith("/dashboard") and not target.startswith("/dashboard/login")
-    return target if inside and "\\" not in target and "//" not in target else ""
+    # No control characters either: a line break cannot go into the Location header (a 500
+    # after a right password), and browsers drop tabs and breaks from URLs anyway.
+    plain = target.isprintable()
+    return target if inside and plain and "\\" not in target and "//" not in target else ""

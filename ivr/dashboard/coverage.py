@@ -14,6 +14,7 @@ from routing.model import Pool, Pools
 from routing.svg import render
 
 DAYS = 7
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9998, 12, 31)
 bp = Blueprint("coverage", __name__, url_prefix="/coverage")
 
 
@@ -61,9 +62,14 @@ def _first_day(text: str) -> date:
     if not text.strip():
         return datetime.fromtimestamp(dashboard().clock(), zone()).date()
     try:
-        return date.fromisoformat(text.strip())
+        day = date.fromisoformat(text.strip())
     except ValueError:
         abort(400, f"not a date (YYYY-MM-DD): {text!r}")
+    # Shifts and closures are worked out days either side of the week: near the ends of the
+    # calendar those days do not exist.
+    if not FIRST_DAY <= day <= LAST_DAY:
+        abort(400, f"a week from {FIRST_DAY} to {LAST_DAY}, please, not from {day}")
+    return day
 
 
 def _queue(

@@ -48,6 +48,11 @@ def retry(ticket_id: str) -> Redirect:
         ticket = _store().retry(ticket_id)
     except TicketError as exc:
         abort(404, str(exc))
+    if ticket.status == "delivered":
+        # Delivered meanwhile (the page was older than the worker's last round): the store
+        # queued nothing, and saying otherwise would mislead, as `ivr tickets retry` says.
+        flash(f"Ticket {ticket.id} is delivered to every sink: nothing to retry.")
+        return redirect(url_for("dashboard.tickets.index"))
     log.info("ticket %s retried (dashboard, %s)", ticket.id, current_user().name)
     flash(f"Ticket {ticket.id} is queued again.")
     return redirect(url_for("dashboard.tickets.index"))

@@ -64,6 +64,16 @@ def normal_name(name: str) -> str:
     return cleaned
 
 
+def new_name(name: str) -> str:
+    """The stored form of a name a new user may take, or UserError."""
+    cleaned = normal_name(name)
+    if not cleaned.strip("."):
+        # Browsers resolve /dashboard/users/../remove to another URL: such a user could never
+        # be removed from the dashboard.
+        raise UserError(f"a user name needs more than dots, not {cleaned!r}")
+    return cleaned
+
+
 def check_password(password: str) -> None:
     """Refuse a password too short or too long to be kept."""
     if len(password) < MIN_PASSWORD_LENGTH:
@@ -80,7 +90,7 @@ class Users:
 
     def add(self, name: str, role: str, password: str, at: float) -> User:
         """Add a new user; UserError if the name is taken or the input is not acceptable."""
-        name = normal_name(name)
+        name = new_name(name)
         if role not in ROLES:
             raise UserError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         check_password(password)

@@ -33,19 +33,10 @@ _STREAMS = threading.BoundedSemaphore(LIVE_STREAMS_PER_WORKER)
 def live() -> Response:
     """Server-Sent Events: the call figures again whenever calls' events arrive (the wallboard's
     script listens; without JavaScript the page's own refresh does the same, more slowly)."""
-    if not _STREAMS.acquire(blocking=False):
-        # Webhooks share this worker's threads: a few streams at most, the rest refresh.
-        return Response("too many live wallboards on this worker\n", 503, mimetype="text/plain")
     zone = g.zone_name
     connection = services().store.redis
     clock = dashboard().clock
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-
-    def stream() -> Iterator[str]:
-        try:
-            yield from updates()
-        finally:
-            _STREAMS.release()
 
     def updates() -> Iterator[str]:
         last = "$"
@@ -68,8 +59,16 @@ def live() -> Response:
                 figures = call_figures(clock())
             yield f"event: figures\ndata: {json.dumps(figures, ensure_ascii=False)}\n\n"
 
+    if not _STREAMS.acquire(blocking=False):
+        # Webhooks share this worker's threads: a few streams at most, the rest refresh.
+        return Response("too many live wallboards on this worker\n", 503, mimetype="text/plain")
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-    return Response(stream(), mimetype="text/event-stream", headers=headers)
+    response = Response(updates(), mimetype="text/event-stream", headers=headers)
+    # Released when the server closes the response, which it does even when the stream never
+    # starts (a HEAD request, a client gone before the first byte); a `finally` in the
+    # generator would then never run and the slot would be lost for good.
+    response.call_on_close(_STREAMS.release)
+    return response
 
 
 def call_figures(at: float) -> dict[str, str]:
@@ -84,8 +83,7 @@ def call_figures(at: float) -> dict[str, str]:
     day = totals(records.kpi_facts(start, min(at + 1, tomorrow)), SERVICE_LEVEL_SECONDS)
     since = store.longest_wait_since()
     waiting = store.waiting_count()
-    tickets = TicketStore(store.redis)
-    unsent = len(tickets.find("new", 1000)) + len(tickets.find("failed", 1000))
+    counts = TicketStore(store.redis).counts()
     return {
         "Waiting now": str(waiting),
         "Longest wait": _seconds(at - since) if since is not None else "—",
@@ -93,7 +91,7 @@ def call_figures(at: float) -> dict[str, str]:
         "Service level": _percent(day["service_level"]),
         "ASA": _seconds(day["asa_seconds"]) if day["asa_seconds"] is not None else "—",
         "Abandonment": _percent(day["abandon_rate"]),
-        "Voicemails waiting": str(unsent),
+        "Voicemails waiting": str(counts["new"] + counts["failed"]),
     }
 
 

@@ -35,6 +35,7 @@ from werkzeug.wrappers import Response as Redirect
 
 from ivr.dashboard.masking import mask_number
 from ivr.dashboard.users import LoginLimiter, User, Users
+from ivr.errors import StoreUnavailable
 from ivr.services import Services
 from ivr.store import now
 
@@ -113,15 +114,15 @@ def requires(role: str) -> Callable[[F], F]:
 
 
 @bp.before_request
-def gate() -> Redirect | tuple[str, int, dict[str, str]] | None:
+def gate() -> Redirect | None:
     """CSRF on every POST, then a session for every page but the login form."""
     csrf.protect()
     if request.endpoint in OPEN_ENDPOINTS:
         return None
     user = signed_in()
     if user is None:
-        if request.path.endswith(".csv"):  # a download tool cannot follow a login form
-            return "log in first\n", 401, {"Content-Type": "text/plain; charset=utf-8"}
+        # The CSV export too: a browser then signs in and downloads it, as the login returns
+        # to the URL asked for.
         return redirect(url_for("dashboard.auth.login", next=request.full_path.rstrip("?")))
     g.user = user
     g.zone_name = chosen_zone()
@@ -193,13 +194,15 @@ def refused(error: CSRFError) -> tuple[str, int]:
 
 
 @bp.errorhandler(HTTPException)
+@bp.errorhandler(404)  # else the app's 404 handler (JSON under /api/) would come first
 def http_error(error: HTTPException) -> tuple[str, int]:
     """Errors as pages of the dashboard, with the reason given."""
     return page_error(error.code or 500, error.description or error.name)
 
 
 @bp.errorhandler(redis.RedisError)
-def store_unavailable(error: redis.RedisError) -> tuple[str, int]:
+@bp.errorhandler(StoreUnavailable)  # the call records and presence say it so
+def store_unavailable(error: redis.RedisError | StoreUnavailable) -> tuple[str, int]:
     """Users and presence live in Redis: without it, say so and change nothing."""
     log.warning("dashboard: Redis unavailable: %s", error)
     return page_error(503, "The dashboard's data is unavailable: Redis does not answer.")
@@ -208,6 +211,12 @@ def store_unavailable(error: redis.RedisError) -> tuple[str, int]:
 def page_error(code: int, message: str) -> tuple[str, int]:
     """An error page in the dashboard's frame."""
     return render_template("dashboard/error.html", code=code, message=message), code
+
+
+@bp.route("/")
+def home() -> Redirect:
+    """/dashboard/ (as people type it): the wallboard, behind the gate like every page."""
+    return redirect(url_for("dashboard.wallboard.index"))
 
 
 @bp.route("/<path:rest>")

@@ -6,12 +6,14 @@ import csv
 import io
 import re
 
+import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
 from ivr.calls.events import TranscriptionArrived, VoicemailRecorded
 from ivr.calls.summary import FIELDS
+from ivr.dashboard import calls
 from ivr.settings import Settings
 from ivr.store import Store
 from tests.calls.builders import record_call
@@ -59,6 +61,22 @@ def test_calls_newest_first_and_filtered(dash_app: Flask, connection: redis.Redi
     assert "http://" not in odd.split("<main>", 1)[1] and "#x" not in odd
 
 
+def test_since_and_until_without_an_offset_are_on_the_viewers_clock(
+    dash_app: Flask, connection: redis.Redis
+) -> None:
+    some_calls(connection)  # 16:10, 16:26 and 16:43 in Hanoi (UTC+7)
+    client = signed_in(dash_app)
+    page = client.get("/dashboard/calls?tz=Asia/Ho_Chi_Minh&until=2026-12-02T16:20")
+    html = page.get_data(as_text=True)
+    assert sids(html) == ["CA-answered"] and "Asia/Ho_Chi_Minh clock" in html
+    assert sids(client.get("/dashboard/calls?since=2026-12-02T16:20").get_data(as_text=True)) \
+        == ["CA-formula", "CA-voicemail"]  # fmt: skip
+    with_offset = client.get("/dashboard/calls?until=2026-12-02T09:20:00Z").get_data(as_text=True)
+    assert sids(with_offset) == ["CA-answered"]
+    export = client.get("/dashboard/calls.csv?until=2026-12-02T16:20").get_data(as_text=True)
+    assert [row[0] for row in csv.reader(io.StringIO(export))][1:] == ["CA-answered"]
+
+
 def test_older_link_pages_by_cursor(dash_app: Flask, connection: redis.Redis) -> None:
     store = Store(connection)
     for n in range(53):
@@ -84,7 +102,19 @@ def test_csv_has_the_contract_header_and_neutralises_formulas(
     assert rows[1][1] == "'=HYPERLINK(1)" and rows[3][1] == "'+84901111222"
     filtered = signed_in(dash_app).get("/dashboard/calls.csv?outcome=answered")
     assert len(list(csv.reader(io.StringIO(filtered.get_data(as_text=True))))) == 2
-    assert dash_app.test_client().get("/dashboard/calls.csv").status_code == 401
+    assert dash_app.test_client().get("/dashboard/calls.csv").status_code == 302  # to the login
+
+
+def test_csv_exports_every_matching_call_not_one_page(
+    dash_app: Flask, connection: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store(connection)
+    for n in range(5):
+        record_call(store, f"CA-{n}", PINNED - 1000 * (n + 1))
+    record_call(store, "CA-other", PINNED - 500, queue="tech")
+    monkeypatch.setattr(calls, "CSV_PAGE", 2)  # five calls come in three reads
+    text = signed_in(dash_app).get("/dashboard/calls.csv?queue=billing").get_data(as_text=True)
+    assert [r[0] for r in csv.reader(io.StringIO(text))][1:] == [f"CA-{n}" for n in range(5)]
 
 
 def test_viewer_sees_masked_numbers_in_pages_and_csv(
@@ -110,6 +140,7 @@ def test_one_call_shows_summary_timeline_and_route(
     assert "agent_answered" in html and "lan" in html
     missing = client.get("/dashboard/calls/CA-nope")
     assert missing.status_code == 404 and "no call CA-nope" in missing.get_data(as_text=True)
+    assert 'class="problem"' in missing.get_data(as_text=True)  # a page of the dashboard
 
 
 def test_voicemail_player_streams_the_kept_file_and_links_the_ticket(

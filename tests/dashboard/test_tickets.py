@@ -72,6 +72,11 @@ def test_retry_needs_csrf_and_a_supervisor(dash_app: Flask, connection: redis.Re
     assert "queued again" in client.get("/dashboard/tickets").get_data(as_text=True)
     missing = client.post("/dashboard/tickets/T-20260101-9999/retry", data={"csrf_token": token})
     assert missing.status_code == 404
+    delivered = ticket(store, 2, "delivered")  # since the page showed it failed
+    late = client.post(f"/dashboard/tickets/{delivered.id}/retry", data={"csrf_token": token})
+    assert late.status_code == 302 and store.get(delivered.id).status == "delivered"  # type: ignore[union-attr]
+    said = client.get("/dashboard/tickets").get_data(as_text=True)
+    assert "nothing to retry" in said and f"{delivered.id} is queued again" not in said
 
 
 def test_retry_all_dead(dash_app: Flask, connection: redis.Redis) -> None:
@@ -86,3 +91,16 @@ def test_retry_all_dead(dash_app: Flask, connection: redis.Redis) -> None:
     assert done.status_code == 302 and store.counts()["dead"] == 0
     assert [store.get(t.id).status for t in dead] == ["new", "new"]  # type: ignore[union-attr]
     assert store.get(delivered.id).status == "delivered"  # type: ignore[union-attr]
+
+
+def test_the_wallboard_counts_every_voicemail_waiting(
+    dash_app: Flask, connection: redis.Redis
+) -> None:
+    store = TicketStore(connection)
+    for n in range(1, 1002):  # more than a page of tickets: counted, not listed
+        ticket(store, n)
+    ticket(store, 1002, "failed")
+    ticket(store, 1003, "dead")  # given up on: the dead letters, not waiting
+    html = signed_in(dash_app).get("/dashboard").get_data(as_text=True)
+    found = re.search(r'data-figure="Voicemails waiting"><span class="value">(\d+)<', html)
+    assert found and found.group(1) == "1002"

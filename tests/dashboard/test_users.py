@@ -35,6 +35,7 @@ def test_bad_users_are_refused_and_change_nothing(connection: redis.Redis) -> No
     before = connection.hgetall(USERS_KEY)
     refused = [("omar", "viewer", PASSWORD), ("bad name", "viewer", PASSWORD)]
     refused += [("mona", "boss", PASSWORD), ("mona", "viewer", "short")]
+    refused += [(".", "viewer", PASSWORD), ("..", "admin", PASSWORD)]  # a URL's dot segments
     for name, role, password in refused:
         with pytest.raises(UserError):
             users.add(name, role, password, PINNED)
@@ -82,6 +83,10 @@ def test_cli_adds_lists_and_removes_users(
     runner: CliRunner, redis_url: str, connection: redis.Redis, tmp_path: Path
 ) -> None:
     env = {"REDIS_URL": redis_url, "IVR_DATA_DIR": str(tmp_path), "TWILIO_AUTH_TOKEN": AUTH_TOKEN}
+    nobody = runner.invoke(users_command, ["list"], env=env)
+    assert nobody.exit_code == 0 and nobody.stdout == "" and "no users" in nobody.stderr
+    assert json.loads(runner.invoke(users_command, ["list", "--json"], env=env).stdout) == {
+        "users": []}  # fmt: skip
     added = runner.invoke(users_command, ["add", "Nguyễn", "--role", "viewer", "--password-stdin"],
                           input=PASSWORD + "\n", env=env)  # fmt: skip
     assert added.exit_code == 0, added.output
@@ -95,6 +100,11 @@ def test_cli_adds_lists_and_removes_users(
     again = runner.invoke(users_command, ["add", "tom", "--role", "viewer", "--password-stdin"],
                           input=PASSWORD + "\n", env=env)  # fmt: skip
     assert again.exit_code == 1 and "already exists" in again.output
+    unasked = runner.invoke(users_command, ["add", "tom", "--role", "viewer"], input="", env=env)
+    assert unasked.exit_code == 1 and "already exists" in unasked.output  # before any prompt
+    assert "Password" not in unasked.output
+    dots = runner.invoke(users_command, ["add", "..", "--role", "viewer"], input="", env=env)
+    assert dots.exit_code == 1 and "more than dots" in dots.output
     short = runner.invoke(users_command, ["add", "mona", "--role", "viewer", "--password-stdin"],
                           input="short\n", env=env)  # fmt: skip
     assert short.exit_code == 1 and "at least 8" in short.output
@@ -105,3 +115,10 @@ def test_cli_adds_lists_and_removes_users(
     gone = runner.invoke(users_command, ["remove", "tom"], env=env)
     assert gone.exit_code == 1 and "no user" in gone.output
     assert [u.name for u in Users(connection).all()] == ["Nguyễn", "ada"]
+
+
+def test_cli_says_what_is_wrong_with_redis_url(runner: CliRunner, tmp_path: Path) -> None:
+    env = {"REDIS_URL": "redis+bogus://x", "IVR_DATA_DIR": str(tmp_path)}
+    for args in (["list"], ["remove", "tom"], ["add", "tom", "--role", "viewer"]):
+        result = runner.invoke(users_command, args, input="", env=env)
+        assert result.exit_code == 1 and "REDIS_URL 'redis+bogus://x'" in result.output, args

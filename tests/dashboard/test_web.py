@@ -5,36 +5,50 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 import redis
 from click.testing import CliRunner
 from flask import Flask
 
 from ivr.app import create_app
 from ivr.commands.routing import coverage
+from ivr.dashboard import wallboard
+from ivr.dashboard.users import LoginLimiter, Users
+from ivr.dashboard.web import Dashboard
 from ivr.settings import Settings
 from ivr.store import Store
-from tests.dashboard.conftest import PASSWORD, csrf_of, log_in
+from tests.dashboard.conftest import PASSWORD, add_users, csrf_of, log_in
 
 PAGES = ["/dashboard", "/dashboard/agents", "/dashboard/coverage", "/dashboard/logout"]
 PAGES += ["/dashboard/calls", "/dashboard/kpis", "/dashboard/tickets", "/dashboard/users"]
-PAGES += ["/dashboard/no-such"]
+PAGES += ["/dashboard/no-such", "/dashboard/", "/dashboard/calls.csv"]
 
 
 def test_every_dashboard_url_redirects_to_login_without_a_session(dash_app: Flask) -> None:
     client = dash_app.test_client()
     rules = [r.rule for r in dash_app.url_map.iter_rules() if r.rule.startswith("/dashboard")]
-    plain = [
-        r for r in rules if "<" not in r and r not in ("/dashboard/login", "/dashboard/calls.csv")
-    ]
+    plain = [r for r in rules if "<" not in r and r != "/dashboard/login"]
     assert "/dashboard/agents" in plain and "/dashboard/coverage" in plain
     for path in sorted(set(plain + PAGES)):
         response = client.get(path)
         assert response.status_code == 302, path
         assert response.headers["Location"].startswith("/dashboard/login"), path
-    assert client.get("/dashboard/calls.csv").status_code == 401
+    export = client.get("/dashboard/calls.csv?outcome=voicemail")
+    assert export.headers["Location"] == (
+        "/dashboard/login?next=/dashboard/calls.csv?outcome%3Dvoicemail"
+    )
     assert client.post("/dashboard/agents/lan/status", data={"status": "away"}).status_code in (
         302, 400)  # fmt: skip
     assert client.get("/dashboard/static/dashboard.css").status_code == 200
+
+
+def test_the_dashboard_with_a_trailing_slash_is_the_wallboard(dash_app: Flask) -> None:
+    client = dash_app.test_client()
+    assert client.get("/dashboard/").headers["Location"].startswith("/dashboard/login")
+    log_in(client, "sup")
+    answer = client.get("/dashboard/")
+    assert answer.status_code == 302 and answer.headers["Location"] == "/dashboard"
+    assert answer.headers["X-Frame-Options"] == "DENY"
 
 
 def test_login_then_pages_then_logout(dash_app: Flask) -> None:
@@ -54,7 +68,8 @@ def test_login_returns_to_the_page_asked_for_never_elsewhere(dash_app: Flask) ->
     client = dash_app.test_client()
     for target, expected in (("/dashboard/agents", "/dashboard/agents"),
                              ("https://evil.example/", "/dashboard"),
-                             ("/dashboard//evil.example", "/dashboard")):  # fmt: skip
+                             ("/dashboard//evil.example", "/dashboard"),
+                             ("/dashboard\r\nSet-Cookie: a=b", "/dashboard")):  # fmt: skip
         token = csrf_of(client.get("/dashboard/login").get_data(as_text=True))
         form = {"csrf_token": token, "name": "sup", "password": PASSWORD, "next": target}
         assert client.post("/dashboard/login", data=form).headers["Location"] == expected
@@ -100,9 +115,14 @@ def test_a_viewer_sees_masked_numbers_and_cannot_toggle(
 def test_bad_input_is_a_clear_error(dash_app: Flask, connection: redis.Redis) -> None:
     client = dash_app.test_client()
     log_in(client, "sup")
+    for path in ("/dashboard/no-such", "/dashboard/agents/lan/status", "/dashboard/calls/CA1"):
+        unknown = client.get(path).get_data(as_text=True)
+        assert 'class="problem"' in unknown and 'href="/dashboard/kpis"' in unknown, path
     bad_zone = client.get("/dashboard?tz=Mars/Olympus")
     assert bad_zone.status_code == 400 and "Mars/Olympus" in bad_zone.get_data(as_text=True)
     assert client.get("/dashboard/coverage?from=2026-13-01").status_code == 400
+    for far in ("0001-01-01", "9999-12-31"):  # the calendar's ends: a clear page, not a 500
+        assert client.get(f"/dashboard/coverage?from={far}").status_code == 400, far
     assert client.get("/dashboard/coverage?queue=nope").status_code == 400
     token = csrf_of(client.get("/dashboard/agents").get_data(as_text=True))
     asleep = {"status": "asleep", "csrf_token": token}
@@ -127,8 +147,6 @@ def test_login_attempts_are_limited_per_user_and_per_address(dash_app: Flask) ->
 
 def test_cookie_flags_and_security_headers(settings: Settings, connection: redis.Redis) -> None:
     app = create_app(settings.with_(public_url="https://ivr.example.com"), connection)
-    from tests.dashboard.conftest import add_users
-
     add_users(connection)
     client = app.test_client()
     page = client.get("/dashboard/login", base_url="https://ivr.example.com")
@@ -150,6 +168,8 @@ def test_cookie_flags_and_security_headers(settings: Settings, connection: redis
     assert "Path=/dashboard" in cookie
     plain = create_app(settings, connection).test_client().get("/dashboard/login")
     assert "Secure" not in plain.headers["Set-Cookie"]
+    shouted = create_app(settings.with_(public_url="HTTPS://ivr.example.com"), connection)
+    assert "Secure" in shouted.test_client().get("/dashboard/login").headers["Set-Cookie"]
 
 
 def test_removing_a_user_ends_its_sessions(dash_app: Flask) -> None:
@@ -211,3 +231,37 @@ def test_the_wallboard_names_the_day_off_behind_the_next_gap(dash_app: Flask) ->
     log_in(client, "sup")
     html = client.get("/dashboard?tz=UTC").get_data(as_text=True)
     assert "(london: closed 2026-12-24 13:00 to 2026-12-25 00:00)" in html
+
+
+def test_call_records_unavailable_is_a_503_page_not_a_500(
+    settings: Settings, connection: redis.Redis
+) -> None:
+    # Users answer but the rest does not (in a Redis Cluster they live in different slots).
+    dead = redis.Redis(unix_socket_path="/nonexistent/redis.sock", socket_timeout=0.2)
+    app = create_app(settings, dead)
+    app.extensions["dashboard"] = Dashboard(Users(connection), LoginLimiter(connection))
+    add_users(connection)
+    client = app.test_client()
+    log_in(client, "sup")
+    for path in ("/dashboard", "/dashboard/calls", "/dashboard/calls.csv", "/dashboard/calls/CA1",
+                 "/dashboard/kpis", "/dashboard/agents", "/dashboard/tickets"):  # fmt: skip
+        answer = client.get(path)
+        assert answer.status_code == 503, path
+        assert "Redis does not answer" in answer.get_data(as_text=True), path
+
+
+def test_live_wallboard_slots_come_back_from_streams_never_read(
+    dash_app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = dash_app.test_client()
+    log_in(client, "sup")
+    monkeypatch.setattr(wallboard, "LIVE_SECONDS", 0.2)
+    monkeypatch.setattr(wallboard, "LIVE_BLOCK_MS", 50)
+    read = client.get("/dashboard/live")  # a stream read to its end gives its slot back once
+    assert read.status_code == 200 and read.get_data(as_text=True).startswith("retry:")
+    read.close()  # as every WSGI server does once the body is sent
+    for method in ("HEAD", "HEAD", "HEAD", "GET", "GET", "GET"):  # more than a worker's slots
+        # Closed without reading a byte, as a server does after a HEAD or a client gone early.
+        answer = client.open("/dashboard/live", method=method, buffered=False)
+        assert answer.status_code == 200, method
+        answer.close()
