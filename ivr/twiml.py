@@ -191,7 +191,9 @@ def _element(verb: Verb) -> TwiML:
                 elif target.kind == "client":
                     dial.client(target.address, **told)
                 elif target.kind == "queue":
-                    dial.queue(target.address)
+                    # The queue's url is asked on the waiting caller's line as it is taken.
+                    taken = {"url": target.answered_url, "method": "POST"}
+                    dial.queue(target.address, **(taken if target.answered_url else {}))
                 else:
                     dial.sip(target.address, **told)
             return dial

@@ -140,6 +140,23 @@ class Pools:
         by_id = next((a for a in everyone if a.id.casefold() == wanted), None)
         return by_id or next((a for a in everyone if a.known_as(wanted)), None)
 
+    def reached_at(self, address: str, queue: str) -> tuple[Pool, Agent] | None:
+        """The pool and agent a call from `address` (a number, `client:id` or a SIP URI, as
+        Twilio gives `From`) comes from, in a pool serving `queue` first."""
+        wanted = address.strip()
+        client = wanted.removeprefix("client:").casefold() if wanted.startswith("client:") else None
+        sip = wanted.split(";")[0].casefold() if wanted.casefold().startswith("sip:") else None
+
+        def is_at(agent: Agent) -> bool:
+            if client is not None:
+                return agent.client is not None and agent.client.casefold() == client
+            if sip is not None:
+                return agent.sip is not None and agent.sip.split(";")[0].casefold() == sip
+            return agent.phone is not None and agent.phone == wanted
+
+        ordered = sorted(self.pools, key=lambda pool: not pool.serves(queue))  # stable
+        return next(((p, a) for p in ordered for a in p.agents if is_at(a)), None)
+
     def queues(self) -> set[str]:
         """Every queue some pool serves."""
         return {queue for pool in self.pools for queue in pool.queues}

@@ -232,8 +232,8 @@ def _changes(s: CallSummary, event: CallEvent) -> dict[str, Any]:
         case AgentAnswered() if s.answered_at is None:
             return {
                 "answered_at": event.at,
-                "agent": event.agent,
-                "pool": event.pool,
+                "agent": event.agent or None,  # none: taken from the hold line by a stranger
+                "pool": event.pool or None,
                 "waiting_since": None,
             }
         case DialEnded():

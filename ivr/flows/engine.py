@@ -133,6 +133,9 @@ class Urls(Protocol):
     def answered(self, pool: str, agent: str) -> str:
         """The status callback telling that `agent` of `pool` picked up."""
 
+    def dequeued(self, queue: str) -> str:
+        """Asked on a waiting caller's line as an agent takes it from the hold line."""
+
 
 @dataclass(frozen=True)
 class Context:
@@ -265,7 +268,8 @@ def _walk(flow: Flow, turn: Turn, name: str | None) -> None:
                 return
             case Dequeue():
                 turn.emit(DialStarted, number=f"queue {action.queue}")
-                target = (DialTarget("queue", action.queue),)
+                taken = turn.context.urls.dequeued(action.queue)
+                target = (DialTarget("queue", action.queue, taken),)
                 turn.verbs.append(DialVerb(turn.action("dial"), target))
                 return
             case Voicemail():

@@ -178,6 +178,22 @@ def answered() -> Response:
     return twiml(render([]))
 
 
+@bp.route("/dequeued", methods=["POST"])
+def dequeued() -> Response:
+    """An agent's call takes a caller waiting in the hold line (the queue's url, asked on the
+    caller's line just before the two are connected): the caller is answered."""
+    form = _form()
+    params = parse_params(form)
+    # Twilio's reference spells the parameter both ways.
+    taker = form.get("DequeingCallSid") or form.get("DequeueingCallSid") or ""
+    try:
+        services = _services()
+        services.voice.dequeued(params.sid, taker, request.args.get("queue", ""), services.clock())
+    except Exception:
+        log.exception("call %s: taken from the hold line, not recorded", params.sid)
+    return twiml(render([]))
+
+
 @bp.route("/fallback", methods=["POST"])
 def fallback() -> Response:
     """The end of a fallback voicemail or dial; needs no stored state."""

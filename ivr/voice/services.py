@@ -235,7 +235,21 @@ class VoiceService:
         """An agent picked up a call of ours (the status callback of the agent's leg)."""
         if params.call_status not in ("in-progress", "answered", ""):
             return
-        sid = params.parent_sid or params.sid
+        self._answered_by(params.parent_sid or params.sid, pool, agent, at)
+
+    def dequeued(self, sid: str, taker_sid: str, queue: str, at: float) -> None:
+        """An agent took a waiting caller from the hold line: the caller is answered now, by
+        the agent whose number the taking call came from (unknown when no pool lists it)."""
+        taker = self.store.summary(taker_sid) if taker_sid else None
+        flowset = self.registry.current()
+        pools = flowset.pools if flowset else None
+        found = pools.reached_at(taker.caller, queue) if pools and taker else None
+        pool, agent = (found[0].name, found[1].id) if found else ("", "")
+        if not found:
+            log.info("call %s: taken from the hold line by a call no pool lists", sid)
+        self._answered_by(sid, pool, agent, at)
+
+    def _answered_by(self, sid: str, pool: str, agent: str, at: float) -> None:
         before = self.store.summary(sid) or CallSummary(sid)
         event = AgentAnswered(at, pool=pool[:64], agent=agent[:64])
         count(before, self.store.record(sid, [event]), [event])

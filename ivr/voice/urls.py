@@ -34,6 +34,10 @@ class VoiceUrls:
         """The status callback telling that `agent` of `pool` picked up."""
         return f"/voice/answered?pool={quote(pool, safe='')}&agent={quote(agent, safe='')}"
 
+    def dequeued(self, queue: str) -> str:
+        """Asked on a waiting caller's line as an agent takes it from the hold line."""
+        return f"/voice/dequeued?queue={quote(queue, safe='')}"
+
     def fallback(self, kind: str, language: str) -> str:
         """Where a fallback voicemail or dial reports; needs no stored state."""
         return f"/voice/fallback?lang={language}&kind={kind}"

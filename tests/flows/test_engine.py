@@ -279,5 +279,6 @@ def test_dequeue_connects_an_agent_to_the_line() -> None:
     turn = engine.begin(agents_line, "v1", CALL, ctx())
     dial = xml(turn).find("Dial/Queue")
     assert dial is not None and dial.text == "billing"
+    assert dial.attrib["url"] == "/voice/dequeued?queue=billing"  # the caller is answered then
     empty = engine.resume(agents_line, turn.state, Dialed("failed"), ctx())
     assert "No callers are waiting" in said(empty)[0]

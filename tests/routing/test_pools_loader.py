@@ -360,3 +360,41 @@ def test_an_undecodable_file_is_reported_at_its_first_bad_byte(
 
     assert pools is None
     assert located(problems) == [f"{where}: not UTF-8 text (byte {byte})"]
+
+
+def test_a_call_from_an_agents_address_finds_her_pool_serving_the_queue_first(
+    tmp_path: Path,
+) -> None:
+    pools, problems = load(
+        tmp_path,
+        """
+        pools:
+          cairo:
+            timezone: Africa/Cairo
+            queues: [tech]
+            shifts: [{days: daily, from: "00:00", to: "24:00"}]
+            agents: [{name: Lan, phone: "+84901234567"}]
+          hanoi:
+            timezone: Asia/Ho_Chi_Minh
+            queues: [billing]
+            shifts: [{days: daily, from: "00:00", to: "24:00"}]
+            agents:
+              - {name: Lan, phone: "+84901234567"}
+              - {name: Minh, client: minh}
+              - {name: Desk, sip: "sip:desk@pbx.example.com"}
+        """,
+    )
+    assert pools is not None and not problems
+    addresses = ("+84901234567", "client:Minh", "sip:DESK@pbx.example.com;transport=tls",
+                 "+84900000000", "minh")  # fmt: skip
+    hits = {address: pools.reached_at(address, "billing") for address in addresses}
+    found = {address: hit and (hit[0].name, hit[1].name) for address, hit in hits.items()}
+    assert found == {
+        "+84901234567": ("hanoi", "Lan"),  # her pool that serves billing, not the first listed
+        "client:Minh": ("hanoi", "Minh"),
+        "sip:DESK@pbx.example.com;transport=tls": ("hanoi", "Desk"),
+        "+84900000000": None,
+        "minh": None,  # a client identity comes as client:minh
+    }
+    hit = pools.reached_at("+84901234567", "tech")
+    assert hit is not None and hit[0].name == "cairo"

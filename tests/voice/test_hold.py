@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import redis
 from flask.testing import FlaskClient
 
 from ivr.settings import Settings
+from ivr.store import WAITING_KEY, Store
 from tests.conftest import Caller, line_app, spoken
 
 FLOW = """
@@ -80,3 +82,62 @@ def test_the_sample_agents_line_takes_the_next_billing_caller(client: FlaskClien
     nobody = agent.follow(take, DialCallStatus="failed")
     assert any("No callers are waiting" in words for words in spoken(nobody))
     assert nobody.find("Hangup") is not None
+
+
+AGENTS_LINE = """
+flow: agents
+numbers: ["+15005550007"]
+languages: [en-US]
+start: take
+steps:
+  take:
+    dequeue: billing
+"""
+
+
+def _waiting_in_line(line: FlaskClient) -> tuple[Caller, ET.Element]:
+    caller = Caller(line)
+    queued = caller.follow(caller.twiml("/voice/incoming"), DialCallStatus="no-answer")
+    enqueue = queued.find("Enqueue")
+    assert enqueue is not None
+    caller.twiml(enqueue.attrib["waitUrl"], QueuePosition="1")
+    return caller, enqueue
+
+
+@pytest.mark.parametrize("spelling", ["DequeingCallSid", "DequeueingCallSid"])
+def test_an_agent_taking_a_caller_from_the_line_answers_the_call_then(
+    line: FlaskClient, connection: redis.Redis, tmp_path: Path, spelling: str
+) -> None:
+    (tmp_path / "line_flows" / "agents.yaml").write_text(AGENTS_LINE)
+    caller, enqueue = _waiting_in_line(line)
+    assert connection.zscore(WAITING_KEY, caller.sid) is not None
+    agent = Caller(line, to="+15005550007", caller="+84901234567")
+    queue = agent.twiml("/voice/incoming").find("Dial/Queue")
+    assert queue is not None and queue.text == "billing"
+    assert queue.attrib["url"] == "/voice/dequeued?queue=billing"
+    # Twilio asks the queue's url on the caller's line as the two are connected.
+    connect = caller.twiml(queue.attrib["url"], QueueTime="12", **{spelling: agent.sid})
+    assert list(connect) == []  # nothing to hear: straight through
+    store = Store(connection)
+    taken = store.summary(caller.sid)
+    assert taken is not None and taken.answered_at is not None
+    assert (taken.pool, taken.agent) == ("always", "lan")
+    assert connection.zscore(WAITING_KEY, caller.sid) is None  # no longer waiting
+    # After the conversation the queue's action says bridged: the answer stays as it was.
+    caller.twiml(enqueue.attrib["action"], QueueResult="bridged", QueueTime="12")
+    caller.post("/voice/status", CallStatus="completed", CallDuration="90")
+    done = store.summary(caller.sid)
+    assert done is not None and done.outcome == "answered"
+    assert (done.answered_at, done.pool, done.agent) == (taken.answered_at, "always", "lan")
+
+
+def test_a_caller_taken_by_a_call_no_pool_lists_is_answered_by_nobody_known(
+    line: FlaskClient, connection: redis.Redis
+) -> None:
+    caller, _ = _waiting_in_line(line)
+    connect = caller.twiml("/voice/dequeued?queue=billing", DequeingCallSid="CA" + "9" * 32)
+    assert list(connect) == []
+    taken = Store(connection).summary(caller.sid)
+    assert taken is not None and taken.answered_at is not None
+    # Not the pool rung before the line, which did not answer.
+    assert (taken.pool, taken.agent) == (None, None)
