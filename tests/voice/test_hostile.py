@@ -29,6 +29,7 @@ PATHS = (
     "/voice/recording",
     "/voice/transcription",
     "/voice/answered",
+    "/voice/dequeued",
     "/voice/nowhere",
 )
 FIELDS = (
@@ -49,6 +50,7 @@ FIELDS = (
     "QueueTime",
     "ParentCallSid",
     "TranscriptionText",
+    "DequeingCallSid",
 )
 ODD = ("", "0", "-1", "1e309", "nan", "CA" + "f" * 32, "RE" + "0" * 32, "=cmd|' /C calc'!A0",
        "<Say>x</Say>", "'; DROP TABLE", "\u202etxet", "Tạm biệt", "مرحبا", "\x00", "9" * 5000,
