@@ -90,7 +90,7 @@ def public_event(event: CallEvent) -> dict[str, Any]:
     return data
 
 
-FORMULA_STARTS = ("=", "+", "-", "@")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # as OWASP lists them
 
 
 def csv_safe(value: object) -> str:

@@ -41,12 +41,13 @@ def test_listing_filters_and_csv_neutralises_formulas(
     store = Store(connection)
     record_call(store, "CA1", T0, caller="=HYPERLINK(1)", outcome="answered")
     record_call(store, "CA2", T0 + 60, outcome="abandoned", queue="tech")
+    record_call(store, "CA0", T0 - 60, caller="\t=1+2", outcome="answered")
     result = runner.invoke(calls, ["--csv"], env=env)
     assert result.exit_code == 0, result.output
     table = list(csv.reader(io.StringIO(result.output)))
     assert table[0][:3] == ["sid", "from", "to"] and len(table[0]) == 15
-    assert [r[0] for r in table[1:]] == ["CA2", "CA1"]
-    assert table[2][1] == "'=HYPERLINK(1)"
+    assert [r[0] for r in table[1:]] == ["CA2", "CA1", "CA0"]
+    assert table[2][1] == "'=HYPERLINK(1)" and table[3][1] == "'\t=1+2"
     only = runner.invoke(calls, ["--json", "--outcome", "abandoned", "--queue", "tech"], env=env)
     assert [c["sid"] for c in json.loads(only.output)] == ["CA2"]
     since = runner.invoke(calls, ["--json", "--since", "2026-05-28T20:27:00"], env=env)
