@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import secrets
 
-from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response as Redirect
 
 from ivr.dashboard.web import dashboard
@@ -36,7 +37,7 @@ def login() -> Redirect | tuple[str, int] | str:
         return render_template("dashboard/login.html", next=target, name=name, error=error), 401
     parts.limiter.succeeded(name)
     session.clear()  # a fresh session (and CSRF token) for the signed-in user: no fixation
-    session.update(user=user.name, epoch=user.epoch)
+    session.update(user=user.name, epoch=user.epoch, id=secrets.token_hex(16))
     session.permanent = True
     log.info("dashboard login: %s (%s) from %s", user.name, user.role, address)
     return redirect(target or url_for("dashboard.wallboard.index"))
@@ -47,6 +48,11 @@ def logout() -> Redirect | str:
     """GET asks to confirm (a link must not sign anyone out); POST ends the session."""
     if request.method == "GET":
         return render_template("dashboard/logout.html")
+    sid = session.get("id")
+    if isinstance(sid, str):
+        # The cookie is signed, not stored: a copy of it would still open the dashboard.
+        lifetime = current_app.permanent_session_lifetime.total_seconds()
+        dashboard().users.end_session(sid, lifetime)
     session.clear()
     return redirect(url_for("dashboard.auth.login"))
 

@@ -3,7 +3,8 @@
 Users live in one hash (name -> JSON), so adding, listing and removing are single commands and
 the whole set sits in one Redis Cluster slot. Passwords are kept only as werkzeug scrypt hashes.
 Each user gets a random `epoch` when added: a session names it, so removing a user (or adding it
-again with a new password) ends every session it had.
+again with a new password) ends every session it had. Each session also has an id of its own,
+marked ended when it signs out, so a copy of its cookie is refused from then on.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from ivr.errors import IvrError
 
 USERS_KEY = "ivr:dashboard:users"  # hash: name -> JSON {role, password_hash, epoch, created_at}
+ENDED_SESSION_KEY = "ivr:dashboard:ended-session:{0}"  # set on sign-out, expires with the cookie
 LOGIN_FAILS_USER_KEY = "ivr:dashboard:login-fails:user:{0}"  # counter with expiry
 LOGIN_FAILS_ADDRESS_KEY = "ivr:dashboard:login-fails:address:{0}"  # counter with expiry
 
@@ -105,6 +107,22 @@ class Users:
         """The user called `name`, if there is one."""
         record = self._record(name)
         return _user(record) if record else None
+
+    def in_session(self, name: str, session_id: str) -> User | None:
+        """The user a session names, unless that session was signed out (one round trip)."""
+        try:
+            key = normal_name(name)
+        except UserError:
+            return None
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hget(USERS_KEY, key)
+            pipe.exists(ENDED_SESSION_KEY.format(session_id))
+            raw, ended = pipe.execute()
+        return _user(json.loads(raw)) if raw and not ended else None
+
+    def end_session(self, session_id: str, lifetime: float) -> None:
+        """Refuse the session `session_id` from now on (for as long as its cookie could live)."""
+        self.redis.set(ENDED_SESSION_KEY.format(session_id), 1, ex=max(1, round(lifetime)))
 
     def all(self) -> list[User]:
         """Every user, by name."""

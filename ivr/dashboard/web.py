@@ -91,10 +91,10 @@ def current_user() -> User:
 
 def signed_in() -> User | None:
     """The user the session names, if it still exists with the same epoch."""
-    name, epoch = session.get("user"), session.get("epoch")
-    if not isinstance(name, str) or not isinstance(epoch, str):
+    name, epoch, sid = session.get("user"), session.get("epoch"), session.get("id")
+    if not isinstance(name, str) or not isinstance(epoch, str) or not isinstance(sid, str):
         return None
-    user = dashboard().users.get(name)
+    user = dashboard().users.in_session(name, sid)
     return user if user is not None and user.epoch == epoch else None
 
 

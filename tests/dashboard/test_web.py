@@ -64,6 +64,20 @@ def test_login_then_pages_then_logout(dash_app: Flask) -> None:
     assert client.get("/dashboard").status_code == 302
 
 
+def test_a_signed_out_sessions_cookie_copied_before_opens_nothing(dash_app: Flask) -> None:
+    client, other = dash_app.test_client(), dash_app.test_client()
+    log_in(client, "sup")
+    log_in(other, "sup")  # the same user on another screen
+    copied = client.get_cookie("ivr_dashboard", path="/dashboard")
+    assert copied is not None
+    logout = client.get("/dashboard/logout").get_data(as_text=True)
+    assert client.post("/dashboard/logout", data={"csrf_token": csrf_of(logout)}).status_code == 302
+    thief = dash_app.test_client()
+    thief.set_cookie("ivr_dashboard", copied.value, path="/dashboard")
+    assert thief.get("/dashboard").headers["Location"].startswith("/dashboard/login")
+    assert other.get("/dashboard").status_code == 200  # only the session signed out ends
+
+
 def test_login_returns_to_the_page_asked_for_never_elsewhere(dash_app: Flask) -> None:
     client = dash_app.test_client()
     for target, expected in (("/dashboard/agents", "/dashboard/agents"),
