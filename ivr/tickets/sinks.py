@@ -18,6 +18,7 @@ from datetime import UTC, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urljoin
 
 import requests
 
@@ -100,13 +101,20 @@ class HttpService:
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
         try:
+            # Followed, a redirect turns a POST into a body-less GET (301-303) whose 2xx would
+            # pass for a delivery, or sends the signed ticket wherever the answer points.
             answer = self.session.request(
-                method, url, headers=headers, timeout=self.timeout, **kwargs
+                method, url, headers=headers, timeout=self.timeout, allow_redirects=False, **kwargs
             )
         except requests.RequestException as exc:
             raise SinkRetry(f"{type(exc).__name__}: {exc}") from None
         if 200 <= answer.status_code < 300:
             return answer
+        if 300 <= answer.status_code < 400:
+            where = urljoin(url, answer.headers.get("Location") or "") or "nowhere"
+            raise SinkRefused(
+                f"HTTP {answer.status_code}: redirected to {where} (give the sink that URL)"
+            )
         if answer.status_code == 429 or answer.status_code >= 500:
             wait = retry_after_seconds(answer.headers.get("Retry-After"))
             raise SinkRetry(f"HTTP {answer.status_code}", wait)

@@ -1,0 +1,76 @@
+"""How sinks read their services' answers: what counts as delivered, what is retried, what fails."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from ivr.settings import Settings
+from ivr.tickets.config import sinks_for_worker
+from ivr.tickets.sinks import build_sinks
+from ivr.tickets.store import TicketStore
+from ivr.tickets.worker import Worker, WorkerOptions
+from tests.tickets.conftest import (
+    WEBHOOK_SECRET,
+    Clock,
+    VoicemailFactory,
+    webhook_yaml,
+    write_sinks,
+)
+from tests.tickets.fakes import FakeServices, Reply
+
+OPTIONS = WorkerOptions(block_ms=10, reclaim_every=0.0, claim_idle_ms=60_000, transcript_wait=60)
+
+
+def worker_for(settings: Settings, connection: redis.Redis, clock: Clock) -> Worker:
+    env = {"IVR_WEBHOOK_SECRET": WEBHOOK_SECRET, "ZT": "zt"}
+    sinks = build_sinks(sinks_for_worker(settings.flows_dir, env), settings, env)
+    return Worker(settings, connection, sinks, OPTIONS, now=clock, rand=lambda: 0.5, name="w1")
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirected_webhook_is_not_delivered(
+    status: int,
+    services: FakeServices,
+    ticket_settings: Settings,
+    connection: redis.Redis,
+    clock: Clock,
+    voicemail: VoicemailFactory,
+) -> None:
+    # An http:// URL the helpdesk moves to https, say: following it would re-send the POST as a
+    # body-less GET (301-303), or send the signed body on to wherever the answer points.
+    write_sinks(ticket_settings.flows_dir, webhook_yaml(services))
+    services.script("POST", "/hooks/ivr", Reply(status, b"", {"Location": "/moved"}))
+    services.script("GET", "/moved", Reply(200, b"welcome"))
+    services.script("POST", "/moved", Reply(200, b"welcome"))
+    store = TicketStore(connection)
+    made = store.create(voicemail())
+    assert made is not None
+    worker_for(ticket_settings, connection, clock).deliver(made[0].id)
+    ticket = store.get(made[0].id)
+    assert ticket is not None and ticket.status == "failed" and ticket.sinks["webhook"] == "failed"
+    assert f"HTTP {status}: redirected to {services.base}/moved" in (ticket.last_error or "")
+    assert services.seen("GET", "/moved") == [] and services.seen("POST", "/moved") == []
+
+
+def test_a_redirected_zendesk_create_is_not_delivered(
+    services: FakeServices,
+    ticket_settings: Settings,
+    connection: redis.Redis,
+    clock: Clock,
+    voicemail: VoicemailFactory,
+) -> None:
+    write_sinks(
+        ticket_settings.flows_dir,
+        f'sinks:\n  - {{type: zendesk, url: "{services.base}", email: "a@example.com",'
+        ' token: "${ZT}"}\n',
+    )
+    services.script("POST", "/api/v2/tickets.json", Reply(301, b"", {"Location": "/api/v2/x"}))
+    services.script("GET", "/api/v2/x", Reply(200, b"[]"))
+    store = TicketStore(connection)
+    made = store.create(voicemail())
+    assert made is not None
+    worker_for(ticket_settings, connection, clock).deliver(made[0].id)
+    ticket = store.get(made[0].id)
+    assert ticket is not None and ticket.sinks["zendesk"] == "failed"
+    assert services.zendesk_tickets == {}
