@@ -64,13 +64,7 @@ def check_tickets(directory: Path, env: Mapping[str, str] | None = None) -> list
     source, sinks, problems = _load(directory)
     if source is None or not sinks or any(p.severity == "error" for p in problems):
         return problems
-    for index, sink in enumerate(sinks):
-        for key, value in sink.options.items():
-            for name in _references(value):
-                if name not in env:
-                    message = f"sink {sink.name!r}: ${{{name}}} is not set in this environment"
-                    problems.append(source.problem(("sinks", index, key), message, "warning"))
-    return problems
+    return problems + _environment_problems(source, sinks, env, "warning")
 
 
 def _load(directory: Path) -> tuple[Source | None, list[SinkSpec], list[Problem]]:
@@ -91,13 +85,44 @@ def _load(directory: Path) -> tuple[Source | None, list[SinkSpec], list[Problem]
 def sinks_for_worker(directory: Path, env: Mapping[str, str] | None = None) -> list[SinkSpec]:
     """The sinks a worker delivers to; refuses a file with errors or unset variables."""
     env = os.environ if env is None else env
-    sinks, problems = load_sinks(directory)
+    source, sinks, problems = _load(directory)
     errors = [p for p in problems if p.severity == "error"]
+    if not errors and source is not None:
+        errors = _environment_problems(source, sinks, env, "error")
     if errors:
         raise SinkConfigError(errors)
-    for sink in sinks:
-        sink.resolved(env)
     return sinks
+
+
+def _environment_problems(
+    source: Source, sinks: list[SinkSpec], env: Mapping[str, str], unset: str
+) -> list[Problem]:
+    """Each `${VAR}` that is unset (a problem of severity `unset`), or that is set to a value
+    the key would refuse written out: such a value would otherwise fail every delivery."""
+    problems: list[Problem] = []
+    for index, sink in enumerate(sinks):
+        for key, value in sink.options.items():
+            where: Where = ("sinks", index, key)
+            for item in value if isinstance(value, list) else [value]:
+                for name in _references(item):
+                    if not env.get(name):
+                        message = (
+                            f"sink {sink.name!r}: ${{{name}}} is not set in this environment"
+                            f" (`{key}` needs it)"
+                        )
+                        problems.append(source.problem(where, message, unset))
+                    elif key not in SECRET_KEYS:
+                        reader = _Reader(source)
+                        given = env[name]
+                        reader.value(
+                            sink.type, key, [given] if isinstance(value, list) else given, where
+                        )
+                        for found in reader.problems:
+                            message = (
+                                f"sink {sink.name!r}: ${{{name}}} ({given!r}): {found.message}"
+                            )
+                            problems.append(source.problem(where, message))
+    return problems
 
 
 def _references(value: Any) -> list[str]:

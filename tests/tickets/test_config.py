@@ -122,7 +122,7 @@ def test_urls_and_hosts_may_come_from_the_environment(tmp_path: Path) -> None:
     env = {"HOOK_URL": "https://hooks.example.com/x", "S": "k"}
     (sink,) = build_sinks(sinks_for_worker(tmp_path, env), Settings(), env)
     assert isinstance(sink, WebhookSink) and sink.url == "https://hooks.example.com/x"
-    with pytest.raises(ConfigError, match="needs \\$\\{S\\}"):
+    with pytest.raises(ConfigError, match="\\$\\{S\\} is not set"):
         sinks_for_worker(tmp_path, {"HOOK_URL": "https://x.example.com"})
 
 
@@ -152,3 +152,39 @@ def test_an_undecodable_file_is_reported_at_its_first_bad_byte(tmp_path: Path) -
     assert [str(p) for p in problems] == [f"{path}:2:36: not UTF-8 text (byte 0xe9 at offset 42)"]
     with pytest.raises(ConfigError):
         sinks_for_worker(tmp_path, ENV)
+
+
+def test_a_worker_names_every_unset_variable_where_it_is_written(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "sinks:\n"
+        '  - {type: webhook, url: "${HOOK_URL}", secret: "${IVR_WEBHOOK_SECRET}"}\n'
+        '  - {type: email, host: "${SMTP_HOST}", from: "ivr@example.com", to: [a@b.example]}\n',
+    )
+    with pytest.raises(ConfigError) as caught:
+        sinks_for_worker(tmp_path, {"IVR_WEBHOOK_SECRET": "s", "SMTP_HOST": ""})
+    assert [str(p) for p in caught.value.problems] == [
+        f"{path}:2:21: sink 'webhook': ${{HOOK_URL}} is not set in this environment"
+        " (`url` needs it)",
+        f"{path}:3:19: sink 'email': ${{SMTP_HOST}} is not set in this environment"
+        " (`host` needs it)",
+    ]
+
+
+def test_a_variable_is_checked_as_the_value_it_stands_for(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "sinks:\n"
+        '  - {type: webhook, url: "${HOOK_URL}", secret: "${S}"}\n'
+        '  - {type: email, host: h, from: "${FROM}", to: ["${TO}"]}\n',
+    )
+    env = {"HOOK_URL": "helpdesk.example.com/hooks/ivr", "S": "k", "FROM": "ivr", "TO": "x@y.z"}
+    expected = [
+        f"{path}:2:21: sink 'webhook': ${{HOOK_URL}} ('helpdesk.example.com/hooks/ivr'):"
+        " `url` must be an http(s) URL",
+        f"{path}:3:28: sink 'email': ${{FROM}} ('ivr'): `from` must be an e-mail address",
+    ]
+    assert [str(p) for p in check_tickets(tmp_path, env)] == expected
+    with pytest.raises(ConfigError) as caught:
+        sinks_for_worker(tmp_path, env)
+    assert [str(p) for p in caught.value.problems] == expected
