@@ -91,10 +91,19 @@ def check_url(url: str, allowed: tuple[str, ...]) -> None:
         raise RecordingRefused(f"bad port in recording URL: {exc}") from None
     default = 443 if parts.scheme == "https" else 80
     for entry in allowed:
-        name, _, entry_port = entry.lower().partition(":")
-        if name.strip("[]") == host.strip("[]") and int(entry_port or default) == port:
+        name, entry_port = _split_entry(entry.lower())
+        if name == host.strip("[]") and int(entry_port or default) == port:
             return
     raise RecordingRefused(f"host {host}:{port} is not in IVR_RECORDING_HOSTS")
+
+
+def _split_entry(entry: str) -> tuple[str, str]:
+    """An IVR_RECORDING_HOSTS entry as (host without brackets, port or "")."""
+    if entry.startswith("["):
+        name, _, rest = entry[1:].partition("]")
+        return name, rest.removeprefix(":")
+    name, _, port = entry.partition(":")
+    return name, port
 
 
 def media_url(recording_url: str, fmt: str) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from ivr.errors import IvrError
 from ivr.settings import Settings
 from ivr.tickets import recordings
 from ivr.tickets.recordings import (
@@ -200,3 +201,29 @@ def test_purge_deletes_old_recordings_only(tmp_path: Path) -> None:
 def test_bad_durations(text: str) -> None:
     with pytest.raises(recordings.IvrError):
         parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    "hosts",
+    [
+        "api.twilio.com:https",  # a port that is not a number broke every delivery round
+        "https://api.twilio.com",
+        "api.twilio.com/2010-04-01",
+        "api.twilio.com:0",
+        "api.twilio.com:70000",
+        "api.twilio.com, media twilio.com",
+    ],
+)
+def test_a_bad_recording_hosts_entry_is_refused_when_read(hosts: str) -> None:
+    with pytest.raises(IvrError, match="IVR_RECORDING_HOSTS") as caught:
+        Settings.from_env({"IVR_RECORDING_HOSTS": hosts})
+    assert "host[:port]" in str(caught.value)
+
+
+def test_recording_hosts_may_be_ipv6_literals_in_brackets() -> None:
+    hosts = Settings.from_env({"IVR_RECORDING_HOSTS": "api.twilio.com, [::1]:8080"}).recording_hosts
+    assert hosts == ("api.twilio.com", "[::1]:8080")
+    check_url("http://[::1]:8080/x", hosts)
+    with pytest.raises(RecordingRefused, match="not in IVR_RECORDING_HOSTS"):
+        check_url("http://[::1]:8081/x", hosts)
+    check_url("https://[2001:db8::1]/x", ("[2001:db8::1]",))
