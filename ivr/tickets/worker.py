@@ -89,19 +89,23 @@ class Worker:
 
     def run(self, stop: threading.Event, max_ticks: int | None = None) -> int:
         """Work until `stop` is set (or `max_ticks` loops); the delivery rounds run."""
-        self.store.ensure_group()
         ticks = 0
+        grouped = False
         log.info("worker %s started, %d sinks", self.name, len(self.sinks))
         while not stop.is_set() and (max_ticks is None or ticks < max_ticks):
             ticks += 1
             try:
+                # Inside the loop: a worker started before Redis answers waits for it.
+                if not grouped:
+                    self.store.ensure_group()
+                    grouped = True
                 self.tick(stop)
             except redis.RedisError as exc:
                 log.error("worker %s: Redis: %s", self.name, exc)
                 stop.wait(1.0)
         try:
             self.store.retire(self.name)
-        except redis.RedisError as exc:  # pragma: no cover - Redis gone while stopping
+        except redis.RedisError as exc:  # Redis gone while stopping
             log.warning("worker %s could not retire: %s", self.name, exc)
         log.info("worker %s stopped after %d rounds", self.name, self.rounds)
         return self.rounds

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import redis
 
@@ -10,6 +12,7 @@ from ivr.tickets.config import sinks_for_worker
 from ivr.tickets.sinks import build_sinks
 from ivr.tickets.store import TicketStore
 from ivr.tickets.worker import Worker, WorkerOptions
+from tests.server.conftest import free_port
 from tests.tickets.conftest import (
     WEBHOOK_SECRET,
     Clock,
@@ -74,3 +77,13 @@ def test_a_redirected_zendesk_create_is_not_delivered(
     ticket = store.get(made[0].id)
     assert ticket is not None and ticket.sinks["zendesk"] == "failed"
     assert services.zendesk_tickets == {}
+
+
+def test_a_worker_started_before_redis_waits_for_it(
+    ticket_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Started beside Redis (a Procfile, a compose file), the worker must not die of being first.
+    down = redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5)
+    worker = Worker(ticket_settings, down, [], OPTIONS, name="early")
+    assert worker.run(threading.Event(), max_ticks=1) == 0
+    assert "Redis" in caplog.text
