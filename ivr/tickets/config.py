@@ -183,7 +183,10 @@ class _Reader(Reader):
             return None
         kind = body.get("type")
         if kind not in KEYS:
-            self.error((*where, "type"), f"sink type must be one of {', '.join(KEYS)}")
+            hint = self.hint(kind, KEYS) if isinstance(kind, str) else ""
+            if not hint.startswith(";"):
+                hint = ""  # the types are listed already
+            self.error((*where, "type"), f"sink type must be one of {', '.join(KEYS)}{hint}")
             return None
         required, optional = KEYS[kind]
         allowed = (*COMMON_KEYS, *required, *optional)
@@ -197,7 +200,17 @@ class _Reader(Reader):
             self.error((*where, "name"), "a sink name is lower-case letters, digits, - and _")
         options = {k: v for k, v in body.items() if k not in COMMON_KEYS}
         for key, value in options.items():
-            self.value(kind, key, value, (*where, key))
+            if key in allowed:  # an unknown key is said once, above
+                self.value(kind, key, value, (*where, key))
+        if kind == "email":
+            if options.get("tls") is True and options.get("starttls") is True:
+                self.error(
+                    where, "an email sink takes `tls` (port 465) or `starttls` (port 587), not both"
+                )
+            if ("username" in options) != ("password" in options):
+                self.error(
+                    where, "an email sink's `username` needs a `password` (and the other way round)"
+                )
         if kind in ("zendesk", "freshdesk"):
             place = "subdomain" if kind == "zendesk" else "domain"
             if (place in options) == ("url" in options):

@@ -188,3 +188,35 @@ def test_a_variable_is_checked_as_the_value_it_stands_for(tmp_path: Path) -> Non
     with pytest.raises(ConfigError) as caught:
         sinks_for_worker(tmp_path, env)
     assert [str(p) for p in caught.value.problems] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            'sinks:\n  - {type: webhook, url: "https://h", secret: "${S}", retries: 3}\n',
+            ["2:55: unknown key 'retries' for a webhook sink (known: type, name, url, secret,"
+             " timeout)"],
+        ),
+        (
+            "sinks:\n  - {type: webhok, url: x}\n",
+            ["2:6: sink type must be one of webhook, email, zendesk, freshdesk, sms;"
+             " did you mean 'webhook'?"],
+        ),
+        (
+            'sinks:\n  - {type: email, host: h, port: 465, tls: true, starttls: true,'
+            ' from: "a@b.example", to: [c@d.example]}\n',
+            ["2:5: an email sink takes `tls` (port 465) or `starttls` (port 587), not both"],
+        ),
+        (
+            'sinks:\n  - {type: email, host: h, username: "${U}", from: "a@b.example",'
+            ' to: [c@d.example]}\n',
+            ["2:5: an email sink's `username` needs a `password` (and the other way round)"],
+        ),
+    ],
+)  # fmt: skip
+def test_each_mistake_is_said_once_and_plainly(
+    tmp_path: Path, text: str, expected: list[str]
+) -> None:
+    path = write(tmp_path, text)
+    assert [str(p) for p in check_tickets(tmp_path, ENV)] == [f"{path}:{e}" for e in expected]
