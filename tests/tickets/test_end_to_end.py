@@ -60,3 +60,25 @@ def test_a_night_voicemail_in_arabic_becomes_one_delivered_ticket(
     assert hook.json()["id"] == ticket.id and hook.json()["call_sid"] == caller.sid
     summary = Store(connection).summary(caller.sid)
     assert summary is not None and summary.ticket == ticket.id and summary.outcome == "voicemail"
+
+
+def test_a_fallback_voicemail_makes_its_ticket_without_the_recording_callback(
+    services: FakeServices, settings: Settings, connection: redis.Redis
+) -> None:
+    # A call that hit a fault ends in the fallback voicemail; its Record action alone must make
+    # the ticket, as a normal voicemail's does, for Twilio does not retry a lost callback.
+    app = create_app(settings, connection)
+    caller = Caller(app.test_client())
+    caller.twiml("/voice/incoming")
+    sid = recording_sid()
+    done = caller.twiml(
+        "/voice/fallback?kind=recorded&lang=en-US",
+        RecordingSid=sid,
+        RecordingUrl=services.recording_url(sid),
+        RecordingDuration="9",
+    )
+    assert done[-1].tag == "Hangup"
+    (ticket,) = TicketStore(connection).find(None, 10)
+    assert ticket.recording_sid == sid and ticket.call_sid == caller.sid
+    summary = Store(connection).summary(caller.sid)
+    assert summary is not None and summary.ticket == ticket.id
