@@ -108,6 +108,9 @@ def retry(ticket_id: str | None, dead: bool, as_json: bool) -> None:
             retried = store.retry_dead() if dead else [store.retry(str(ticket_id))]
         except TicketError as exc:
             raise click.ClickException(str(exc)) from None
+    if not dead and retried[0].status == "delivered":
+        # Every sink has it: the store queued nothing, and saying otherwise would mislead.
+        raise click.ClickException(f"{ticket_id} is delivered to every sink: nothing to retry")
     if as_json:
         _echo_json({"tickets": [t.as_dict() for t in retried]})
         return

@@ -93,6 +93,24 @@ def test_recordings_purge_command(tmp_path: Path) -> None:
     assert bad.exit_code == 2
 
 
+def test_retrying_a_delivered_ticket_says_there_is_nothing_to_retry(
+    ticket_settings: Settings, connection: redis.Redis, voicemail: VoicemailFactory
+) -> None:
+    _register()
+    store = TicketStore(connection)
+    made = store.create(voicemail())
+    assert made is not None
+    ticket = made[0]
+    store.ensure_group()
+    store.read("w", 10, 0)
+    store.finish_round(ticket.id, "delivered", None, None)
+    before = store.outbox_length()
+    result = CliRunner().invoke(cli, ["tickets", "retry", ticket.id], env=cli_env(ticket_settings))
+    assert result.exit_code == 1, result.output
+    assert f"{ticket.id} is delivered to every sink: nothing to retry" in result.output
+    assert "queued again" not in result.output and store.outbox_length() == before
+
+
 @pytest.mark.parametrize(
     "args",
     [
