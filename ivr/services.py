@@ -12,7 +12,9 @@ import redis
 
 from ivr.calls.events import (
     CallEvent,
+    FallbackUsed,
     RouteDecided,
+    StepEntered,
     TicketCreated,
     TranscriptionArrived,
     VoicemailRecorded,
@@ -21,6 +23,7 @@ from ivr.calls.spool import new_batch_id, replay, spool, spool_cross_call
 from ivr.calls.summary import CallSummary
 from ivr.errors import IvrError, StoreUnavailable
 from ivr.flows.engine import NoRouter, Router
+from ivr.flows.model import Voicemail as VoicemailStep
 from ivr.flows.registry import FlowRegistry, FlowSet
 from ivr.settings import Settings
 from ivr.store import Store, now
@@ -121,7 +124,8 @@ class Services:
         if not message.recording_sid or message.seconds <= 0 or message.status == "absent":
             return None
         summary = self.store.summary(sid) or CallSummary(sid)
-        routes = [e for e in self.store.events(sid) if isinstance(e, RouteDecided)]
+        events = self.store.events(sid)
+        routes = [e for e in events if isinstance(e, RouteDecided)]
         tried: list[tuple[str, str]] = []
         if routes:
             tried = [(pool, "rung, nobody answered") for pool in routes[-1].pools]
@@ -143,6 +147,7 @@ class Services:
             caller_country=summary.from_country or None,
             pool_zones=zones,
             recording_status=message.status or "completed",
+            transcribe=transcription_wanted(flowset, summary.flow, events, message),
         )
         ticket = self.tickets.voicemail(facts)
         if ticket is None:
@@ -165,6 +170,25 @@ class Services:
         """Keep events on this host's disk until Redis is back (their write may have landed:
         `batch` is the id it was tried with, so the replay then skips them)."""
         spool(self.settings.data_dir, sid, events, batch)
+
+
+def transcription_wanted(
+    flowset: FlowSet | None, flow_name: str, events: Sequence[CallEvent], message: VoicemailRecorded
+) -> bool:
+    """Whether the voicemail step that took `message` lets its words be transcribed (`true`
+    unless that step, or the flow's fallback for a fallback voicemail, says `transcribe: false`)."""
+    flow = flowset.flows.get(flow_name) if flowset else None
+    if flow is None:
+        return True
+    step_name = flow.fallback if message.source == "fallback" else None
+    for event in events if step_name is None else ():
+        if isinstance(event, StepEntered | VoicemailRecorded) and event.step:
+            step_name = event.step
+        elif isinstance(event, FallbackUsed):
+            step_name = flow.fallback
+    step = flow.steps.get(step_name) if step_name else None
+    action = step.action if step else None
+    return action.transcribe if isinstance(action, VoicemailStep) else True
 
 
 def make_router(flowset: FlowSet, store: Store) -> Router:

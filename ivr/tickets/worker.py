@@ -24,7 +24,7 @@ import redis
 
 from ivr.settings import Settings
 from ivr.tickets.config import sinks_for_worker
-from ivr.tickets.model import Ticket, Transcript
+from ivr.tickets.model import TRANSCRIPTION_OFF, Ticket, Transcript
 from ivr.tickets.recordings import RecordingClient, RecordingRefused, RecordingUnavailable
 from ivr.tickets.sinks import Delivery, Sink, SinkRefused, SinkRetry, build_sinks
 from ivr.tickets.store import TicketStore
@@ -206,7 +206,7 @@ class Worker:
 
     def _transcript(self, ticket: Ticket, audio: Path | None, now: float) -> float | None:
         """Fill in the transcript, or say until when to wait for Twilio's."""
-        if ticket.transcript.text is not None:
+        if ticket.transcript.text is not None or ticket.transcript.reason == TRANSCRIPTION_OFF:
             return None
         language = ticket.language or ""
         if twilio_transcribes(language, ticket.recording.seconds):
