@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 from email.message import EmailMessage
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urljoin
@@ -172,6 +173,8 @@ class EmailSink:
         mail["From"] = self.sender
         mail["To"] = ", ".join(self.to)
         mail["Message-ID"] = f"<{delivery.ticket.id}.{delivery.ticket.recording_sid}@ivr>"
+        # RFC 5322 requires a Date and smtplib adds none; the ticket's keeps each resend the same.
+        mail["Date"] = format_datetime(delivery.ticket.created_at.astimezone(UTC))
         mail.set_content(delivery.summary())
         if delivery.audio is not None:
             kind = delivery.audio.suffix.lstrip(".")

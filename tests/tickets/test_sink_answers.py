@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import threading
+from email.utils import parsedate_to_datetime
 
 import pytest
 import redis
 
 from ivr.settings import Settings
 from ivr.tickets.config import sinks_for_worker
-from ivr.tickets.sinks import build_sinks
+from ivr.tickets.model import new_ticket
+from ivr.tickets.sinks import Delivery, EmailSink, build_sinks
 from ivr.tickets.store import TicketStore
 from ivr.tickets.worker import Worker, WorkerOptions
 from tests.server.conftest import free_port
@@ -87,3 +89,11 @@ def test_a_worker_started_before_redis_waits_for_it(
     worker = Worker(ticket_settings, down, [], OPTIONS, name="early")
     assert worker.run(threading.Event(), max_ticks=1) == 0
     assert "Redis" in caplog.text
+
+
+def test_a_ticket_mail_carries_its_date(voicemail: VoicemailFactory) -> None:
+    # RFC 5322 requires a Date; smtplib adds none, and mail filters score its absence.
+    ticket = new_ticket(voicemail(), "T-20261203-0001")
+    sink = EmailSink("email", {"host": "h", "from": "ivr@example.com", "to": ["s@example.com"]})
+    mail = sink.message(Delivery(ticket, None))
+    assert parsedate_to_datetime(mail["Date"]) == ticket.created_at
