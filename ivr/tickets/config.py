@@ -114,9 +114,10 @@ def _environment_problems(
                     elif key not in SECRET_KEYS:
                         reader = _Reader(source)
                         given = env[name]
-                        reader.value(
-                            sink.type, key, [given] if isinstance(value, list) else given, where
-                        )
+                        checked: Any = [given] if isinstance(value, list) else given
+                        if key == "to":  # one variable may hold several addresses
+                            checked = [part.strip() for part in given.split(",")]
+                        reader.value(sink.type, key, checked, where)
                         for found in reader.problems:
                             message = (
                                 f"sink {sink.name!r}: ${{{name}}} ({given!r}): {found.message}"

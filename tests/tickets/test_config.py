@@ -185,6 +185,8 @@ def test_a_variable_is_checked_as_the_value_it_stands_for(tmp_path: Path) -> Non
         f"{path}:3:28: sink 'email': ${{FROM}} ('ivr'): `from` must be an e-mail address",
     ]
     assert [str(p) for p in check_tickets(tmp_path, env)] == expected
+    several = {**env, "HOOK_URL": "https://h.example.com", "FROM": "i@x.example"}
+    assert check_tickets(tmp_path, several | {"TO": "a@x.example, b@y.example"}) == []
     with pytest.raises(ConfigError) as caught:
         sinks_for_worker(tmp_path, env)
     assert [str(p) for p in caught.value.problems] == expected
