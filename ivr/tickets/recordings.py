@@ -200,10 +200,12 @@ class RecordingClient:
         directory = self.settings.recordings_dir
         tmp = directory / f".{recording_sid}.part"
         try:
-            directory.mkdir(parents=True, exist_ok=True)
+            # A caller's voice: owner-only, as the dashboard plays it to supervisors only.
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             size = 0
             head = b""
-            with open(tmp, "wb") as out:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+            with os.fdopen(os.open(tmp, flags, 0o600), "wb") as out:
                 for chunk in response.iter_content(64 * 1024):
                     size += len(chunk)
                     if size > self.max_bytes:

@@ -227,3 +227,14 @@ def test_recording_hosts_may_be_ipv6_literals_in_brackets() -> None:
     with pytest.raises(RecordingRefused, match="not in IVR_RECORDING_HOSTS"):
         check_url("http://[::1]:8081/x", hosts)
     check_url("https://[2001:db8::1]/x", ("[2001:db8::1]",))
+
+
+def test_kept_audio_is_readable_by_its_owner_only(
+    services: FakeServices, ticket_settings: Settings
+) -> None:
+    # A caller's voice: the dashboard plays it to supervisors only, so the disk must not hand it
+    # to every local account.
+    sid = recording_sid()
+    fetched = RecordingClient(ticket_settings).fetch(sid, services.recording_url(sid))
+    assert fetched.path.stat().st_mode & 0o077 == 0
+    assert ticket_settings.recordings_dir.stat().st_mode & 0o077 == 0
