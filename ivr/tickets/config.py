@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ivr.config import E164
 from ivr.errors import ConfigError, Problem
@@ -23,6 +24,8 @@ SECRET_KEYS = frozenset({"secret", "password", "token", "api_key"})
 ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.:-]*[A-Za-z0-9])?$")  # a name, IPv4 or IPv6
+SUBDOMAIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$")
 
 # type -> (required keys, optional keys)
 KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -228,14 +231,17 @@ class _Reader(Reader):
         if key in ("starttls", "tls"):
             self.typed(where, value, bool, f"`{key}` is true or false")
             return
-        if key in ("port", "timeout"):
-            top = 65535 if key == "port" else 300
+        if key == "port":
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 65535:
+                self.error(where, "`port` must be a whole number from 1 to 65535")
+            return
+        if key == "timeout":
             if (
                 isinstance(value, bool)
                 or not isinstance(value, int | float)
-                or not 0 < value <= top
+                or not 0 < value <= 300
             ):
-                self.error(where, f"`{key}` must be a number from 1 to {top}")
+                self.error(where, "`timeout` must be a number of seconds above 0, at most 300")
             return
         if key == "to" and kind == "email":
             items = value if isinstance(value, list) else [value]
@@ -249,10 +255,27 @@ class _Reader(Reader):
             return
         if key in ("url", "api_url") and not value.startswith(("https://", "http://")):
             self.error(where, f"`{key}` must be an http(s) URL")
+        elif key in ("url", "api_url") and not _has_host(value):
+            self.error(where, f"`{key}` must be an http(s) URL with a host")
+        elif key == "host" and not HOST.match(value):
+            self.error(where, "`host` must be a host name or address, like smtp.example.com")
+        elif key == "subdomain" and not SUBDOMAIN.match(value):
+            message = "`subdomain` is the name before .zendesk.com, like example (or give `url`)"
+            self.error(where, message)
+        elif key == "domain" and not (HOST.match(value) and "." in value):
+            message = "`domain` must be a host name, like example.freshdesk.com (or give `url`)"
+            self.error(where, message)
         elif key in ("email", "from") and kind != "sms" and not _email_ok(value):
             self.error(where, f"`{key}` must be an e-mail address")
         elif key == "from" and kind == "sms" and not E164.match(value):
             self.error(where, '`from` must be an E.164 number, quoted: "+15005550006"')
+
+
+def _has_host(url: str) -> bool:
+    try:
+        return bool(urlsplit(url).hostname)
+    except ValueError:
+        return False
 
 
 def _email_ok(value: str) -> bool:

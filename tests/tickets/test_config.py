@@ -27,6 +27,9 @@ sinks:
   - {type: freshdesk, domain: example.freshdesk.com, api_key: "${FRESHDESK_KEY}"}
 """
 ENV = {
+    "S": "s",
+    "T": "t",
+    "K": "k",
     "IVR_WEBHOOK_SECRET": "s1",
     "SMTP_USER": "ivr",
     "SMTP_PASSWORD": "pw",
@@ -214,6 +217,29 @@ def test_a_variable_is_checked_as_the_value_it_stands_for(tmp_path: Path) -> Non
             'sinks:\n  - {type: email, host: h, username: "${U}", from: "a@b.example",'
             ' to: [c@d.example]}\n',
             ["2:5: an email sink's `username` needs a `password` (and the other way round)"],
+        ),
+        (
+            'sinks:\n  - {type: email, host: h, port: 587.5, from: "a@b.example",'
+            ' to: [c@d.example]}\n',
+            ["2:28: `port` must be a whole number from 1 to 65535"],
+        ),
+        (
+            'sinks:\n  - {type: email, host: "smtp://h.example", from: "a@b.example",'
+            ' to: [c@d.example]}\n',
+            ["2:19: `host` must be a host name or address, like smtp.example.com"],
+        ),
+        (
+            'sinks:\n  - {type: webhook, url: "https://", secret: "${S}"}\n',
+            ["2:21: `url` must be an http(s) URL with a host"],
+        ),
+        (
+            'sinks:\n  - {type: zendesk, subdomain: example.zendesk.com, email: a@b.example,'
+            ' token: "${T}"}\n',
+            ["2:21: `subdomain` is the name before .zendesk.com, like example (or give `url`)"],
+        ),
+        (
+            'sinks:\n  - {type: freshdesk, domain: "https://x.freshdesk.com", api_key: "${K}"}\n',
+            ["2:23: `domain` must be a host name, like example.freshdesk.com (or give `url`)"],
         ),
     ],
 )  # fmt: skip
