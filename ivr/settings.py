@@ -37,6 +37,7 @@ class Settings:
     delete_remote_recordings: bool = False
     transcribe_url: str | None = None
     transcribe_model: str = "whisper-1"
+    transcribe_api_key: str | None = None
     ticket_max_attempts: int = DEFAULT_TICKET_MAX_ATTEMPTS
     twilio_api_url: str = "https://api.twilio.com"
     dev: bool = False
@@ -70,6 +71,7 @@ class Settings:
             delete_remote_recordings=_flag(env.get("IVR_DELETE_REMOTE_RECORDINGS")),
             transcribe_url=(env.get("IVR_TRANSCRIBE_URL") or "").rstrip("/") or None,
             transcribe_model=env.get("IVR_TRANSCRIBE_MODEL") or "whisper-1",
+            transcribe_api_key=env.get("IVR_TRANSCRIBE_API_KEY") or None,
             ticket_max_attempts=_positive(
                 env, "IVR_TICKET_MAX_ATTEMPTS", DEFAULT_TICKET_MAX_ATTEMPTS
             ),

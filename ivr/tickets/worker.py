@@ -78,7 +78,11 @@ class Worker:
         self.name = name or f"{socket.gethostname()}-{os.getpid()}-{random.randrange(16**6):06x}"
         self.recordings = RecordingClient(settings)
         self.transcriber = (
-            TranscriptionClient(settings.transcribe_url, settings.transcribe_model)
+            TranscriptionClient(
+                settings.transcribe_url,
+                settings.transcribe_model,
+                api_key=settings.transcribe_api_key,
+            )
             if settings.transcribe_url
             else None
         )

@@ -97,3 +97,45 @@ def test_a_ticket_mail_carries_its_date(voicemail: VoicemailFactory) -> None:
     sink = EmailSink("email", {"host": "h", "from": "ivr@example.com", "to": ["s@example.com"]})
     mail = sink.message(Delivery(ticket, None))
     assert parsedate_to_datetime(mail["Date"]) == ticket.created_at
+
+
+@pytest.mark.parametrize("base", ["", "/v1", "/v1/"])
+def test_speech_to_text_gets_the_api_key_as_a_bearer_token(
+    base: str,
+    services: FakeServices,
+    ticket_settings: Settings,
+    connection: redis.Redis,
+    clock: Clock,
+    voicemail: VoicemailFactory,
+) -> None:
+    # Hosted OpenAI-compatible servers want a key, and their SDKs spell the base URL with /v1.
+    settings = Settings.from_env(
+        {"IVR_TRANSCRIBE_URL": services.base + base, "IVR_TRANSCRIBE_API_KEY": "sk-test"}
+    )
+    assert settings.transcribe_url == services.base + base.rstrip("/")
+    settings = ticket_settings.with_(
+        transcribe_url=settings.transcribe_url, transcribe_api_key=settings.transcribe_api_key
+    )
+    store = TicketStore(connection)
+    made = store.create(voicemail())
+    assert made is not None
+    worker_for(settings, connection, clock).deliver(made[0].id)
+    (stt,) = services.seen("POST", "/v1/audio/transcriptions")
+    assert stt.headers["Authorization"] == "Bearer sk-test"
+    done = store.get(made[0].id)
+    assert done is not None and done.transcript.text == "Xin chào, tôi cần giúp đỡ."
+
+
+def test_speech_to_text_without_a_key_sends_no_authorization(
+    services: FakeServices,
+    ticket_settings: Settings,
+    connection: redis.Redis,
+    clock: Clock,
+    voicemail: VoicemailFactory,
+) -> None:
+    store = TicketStore(connection)
+    made = store.create(voicemail())
+    assert made is not None
+    worker_for(ticket_settings, connection, clock).deliver(made[0].id)
+    (stt,) = services.seen("POST", "/v1/audio/transcriptions")
+    assert "Authorization" not in stt.headers
