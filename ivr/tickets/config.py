@@ -1,7 +1,8 @@
 """`tickets.yaml` beside the flows: the sinks tickets are delivered to, checked with positions.
 
 Secrets (`secret`, `password`, `token`, `api_key`) are only ever `${ENV_VAR}`, so the file can be
-committed; any other text value may be `${ENV_VAR}` too. Variables are read when a worker starts.
+committed; any other text value may be or contain `${ENV_VAR}`. Variables are read when a
+worker starts.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ivr.yamlsource import Reader, Source, parse, read_text, suggest_or_list
 TICKETS_FILE = "tickets.yaml"
 SECRET_KEYS = frozenset({"secret", "password", "token", "api_key"})
 ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+ENV_IN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")  # anywhere in a value
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.:-]*[A-Za-z0-9])?$")  # a name, IPv4 or IPv6
@@ -100,42 +102,45 @@ def sinks_for_worker(directory: Path, env: Mapping[str, str] | None = None) -> l
 def _environment_problems(
     source: Source, sinks: list[SinkSpec], env: Mapping[str, str], unset: str
 ) -> list[Problem]:
-    """Each `${VAR}` that is unset (a problem of severity `unset`), or that is set to a value
-    the key would refuse written out: such a value would otherwise fail every delivery."""
+    """Each `${VAR}` that is unset (a problem of severity `unset`), and each value with its
+    variables read that the key would refuse written out: it would fail every delivery."""
     problems: list[Problem] = []
     for index, sink in enumerate(sinks):
         for key, value in sink.options.items():
             where: Where = ("sinks", index, key)
             for item in value if isinstance(value, list) else [value]:
-                for name in _references(item):
-                    if not env.get(name):
-                        message = (
-                            f"sink {sink.name!r}: ${{{name}}} is not set in this environment"
-                            f" (`{key}` needs it)"
-                        )
-                        problems.append(source.problem(where, message, unset))
-                    elif key not in SECRET_KEYS:
-                        reader = _Reader(source)
-                        given = env[name]
-                        checked: Any = [given] if isinstance(value, list) else given
-                        if key == "to":  # one variable may hold several addresses
-                            checked = [part.strip() for part in given.split(",")]
-                        reader.value(sink.type, key, checked, where)
-                        for found in reader.problems:
-                            message = (
-                                f"sink {sink.name!r}: ${{{name}}} ({given!r}): {found.message}"
-                            )
-                            problems.append(source.problem(where, message))
+                names = _references(item)
+                missing = [name for name in names if not env.get(name)]
+                for name in missing:
+                    message = (
+                        f"sink {sink.name!r}: ${{{name}}} is not set in this environment"
+                        f" (`{key}` needs it)"
+                    )
+                    problems.append(source.problem(where, message, unset))
+                if not names or missing or key in SECRET_KEYS:
+                    continue
+                given = _expand(item, env)
+                checked: Any = [given] if isinstance(value, list) else given
+                if key == "to":  # one variable may hold several addresses
+                    checked = [part.strip() for part in given.split(",")]
+                reader = _Reader(source)
+                reader.value(sink.type, key, checked, where)
+                for found in reader.problems:
+                    message = f"sink {sink.name!r}: {item} ({given!r}): {found.message}"
+                    problems.append(source.problem(where, message))
     return problems
 
 
 def _references(value: Any) -> list[str]:
     if isinstance(value, str):
-        match = ENV_REF.match(value)
-        return [match.group(1)] if match else []
+        return ENV_IN.findall(value)
     if isinstance(value, list):
         return [name for item in value for name in _references(item)]
     return []
+
+
+def _expand(text: str, env: Mapping[str, str]) -> str:
+    return ENV_IN.sub(lambda match: env[match.group(1)], text)
 
 
 def _resolve(value: Any, env: Mapping[str, str], sink: str, key: str) -> Any:
@@ -143,14 +148,11 @@ def _resolve(value: Any, env: Mapping[str, str], sink: str, key: str) -> Any:
         return [_resolve(item, env, sink, key) for item in value]
     if not isinstance(value, str):
         return value
-    match = ENV_REF.match(value)
-    if not match:
-        return value
-    name = match.group(1)
-    if not env.get(name):
-        problem = Problem(TICKETS_FILE, 1, 1, f"sink {sink!r}: {key} needs ${{{name}}}, unset")
-        raise SinkConfigError([problem])
-    return env[name]
+    for name in _references(value):
+        if not env.get(name):
+            problem = Problem(TICKETS_FILE, 1, 1, f"sink {sink!r}: {key} needs ${{{name}}}, unset")
+            raise SinkConfigError([problem])
+    return _expand(value, env)
 
 
 class _Reader(Reader):
@@ -251,8 +253,8 @@ class _Reader(Reader):
         if not isinstance(value, str) or not value:
             self.error(where, f"`{key}` must be text")
             return
-        if ENV_REF.match(value):
-            return
+        if ENV_IN.search(value):
+            return  # checked once its variables are read
         if key in ("url", "api_url") and not value.startswith(("https://", "http://")):
             self.error(where, f"`{key}` must be an http(s) URL")
         elif key in ("url", "api_url") and not _has_host(value):
@@ -273,10 +275,10 @@ class _Reader(Reader):
 
 def _has_host(url: str) -> bool:
     try:
-        return bool(urlsplit(url).hostname)
+        return bool(HOST.match(urlsplit(url).hostname or ""))
     except ValueError:
         return False
 
 
 def _email_ok(value: str) -> bool:
-    return bool(ENV_REF.match(value) or EMAIL.match(value))
+    return bool(ENV_IN.search(value) or EMAIL.match(value))

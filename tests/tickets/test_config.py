@@ -248,3 +248,24 @@ def test_each_mistake_is_said_once_and_plainly(
 ) -> None:
     path = write(tmp_path, text)
     assert [str(p) for p in check_tickets(tmp_path, ENV)] == [f"{path}:{e}" for e in expected]
+
+
+def test_a_variable_may_be_part_of_a_value(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        'sinks:\n  - {type: webhook, url: "https://${HOOK_HOST}/hooks/ivr", secret: "${S}"}\n',
+    )
+    env = {"HOOK_HOST": "helpdesk.example.com", "S": "k"}
+    assert check_tickets(tmp_path, env) == []
+    (sink,) = build_sinks(sinks_for_worker(tmp_path, env), Settings(), env)
+    assert isinstance(sink, WebhookSink) and sink.url == "https://helpdesk.example.com/hooks/ivr"
+    unset = check_tickets(tmp_path, {"S": "k"})
+    assert [str(p) for p in unset] == [
+        f"{path}:2:21: warning: sink 'webhook': ${{HOOK_HOST}} is not set in this environment"
+        " (`url` needs it)"
+    ]
+    bad = check_tickets(tmp_path, {"S": "k", "HOOK_HOST": "a b"})
+    assert [p.message for p in bad] == [
+        "sink 'webhook': https://${HOOK_HOST}/hooks/ivr ('https://a b/hooks/ivr'):"
+        " `url` must be an http(s) URL with a host"
+    ]
