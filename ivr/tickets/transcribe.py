@@ -71,4 +71,6 @@ class TranscriptionClient:
             raise TranscriptionFailed("the answer has no text") from None
         if not isinstance(text, str):
             raise TranscriptionFailed("the answer's text is not a string")
+        if not text.strip():
+            return Transcript(reason="the speech-to-text server heard no words")
         return Transcript(text.strip(), self.SOURCE)

@@ -139,3 +139,21 @@ def test_speech_to_text_without_a_key_sends_no_authorization(
     worker_for(ticket_settings, connection, clock).deliver(made[0].id)
     (stt,) = services.seen("POST", "/v1/audio/transcriptions")
     assert "Authorization" not in stt.headers
+
+
+def test_a_blank_speech_to_text_answer_is_no_transcript(
+    services: FakeServices,
+    ticket_settings: Settings,
+    connection: redis.Redis,
+    clock: Clock,
+    voicemail: VoicemailFactory,
+) -> None:
+    blank = Reply(200, b'{"text": "  "}', {"Content-Type": "application/json"})
+    services.script("POST", "/v1/audio/transcriptions", blank)
+    store = TicketStore(connection)
+    made = store.create(voicemail())
+    assert made is not None
+    worker_for(ticket_settings, connection, clock).deliver(made[0].id)
+    done = store.get(made[0].id)
+    assert done is not None and done.transcript.text is None
+    assert str(done.transcript) == "no transcript: the speech-to-text server heard no words"
