@@ -36,7 +36,7 @@ SMTP_TIMEOUT = 30.0
 
 
 class SinkRetry(IvrError):
-    """An attempt that failed in a way another attempt may not: timeouts, 429, 5xx."""
+    """An attempt that failed in a way another attempt may not: timeouts, 408, 429, 5xx."""
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -116,7 +116,7 @@ class HttpService:
             raise SinkRefused(
                 f"HTTP {answer.status_code}: redirected to {where} (give the sink that URL)"
             )
-        if answer.status_code == 429 or answer.status_code >= 500:
+        if answer.status_code in (408, 429) or answer.status_code >= 500:  # 408: a timeout too
             wait = retry_after_seconds(answer.headers.get("Retry-After"))
             raise SinkRetry(f"HTTP {answer.status_code}", wait)
         raise SinkRefused(f"HTTP {answer.status_code}: {answer.text[:200]}")

@@ -157,3 +157,27 @@ def test_a_blank_speech_to_text_answer_is_no_transcript(
     done = store.get(made[0].id)
     assert done is not None and done.transcript.text is None
     assert str(done.transcript) == "no transcript: the speech-to-text server heard no words"
+
+
+def test_a_408_request_timeout_is_retried_like_any_timeout(
+    services: FakeServices,
+    ticket_settings: Settings,
+    connection: redis.Redis,
+    clock: Clock,
+    voicemail: VoicemailFactory,
+) -> None:
+    write_sinks(ticket_settings.flows_dir, webhook_yaml(services))
+    services.script("POST", "/hooks/ivr", Reply(408, b"", {"Retry-After": "90"}))
+    store = TicketStore(connection)
+    made = store.create(voicemail())
+    assert made is not None
+    worker = worker_for(ticket_settings, connection, clock)
+    worker.store.ensure_group()
+    worker.tick()
+    waiting = store.get(made[0].id)
+    assert waiting is not None and waiting.status == "new" and waiting.sinks["webhook"] == "pending"
+    assert store.next_due() == clock.t + 90
+    clock.advance(90)
+    worker.tick()
+    done = store.get(made[0].id)
+    assert done is not None and done.status == "delivered"
