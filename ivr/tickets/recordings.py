@@ -180,7 +180,7 @@ class RecordingClient:
                 response.close()
                 url = urljoin(url, location)
                 continue
-            if response.status_code in (429, 500, 502, 503, 504) or response.status_code == 404:
+            if response.status_code in (404, 408, 429) or response.status_code >= 500:
                 # Twilio answers 404 for a few seconds after the callback, until the file exists.
                 response.close()
                 raise RecordingUnavailable(

@@ -140,7 +140,7 @@ def test_a_connection_dropped_mid_body_is_retried_later(
     assert RecordingClient(ticket_settings).fetch(sid, url).path.is_file()
 
 
-@pytest.mark.parametrize("status", [404, 429, 503])
+@pytest.mark.parametrize("status", [404, 408, 429, 503, 507, 520])
 def test_passing_failures_are_retried_later(
     services: FakeServices, ticket_settings: Settings, status: int
 ) -> None:
