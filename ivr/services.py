@@ -152,6 +152,20 @@ class Services:
         ticket = self.tickets.voicemail(facts)
         if ticket is None:
             return None
+        for event in events:
+            # Twilio's transcription may have come while the recording's own report waited in
+            # the spool: its words are kept with the call, and belong on the ticket.
+            if (
+                isinstance(event, TranscriptionArrived)
+                and event.recording_sid == ticket.recording_sid
+            ):
+                self.tickets.transcribed(
+                    {
+                        "RecordingSid": event.recording_sid,
+                        "TranscriptionStatus": event.status,
+                        "TranscriptionText": event.text,
+                    }
+                )
         if summary.ticket != ticket.id:
             event = TicketCreated(message.at, ticket=ticket.id, recording_sid=message.recording_sid)
             self.store.record(sid, [event])

@@ -120,3 +120,26 @@ def test_a_voicemail_step_with_transcribe_off_is_never_sent_to_speech_to_text(
     assert str(done.transcript) == "no transcript: transcription is off for this voicemail step"
     (hook,) = services.seen("POST", "/hooks/ivr")
     assert hook.json()["transcript"]["text"] is None
+
+
+def test_a_transcription_that_comes_before_its_ticket_is_kept(
+    services: FakeServices, settings: Settings, connection: redis.Redis
+) -> None:
+    # Redis down while the recording was reported (its events spooled), back for Twilio's
+    # transcription: the ticket made on replay must still get the words.
+    app = create_app(settings, connection)
+    caller = Caller(app.test_client(), caller="+14155550100")
+    caller.twiml("/voice/incoming")
+    sid = recording_sid()
+    words = {"TranscriptionStatus": "completed", "TranscriptionText": "Please call me back."}
+    caller.post("/voice/transcription", RecordingSid=sid, **words)
+    assert TicketStore(connection).find(None, 10) == []
+    caller.post(
+        "/voice/recording",
+        RecordingSid=sid,
+        RecordingUrl=services.recording_url(sid),
+        RecordingStatus="completed",
+        RecordingDuration="6",
+    )
+    (ticket,) = TicketStore(connection).find(None, 10)
+    assert ticket.transcript.text == "Please call me back." and ticket.transcript.source == "twilio"
