@@ -110,10 +110,11 @@ class Services:
 
         return replay(self.settings.data_dir, self.store, replayed, self.voice.close)
 
-    def keep_voicemail(self, params: CallParams, at: float) -> None:
-        """After a voicemail's Record action: its ticket, if the callback did not make it yet."""
+    def keep_voicemail(self, params: CallParams, at: float, source: str = "action") -> None:
+        """After a voicemail's Record action (`source`: "fallback" for the fallback's): its
+        ticket, if the callback did not make it yet."""
         try:
-            self.take_voicemail(params.sid, params.voicemail(at, "action"))
+            self.take_voicemail(params.sid, params.voicemail(at, source))
         except (StoreUnavailable, redis.RedisError, TicketError) as exc:
             # The recording callback (or its spooled copy) will make it.
             log.warning("call %s: no ticket from the Record action (%s)", params.sid, exc)

@@ -214,7 +214,7 @@ def fallback() -> Response:
     if kind == "recorded":
         # As after a normal voicemail: the recording callback is not the only way to a ticket.
         try:
-            services.keep_voicemail(params, at)
+            services.keep_voicemail(params, at, "fallback")
         except Exception:  # the last resort answers whatever happens
             log.exception("call %s: no ticket from the fallback voicemail", params.sid)
     return twiml(render(fallback_done(flow, kind, params, _lang())))

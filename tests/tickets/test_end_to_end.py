@@ -143,3 +143,21 @@ def test_a_transcription_that_comes_before_its_ticket_is_kept(
     )
     (ticket,) = TicketStore(connection).find(None, 10)
     assert ticket.transcript.text == "Please call me back." and ticket.transcript.source == "twilio"
+
+
+def test_a_fallback_voicemail_follows_its_steps_transcribe_setting(
+    services: FakeServices, settings: Settings, flows_dir: Path, connection: redis.Redis
+) -> None:
+    support = flows_dir / "support.yaml"
+    support.write_text(support.read_text().replace("transcribe: true", "transcribe: false"))
+    caller = Caller(create_app(settings, connection).test_client())
+    caller.twiml("/voice/incoming")
+    sid = recording_sid()
+    caller.twiml(
+        "/voice/fallback?kind=recorded&lang=en-US",
+        RecordingSid=sid,
+        RecordingUrl=services.recording_url(sid),
+        RecordingDuration="9",
+    )
+    (ticket,) = TicketStore(connection).find(None, 10)
+    assert str(ticket.transcript) == "no transcript: transcription is off for this voicemail step"
