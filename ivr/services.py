@@ -12,7 +12,9 @@ import redis
 
 from ivr.calls.events import (
     CallEvent,
+    FallbackUsed,
     RouteDecided,
+    StepEntered,
     TicketCreated,
     TranscriptionArrived,
     VoicemailRecorded,
@@ -21,6 +23,7 @@ from ivr.calls.spool import new_batch_id, replay, spool, spool_cross_call
 from ivr.calls.summary import CallSummary
 from ivr.errors import IvrError, StoreUnavailable
 from ivr.flows.engine import NoRouter, Router
+from ivr.flows.model import Voicemail as VoicemailStep
 from ivr.flows.registry import FlowRegistry, FlowSet
 from ivr.settings import Settings
 from ivr.store import Store, now
@@ -107,10 +110,11 @@ class Services:
 
         return replay(self.settings.data_dir, self.store, replayed, self.voice.close)
 
-    def keep_voicemail(self, params: CallParams, at: float) -> None:
-        """After a voicemail's Record action: its ticket, if the callback did not make it yet."""
+    def keep_voicemail(self, params: CallParams, at: float, source: str = "action") -> None:
+        """After a voicemail's Record action (`source`: "fallback" for the fallback's): its
+        ticket, if the callback did not make it yet."""
         try:
-            self.take_voicemail(params.sid, params.voicemail(at, "action"))
+            self.take_voicemail(params.sid, params.voicemail(at, source))
         except (StoreUnavailable, redis.RedisError, TicketError) as exc:
             # The recording callback (or its spooled copy) will make it.
             log.warning("call %s: no ticket from the Record action (%s)", params.sid, exc)
@@ -121,7 +125,8 @@ class Services:
         if not message.recording_sid or message.seconds <= 0 or message.status == "absent":
             return None
         summary = self.store.summary(sid) or CallSummary(sid)
-        routes = [e for e in self.store.events(sid) if isinstance(e, RouteDecided)]
+        events = self.store.events(sid)
+        routes = [e for e in events if isinstance(e, RouteDecided)]
         tried: list[tuple[str, str]] = []
         if routes:
             tried = [(pool, "rung, nobody answered") for pool in routes[-1].pools]
@@ -143,10 +148,25 @@ class Services:
             caller_country=summary.from_country or None,
             pool_zones=zones,
             recording_status=message.status or "completed",
+            transcribe=transcription_wanted(flowset, summary.flow, events, message),
         )
         ticket = self.tickets.voicemail(facts)
         if ticket is None:
             return None
+        for event in events:
+            # Twilio's transcription may have come while the recording's own report waited in
+            # the spool: its words are kept with the call, and belong on the ticket.
+            if (
+                isinstance(event, TranscriptionArrived)
+                and event.recording_sid == ticket.recording_sid
+            ):
+                self.tickets.transcribed(
+                    {
+                        "RecordingSid": event.recording_sid,
+                        "TranscriptionStatus": event.status,
+                        "TranscriptionText": event.text,
+                    }
+                )
         if summary.ticket != ticket.id:
             event = TicketCreated(message.at, ticket=ticket.id, recording_sid=message.recording_sid)
             self.store.record(sid, [event])
@@ -165,6 +185,25 @@ class Services:
         """Keep events on this host's disk until Redis is back (their write may have landed:
         `batch` is the id it was tried with, so the replay then skips them)."""
         spool(self.settings.data_dir, sid, events, batch)
+
+
+def transcription_wanted(
+    flowset: FlowSet | None, flow_name: str, events: Sequence[CallEvent], message: VoicemailRecorded
+) -> bool:
+    """Whether the voicemail step that took `message` lets its words be transcribed (`true`
+    unless that step, or the flow's fallback for a fallback voicemail, says `transcribe: false`)."""
+    flow = flowset.flows.get(flow_name) if flowset else None
+    if flow is None:
+        return True
+    step_name = flow.fallback if message.source == "fallback" else None
+    for event in events if step_name is None else ():
+        if isinstance(event, StepEntered | VoicemailRecorded) and event.step:
+            step_name = event.step
+        elif isinstance(event, FallbackUsed):
+            step_name = flow.fallback
+    step = flow.steps.get(step_name) if step_name else None
+    action = step.action if step else None
+    return action.transcribe if isinstance(action, VoicemailStep) else True
 
 
 def make_router(flowset: FlowSet, store: Store) -> Router:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -12,6 +13,10 @@ from typing import Any
 from ivr.errors import IvrError
 
 DEFAULT_RECORDING_HOSTS = ("api.twilio.com",)
+# A name or an IPv6 literal in brackets, then an optional port.
+HOST_PORT = re.compile(
+    r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::(\d{1,5}))?$"
+)
 RECORDING_FORMATS = ("wav", "mp3")
 DEFAULT_TICKET_MAX_ATTEMPTS = 8
 
@@ -32,6 +37,7 @@ class Settings:
     delete_remote_recordings: bool = False
     transcribe_url: str | None = None
     transcribe_model: str = "whisper-1"
+    transcribe_api_key: str | None = None
     ticket_max_attempts: int = DEFAULT_TICKET_MAX_ATTEMPTS
     twilio_api_url: str = "https://api.twilio.com"
     dev: bool = False
@@ -49,7 +55,6 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read the settings from `env` (the process environment by default)."""
         env = os.environ if env is None else env
-        hosts = env.get("IVR_RECORDING_HOSTS")
         recording_format = (env.get("IVR_RECORDING_FORMAT") or "wav").strip().lower()
         if recording_format not in RECORDING_FORMATS:
             raise IvrError(f"IVR_RECORDING_FORMAT must be wav or mp3, not {recording_format!r}")
@@ -61,13 +66,12 @@ class Settings:
             data_dir=Path(env.get("IVR_DATA_DIR") or "var"),
             flows_dir=Path(env.get("IVR_FLOWS_DIR") or "call_flows"),
             recordings_dir=Path(env.get("IVR_RECORDINGS_DIR") or "recordings"),
-            recording_hosts=tuple(h.strip() for h in hosts.split(",") if h.strip())
-            if hosts
-            else DEFAULT_RECORDING_HOSTS,
+            recording_hosts=_recording_hosts(env.get("IVR_RECORDING_HOSTS")),
             recording_format=recording_format,
             delete_remote_recordings=_flag(env.get("IVR_DELETE_REMOTE_RECORDINGS")),
             transcribe_url=(env.get("IVR_TRANSCRIBE_URL") or "").rstrip("/") or None,
             transcribe_model=env.get("IVR_TRANSCRIBE_MODEL") or "whisper-1",
+            transcribe_api_key=env.get("IVR_TRANSCRIBE_API_KEY") or None,
             ticket_max_attempts=_positive(
                 env, "IVR_TICKET_MAX_ATTEMPTS", DEFAULT_TICKET_MAX_ATTEMPTS
             ),
@@ -122,6 +126,20 @@ def dev_token(data_dir: Path, name: str = "dev-auth-token") -> str:
     finally:
         tmp.unlink()
     return token
+
+
+def _recording_hosts(text: str | None) -> tuple[str, ...]:
+    """IVR_RECORDING_HOSTS as its entries; one that is not `host[:port]` is refused now, not
+    met by every download later."""
+    hosts = tuple(h.strip() for h in (text or "").split(",") if h.strip())
+    for host in hosts:
+        match = HOST_PORT.match(host)
+        if not match or (match.group(1) is not None and not 0 < int(match.group(1)) < 65536):
+            raise IvrError(
+                f"IVR_RECORDING_HOSTS: {host!r} is not host[:port]"
+                " (like api.twilio.com, 127.0.0.1:8080 or [::1]:8080)"
+            )
+    return hosts or DEFAULT_RECORDING_HOSTS
 
 
 def _positive(env: Mapping[str, str], name: str, default: int) -> int:

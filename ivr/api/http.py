@@ -1,9 +1,10 @@
-"""The call-records API: listings with a cursor, one call with its events, KPIs. Bearer token."""
+"""The API: call records with a cursor, one call with its events, KPIs, tickets. Bearer token."""
 
 from __future__ import annotations
 
 import logging
 
+import redis
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
@@ -13,6 +14,8 @@ from ivr.calls.records import CallRecords
 from ivr.calls.summary import INDEXED, OUTCOMES
 from ivr.errors import BadQuery, StoreUnavailable
 from ivr.services import Services
+from ivr.tickets.model import STATUSES
+from ivr.tickets.store import TicketStore
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -89,6 +92,24 @@ def kpis() -> Response:
         args.get("tz", "UTC"),
     )
     return jsonify(report)
+
+
+@bp.get("/tickets")
+def tickets() -> Response | tuple[Response, int]:
+    """Voicemail tickets newest first, as `ivr tickets --json`: `status` and `limit` filter."""
+    status = request.args.get("status") or None
+    if status is not None and status not in STATUSES:
+        raise BadQuery(f"unknown status {status!r}: use {', '.join(STATUSES)}")
+    limit = _number("limit", 100)
+    if not 1 <= limit <= 10000:
+        raise BadQuery(f"limit must be from 1 to 10000, not {limit}")
+    services: Services = current_app.extensions["ivr"]
+    try:
+        found = TicketStore(services.store.redis).find(status, limit)
+    except redis.RedisError as exc:
+        log.warning("tickets API: Redis unavailable: %s", exc)
+        return jsonify(error="tickets are unavailable: Redis does not answer"), 503
+    return jsonify(tickets=[t.as_dict() for t in found])
 
 
 def _instant(text: str) -> float:

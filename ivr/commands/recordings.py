@@ -27,15 +27,18 @@ def purge_command(older_than: str, dry_run: bool, as_json: bool) -> None:
         seconds = parse_duration(older_than)
     except IvrError as exc:
         raise click.BadParameter(str(exc), param_hint="--older-than") from None
-    directory = Settings.from_env().recordings_dir
+    try:
+        directory = Settings.from_env().recordings_dir
+    except IvrError as exc:
+        raise click.ClickException(str(exc)) from None
     doomed = purge(directory, seconds, time.time(), dry_run)
     if as_json:
         click.echo(json.dumps({"dry_run": dry_run, "files": [str(p) for p in doomed]}))
         return
-    verb = "would delete" if dry_run else "deleted"
     for path in doomed:
-        click.echo(f"{verb} {path}")
-    click.echo(f"{len(doomed)} recording{'s' if len(doomed) != 1 else ''} {verb}", err=True)
+        click.echo(f"{'would delete' if dry_run else 'deleted'} {path}")
+    done = "would be deleted" if dry_run else "deleted"
+    click.echo(f"{len(doomed)} recording{'s' if len(doomed) != 1 else ''} {done}", err=True)
 
 
 COMMANDS = [recordings]

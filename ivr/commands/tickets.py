@@ -7,8 +7,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import click
+import redis
 
 from ivr.embedded import ensure_redis
+from ivr.errors import IvrError
 from ivr.settings import Settings
 from ivr.store import connect
 from ivr.tickets.model import STATUSES, Ticket, TicketError
@@ -17,10 +19,15 @@ from ivr.tickets.store import TicketStore
 
 @contextmanager
 def ticket_store() -> Iterator[TicketStore]:
-    """The ticket store over REDIS_URL or the data dir's embedded Redis."""
-    settings = Settings.from_env()
-    with ensure_redis(settings) as ready:
-        yield TicketStore(connect(ready.with_(redis_timeout=5.0)))
+    """The ticket store over REDIS_URL or the data dir's embedded Redis; failures said plainly."""
+    try:
+        settings = Settings.from_env()
+        with ensure_redis(settings) as ready:
+            yield TicketStore(connect(ready.with_(redis_timeout=5.0)))
+    except redis.RedisError as exc:
+        raise click.ClickException(f"Redis does not answer: {exc}") from None
+    except IvrError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _echo_json(value: object) -> None:
@@ -101,6 +108,9 @@ def retry(ticket_id: str | None, dead: bool, as_json: bool) -> None:
             retried = store.retry_dead() if dead else [store.retry(str(ticket_id))]
         except TicketError as exc:
             raise click.ClickException(str(exc)) from None
+    if not dead and retried[0].status == "delivered":
+        # Every sink has it: the store queued nothing, and saying otherwise would mislead.
+        raise click.ClickException(f"{ticket_id} is delivered to every sink: nothing to retry")
     if as_json:
         _echo_json({"tickets": [t.as_dict() for t in retried]})
         return

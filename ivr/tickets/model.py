@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from ivr.errors import IvrError
 
 VERSION = 1
+TRANSCRIPTION_OFF = "transcription is off for this voicemail step"
 STATUSES = ("new", "delivered", "failed", "dead")
 SINK_STATES = ("pending", "delivered", "failed", "dead")
 RECORDING_SID = re.compile(r"^RE[0-9a-fA-F]{32}$")
@@ -56,6 +57,7 @@ class Voicemail:
     caller_country: str | None = None
     pool_zones: Mapping[str, str] = field(default_factory=dict)
     recording_status: str = "completed"
+    transcribe: bool = True  # the voicemail step's `transcribe`: false keeps the words unread
 
     def is_empty(self) -> bool:
         """Whether there is nothing to listen to: Twilio's `absent`, or no seconds at all."""
@@ -221,6 +223,7 @@ def new_ticket(facts: Voicemail, ticket_id: str) -> Ticket:
         queue=facts.queue,
         created_at=at,
         recording=Recording(facts.recording_url, facts.seconds),
+        transcript=Transcript() if facts.transcribe else Transcript(reason=TRANSCRIPTION_OFF),
         pools_tried=pools,
         caller_local=(
             {"country": facts.caller_country, **local_time(at, caller_zone)}

@@ -91,10 +91,19 @@ def check_url(url: str, allowed: tuple[str, ...]) -> None:
         raise RecordingRefused(f"bad port in recording URL: {exc}") from None
     default = 443 if parts.scheme == "https" else 80
     for entry in allowed:
-        name, _, entry_port = entry.lower().partition(":")
-        if name.strip("[]") == host.strip("[]") and int(entry_port or default) == port:
+        name, entry_port = _split_entry(entry.lower())
+        if name == host.strip("[]") and int(entry_port or default) == port:
             return
     raise RecordingRefused(f"host {host}:{port} is not in IVR_RECORDING_HOSTS")
+
+
+def _split_entry(entry: str) -> tuple[str, str]:
+    """An IVR_RECORDING_HOSTS entry as (host without brackets, port or "")."""
+    if entry.startswith("["):
+        name, _, rest = entry[1:].partition("]")
+        return name, rest.removeprefix(":")
+    name, _, port = entry.partition(":")
+    return name, port
 
 
 def media_url(recording_url: str, fmt: str) -> str:
@@ -171,7 +180,7 @@ class RecordingClient:
                 response.close()
                 url = urljoin(url, location)
                 continue
-            if response.status_code in (429, 500, 502, 503, 504) or response.status_code == 404:
+            if response.status_code in (404, 408, 429) or response.status_code >= 500:
                 # Twilio answers 404 for a few seconds after the callback, until the file exists.
                 response.close()
                 raise RecordingUnavailable(
@@ -191,10 +200,12 @@ class RecordingClient:
         directory = self.settings.recordings_dir
         tmp = directory / f".{recording_sid}.part"
         try:
-            directory.mkdir(parents=True, exist_ok=True)
+            # A caller's voice: owner-only, as the dashboard plays it to supervisors only.
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             size = 0
             head = b""
-            with open(tmp, "wb") as out:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+            with os.fdopen(os.open(tmp, flags, 0o600), "wb") as out:
                 for chunk in response.iter_content(64 * 1024):
                     size += len(chunk)
                     if size > self.max_bytes:

@@ -66,9 +66,12 @@ class TicketService:
         if ticket is None:
             raise TicketError(f"no ticket for recording {recording_sid!r}")
         status = params.get("TranscriptionStatus", "")
-        text = params.get("TranscriptionText")
+        text = (params.get("TranscriptionText") or "").strip()
         if status == "completed" and text:
-            self.store.set_transcript(ticket.id, Transcript(text.strip(), "twilio"))
+            self.store.set_transcript(ticket.id, Transcript(text, "twilio"))
+        elif status == "completed":
+            reason = "Twilio's transcription heard no words"
+            self.store.set_transcript(ticket.id, Transcript(reason=reason))
         else:
             reason = f"Twilio's transcription {status or 'failed'}"
             self.store.set_transcript(ticket.id, Transcript(reason=reason))

@@ -16,8 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 from email.message import EmailMessage
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urljoin
 
 import requests
 
@@ -34,7 +36,7 @@ SMTP_TIMEOUT = 30.0
 
 
 class SinkRetry(IvrError):
-    """An attempt that failed in a way another attempt may not: timeouts, 429, 5xx."""
+    """An attempt that failed in a way another attempt may not: timeouts, 408, 429, 5xx."""
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -100,14 +102,21 @@ class HttpService:
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
         try:
+            # Followed, a redirect turns a POST into a body-less GET (301-303) whose 2xx would
+            # pass for a delivery, or sends the signed ticket wherever the answer points.
             answer = self.session.request(
-                method, url, headers=headers, timeout=self.timeout, **kwargs
+                method, url, headers=headers, timeout=self.timeout, allow_redirects=False, **kwargs
             )
         except requests.RequestException as exc:
             raise SinkRetry(f"{type(exc).__name__}: {exc}") from None
         if 200 <= answer.status_code < 300:
             return answer
-        if answer.status_code == 429 or answer.status_code >= 500:
+        if 300 <= answer.status_code < 400:
+            where = urljoin(url, answer.headers.get("Location") or "") or "nowhere"
+            raise SinkRefused(
+                f"HTTP {answer.status_code}: redirected to {where} (give the sink that URL)"
+            )
+        if answer.status_code in (408, 429) or answer.status_code >= 500:  # 408: a timeout too
             wait = retry_after_seconds(answer.headers.get("Retry-After"))
             raise SinkRetry(f"HTTP {answer.status_code}", wait)
         raise SinkRefused(f"HTTP {answer.status_code}: {answer.text[:200]}")
@@ -164,6 +173,8 @@ class EmailSink:
         mail["From"] = self.sender
         mail["To"] = ", ".join(self.to)
         mail["Message-ID"] = f"<{delivery.ticket.id}.{delivery.ticket.recording_sid}@ivr>"
+        # RFC 5322 requires a Date and smtplib adds none; the ticket's keeps each resend the same.
+        mail["Date"] = format_datetime(delivery.ticket.created_at.astimezone(UTC))
         mail.set_content(delivery.summary())
         if delivery.audio is not None:
             kind = delivery.audio.suffix.lstrip(".")

@@ -201,7 +201,8 @@ class TicketStore:
             pipe.execute()
 
     def retry(self, ticket_id: str) -> Ticket:
-        """Put a ticket back in the outbox, its failed and dead sinks' attempts starting over."""
+        """Put a ticket back in the outbox, its failed and dead sinks' attempts starting over, and
+        the download of audio that was refused or gave up tried again."""
         if not TICKET_ID.match(ticket_id):
             raise TicketError(f"not a ticket id: {ticket_id!r} (like T-20261203-0001)")
         ticket = self.get(ticket_id)
@@ -214,8 +215,15 @@ class TicketStore:
                     pipe.hset(key, f"sink:{sink}", "pending")
                     pipe.hdel(key, f"attempts:{sink}", f"due:{sink}")
             pipe.hdel(key, "attempts:recording")
-            if ticket.status != "delivered" or any(
-                s in ("failed", "dead") for s in ticket.sinks.values()
+            # Once IVR_RECORDING_HOSTS is fixed, say, the audio may be kept after all.
+            audio_missing = ticket.recording.path is None and ticket.recording.error is not None
+            if audio_missing:
+                fresh = Recording(ticket.recording.url, ticket.recording.seconds)
+                pipe.hset(key, "recording", json.dumps(fresh.as_dict()))
+            if (
+                ticket.status != "delivered"
+                or audio_missing
+                or any(s in ("failed", "dead") for s in ticket.sinks.values())
             ):
                 self._set_status(pipe, ticket_id, "new")
                 pipe.zrem(DUE_KEY, ticket_id)

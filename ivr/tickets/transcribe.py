@@ -36,11 +36,17 @@ class TranscriptionClient:
     SOURCE = "transcribe_url"
 
     def __init__(
-        self, base_url: str, model: str = "whisper-1", session: requests.Session | None = None
+        self,
+        base_url: str,
+        model: str = "whisper-1",
+        session: requests.Session | None = None,
+        api_key: str | None = None,
     ) -> None:
-        self.url = base_url.rstrip("/") + "/v1/audio/transcriptions"
+        # OpenAI's SDKs write the base URL with its /v1: taken either way.
+        self.url = base_url.rstrip("/").removesuffix("/v1") + "/v1/audio/transcriptions"
         self.model = model
         self.session = session or requests.Session()
+        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
     def transcribe(self, audio: Path, language: str) -> Transcript:
         """The words of an audio file; `language` is a BCP 47 tag, sent as its ISO 639-1 part."""
@@ -52,6 +58,7 @@ class TranscriptionClient:
                     self.url,
                     files={"file": (audio.name, body, CONTENT_TYPES.get(kind, "audio/wav"))},
                     data={"model": self.model, "language": iso639, "response_format": "json"},
+                    headers=self.headers,
                     timeout=TIMEOUT,
                 )
         except (requests.RequestException, OSError) as exc:
@@ -64,4 +71,6 @@ class TranscriptionClient:
             raise TranscriptionFailed("the answer has no text") from None
         if not isinstance(text, str):
             raise TranscriptionFailed("the answer's text is not a string")
+        if not text.strip():
+            return Transcript(reason="the speech-to-text server heard no words")
         return Transcript(text.strip(), self.SOURCE)

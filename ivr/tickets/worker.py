@@ -24,7 +24,7 @@ import redis
 
 from ivr.settings import Settings
 from ivr.tickets.config import sinks_for_worker
-from ivr.tickets.model import Ticket, Transcript
+from ivr.tickets.model import TRANSCRIPTION_OFF, Ticket, Transcript
 from ivr.tickets.recordings import RecordingClient, RecordingRefused, RecordingUnavailable
 from ivr.tickets.sinks import Delivery, Sink, SinkRefused, SinkRetry, build_sinks
 from ivr.tickets.store import TicketStore
@@ -78,7 +78,11 @@ class Worker:
         self.name = name or f"{socket.gethostname()}-{os.getpid()}-{random.randrange(16**6):06x}"
         self.recordings = RecordingClient(settings)
         self.transcriber = (
-            TranscriptionClient(settings.transcribe_url, settings.transcribe_model)
+            TranscriptionClient(
+                settings.transcribe_url,
+                settings.transcribe_model,
+                api_key=settings.transcribe_api_key,
+            )
             if settings.transcribe_url
             else None
         )
@@ -89,19 +93,23 @@ class Worker:
 
     def run(self, stop: threading.Event, max_ticks: int | None = None) -> int:
         """Work until `stop` is set (or `max_ticks` loops); the delivery rounds run."""
-        self.store.ensure_group()
         ticks = 0
+        grouped = False
         log.info("worker %s started, %d sinks", self.name, len(self.sinks))
         while not stop.is_set() and (max_ticks is None or ticks < max_ticks):
             ticks += 1
             try:
+                # Inside the loop: a worker started before Redis answers waits for it.
+                if not grouped:
+                    self.store.ensure_group()
+                    grouped = True
                 self.tick(stop)
             except redis.RedisError as exc:
                 log.error("worker %s: Redis: %s", self.name, exc)
                 stop.wait(1.0)
         try:
             self.store.retire(self.name)
-        except redis.RedisError as exc:  # pragma: no cover - Redis gone while stopping
+        except redis.RedisError as exc:  # Redis gone while stopping
             log.warning("worker %s could not retire: %s", self.name, exc)
         log.info("worker %s stopped after %d rounds", self.name, self.rounds)
         return self.rounds
@@ -202,7 +210,7 @@ class Worker:
 
     def _transcript(self, ticket: Ticket, audio: Path | None, now: float) -> float | None:
         """Fill in the transcript, or say until when to wait for Twilio's."""
-        if ticket.transcript.text is not None:
+        if ticket.transcript.text is not None or ticket.transcript.reason == TRANSCRIPTION_OFF:
             return None
         language = ticket.language or ""
         if twilio_transcribes(language, ticket.recording.seconds):

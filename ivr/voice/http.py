@@ -211,6 +211,12 @@ def fallback() -> Response:
             at, number="fallback", status=params.dial_status, seconds=params.dial_seconds
         )
     services.record_quietly(params.sid, [event])
+    if kind == "recorded":
+        # As after a normal voicemail: the recording callback is not the only way to a ticket.
+        try:
+            services.keep_voicemail(params, at, "fallback")
+        except Exception:  # the last resort answers whatever happens
+            log.exception("call %s: no ticket from the fallback voicemail", params.sid)
     return twiml(render(fallback_done(flow, kind, params, _lang())))
 
 

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from ivr.cli import _register, cli
 from ivr.settings import Settings
 from ivr.tickets.store import TicketStore
+from tests.server.conftest import free_port
 from tests.tickets.conftest import WEBHOOK_SECRET, VoicemailFactory, webhook_yaml, write_sinks
 from tests.tickets.fakes import ACCOUNT_SID, AUTH_TOKEN, FakeServices, Reply
 
@@ -90,6 +91,58 @@ def test_recordings_purge_command(tmp_path: Path) -> None:
     assert done.exit_code == 0 and not old.exists()
     bad = runner.invoke(cli, ["recordings", "purge", "--older-than", "soon"], env=env)
     assert bad.exit_code == 2
+
+
+def test_retrying_a_delivered_ticket_says_there_is_nothing_to_retry(
+    ticket_settings: Settings, connection: redis.Redis, voicemail: VoicemailFactory
+) -> None:
+    _register()
+    store = TicketStore(connection)
+    made = store.create(voicemail())
+    assert made is not None
+    ticket = made[0]
+    store.ensure_group()
+    store.read("w", 10, 0)
+    store.finish_round(ticket.id, "delivered", None, None)
+    before = store.outbox_length()
+    result = CliRunner().invoke(cli, ["tickets", "retry", ticket.id], env=cli_env(ticket_settings))
+    assert result.exit_code == 1, result.output
+    assert f"{ticket.id} is delivered to every sink: nothing to retry" in result.output
+    assert "queued again" not in result.output and store.outbox_length() == before
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["tickets"],
+        ["tickets", "--json"],
+        ["tickets", "show", "T-20261203-0001"],
+        ["tickets", "retry", "--dead"],
+    ],
+)
+def test_ticket_commands_say_why_they_cannot_answer(tmp_path: Path, args: list[str]) -> None:
+    _register()
+    runner = CliRunner()
+    down = {"REDIS_URL": f"redis://127.0.0.1:{free_port()}", "IVR_DATA_DIR": str(tmp_path)}
+    result = runner.invoke(cli, args, env=down)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert "Error: Redis does not answer" in result.output
+    bad = runner.invoke(cli, args, env={**down, "IVR_RECORDING_FORMAT": "flac"})
+    assert bad.exit_code == 1 and isinstance(bad.exception, SystemExit), bad.output
+    assert "Error: IVR_RECORDING_FORMAT must be wav or mp3" in bad.output
+
+
+def test_recordings_purge_says_why_it_cannot_run(tmp_path: Path) -> None:
+    _register()
+    env = {"IVR_RECORDINGS_DIR": str(tmp_path), "IVR_RECORDING_HOSTS": "api.twilio.com:https"}
+    result = CliRunner().invoke(cli, ["recordings", "purge", "--older-than", "30d"], env=env)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert "Error: IVR_RECORDING_HOSTS" in result.output
+    none = CliRunner().invoke(
+        cli, ["recordings", "purge", "--older-than", "30d", "--dry-run"],
+        env={"IVR_RECORDINGS_DIR": str(tmp_path)},
+    )  # fmt: skip
+    assert none.exit_code == 0 and "0 recordings would be deleted" in none.output
 
 
 def start_worker(settings: Settings, root: Path, name: str) -> subprocess.Popen[bytes]:

@@ -27,6 +27,9 @@ sinks:
   - {type: freshdesk, domain: example.freshdesk.com, api_key: "${FRESHDESK_KEY}"}
 """
 ENV = {
+    "S": "s",
+    "T": "t",
+    "K": "k",
     "IVR_WEBHOOK_SECRET": "s1",
     "SMTP_USER": "ivr",
     "SMTP_PASSWORD": "pw",
@@ -122,7 +125,7 @@ def test_urls_and_hosts_may_come_from_the_environment(tmp_path: Path) -> None:
     env = {"HOOK_URL": "https://hooks.example.com/x", "S": "k"}
     (sink,) = build_sinks(sinks_for_worker(tmp_path, env), Settings(), env)
     assert isinstance(sink, WebhookSink) and sink.url == "https://hooks.example.com/x"
-    with pytest.raises(ConfigError, match="needs \\$\\{S\\}"):
+    with pytest.raises(ConfigError, match="\\$\\{S\\} is not set"):
         sinks_for_worker(tmp_path, {"HOOK_URL": "https://x.example.com"})
 
 
@@ -152,3 +155,117 @@ def test_an_undecodable_file_is_reported_at_its_first_bad_byte(tmp_path: Path) -
     assert [str(p) for p in problems] == [f"{path}:2:36: not UTF-8 text (byte 0xe9 at offset 42)"]
     with pytest.raises(ConfigError):
         sinks_for_worker(tmp_path, ENV)
+
+
+def test_a_worker_names_every_unset_variable_where_it_is_written(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "sinks:\n"
+        '  - {type: webhook, url: "${HOOK_URL}", secret: "${IVR_WEBHOOK_SECRET}"}\n'
+        '  - {type: email, host: "${SMTP_HOST}", from: "ivr@example.com", to: [a@b.example]}\n',
+    )
+    with pytest.raises(ConfigError) as caught:
+        sinks_for_worker(tmp_path, {"IVR_WEBHOOK_SECRET": "s", "SMTP_HOST": ""})
+    assert [str(p) for p in caught.value.problems] == [
+        f"{path}:2:21: sink 'webhook': ${{HOOK_URL}} is not set in this environment"
+        " (`url` needs it)",
+        f"{path}:3:19: sink 'email': ${{SMTP_HOST}} is not set in this environment"
+        " (`host` needs it)",
+    ]
+
+
+def test_a_variable_is_checked_as_the_value_it_stands_for(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "sinks:\n"
+        '  - {type: webhook, url: "${HOOK_URL}", secret: "${S}"}\n'
+        '  - {type: email, host: h, from: "${FROM}", to: ["${TO}"]}\n',
+    )
+    env = {"HOOK_URL": "helpdesk.example.com/hooks/ivr", "S": "k", "FROM": "ivr", "TO": "x@y.z"}
+    expected = [
+        f"{path}:2:21: sink 'webhook': ${{HOOK_URL}} ('helpdesk.example.com/hooks/ivr'):"
+        " `url` must be an http(s) URL",
+        f"{path}:3:28: sink 'email': ${{FROM}} ('ivr'): `from` must be an e-mail address",
+    ]
+    assert [str(p) for p in check_tickets(tmp_path, env)] == expected
+    several = {**env, "HOOK_URL": "https://h.example.com", "FROM": "i@x.example"}
+    assert check_tickets(tmp_path, several | {"TO": "a@x.example, b@y.example"}) == []
+    with pytest.raises(ConfigError) as caught:
+        sinks_for_worker(tmp_path, env)
+    assert [str(p) for p in caught.value.problems] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            'sinks:\n  - {type: webhook, url: "https://h", secret: "${S}", retries: 3}\n',
+            ["2:55: unknown key 'retries' for a webhook sink (known: type, name, url, secret,"
+             " timeout)"],
+        ),
+        (
+            "sinks:\n  - {type: webhok, url: x}\n",
+            ["2:6: sink type must be one of webhook, email, zendesk, freshdesk, sms;"
+             " did you mean 'webhook'?"],
+        ),
+        (
+            'sinks:\n  - {type: email, host: h, port: 465, tls: true, starttls: true,'
+            ' from: "a@b.example", to: [c@d.example]}\n',
+            ["2:5: an email sink takes `tls` (port 465) or `starttls` (port 587), not both"],
+        ),
+        (
+            'sinks:\n  - {type: email, host: h, username: "${U}", from: "a@b.example",'
+            ' to: [c@d.example]}\n',
+            ["2:5: an email sink's `username` needs a `password` (and the other way round)"],
+        ),
+        (
+            'sinks:\n  - {type: email, host: h, port: 587.5, from: "a@b.example",'
+            ' to: [c@d.example]}\n',
+            ["2:28: `port` must be a whole number from 1 to 65535"],
+        ),
+        (
+            'sinks:\n  - {type: email, host: "smtp://h.example", from: "a@b.example",'
+            ' to: [c@d.example]}\n',
+            ["2:19: `host` must be a host name or address, like smtp.example.com"],
+        ),
+        (
+            'sinks:\n  - {type: webhook, url: "https://", secret: "${S}"}\n',
+            ["2:21: `url` must be an http(s) URL with a host"],
+        ),
+        (
+            'sinks:\n  - {type: zendesk, subdomain: example.zendesk.com, email: a@b.example,'
+            ' token: "${T}"}\n',
+            ["2:21: `subdomain` is the name before .zendesk.com, like example (or give `url`)"],
+        ),
+        (
+            'sinks:\n  - {type: freshdesk, domain: "https://x.freshdesk.com", api_key: "${K}"}\n',
+            ["2:23: `domain` must be a host name, like example.freshdesk.com (or give `url`)"],
+        ),
+    ],
+)  # fmt: skip
+def test_each_mistake_is_said_once_and_plainly(
+    tmp_path: Path, text: str, expected: list[str]
+) -> None:
+    path = write(tmp_path, text)
+    assert [str(p) for p in check_tickets(tmp_path, ENV)] == [f"{path}:{e}" for e in expected]
+
+
+def test_a_variable_may_be_part_of_a_value(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        'sinks:\n  - {type: webhook, url: "https://${HOOK_HOST}/hooks/ivr", secret: "${S}"}\n',
+    )
+    env = {"HOOK_HOST": "helpdesk.example.com", "S": "k"}
+    assert check_tickets(tmp_path, env) == []
+    (sink,) = build_sinks(sinks_for_worker(tmp_path, env), Settings(), env)
+    assert isinstance(sink, WebhookSink) and sink.url == "https://helpdesk.example.com/hooks/ivr"
+    unset = check_tickets(tmp_path, {"S": "k"})
+    assert [str(p) for p in unset] == [
+        f"{path}:2:21: warning: sink 'webhook': ${{HOOK_HOST}} is not set in this environment"
+        " (`url` needs it)"
+    ]
+    bad = check_tickets(tmp_path, {"S": "k", "HOOK_HOST": "a b"})
+    assert [p.message for p in bad] == [
+        "sink 'webhook': https://${HOOK_HOST}/hooks/ivr ('https://a b/hooks/ivr'):"
+        " `url` must be an http(s) URL with a host"
+    ]

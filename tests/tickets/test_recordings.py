@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from ivr.errors import IvrError
 from ivr.settings import Settings
 from ivr.tickets import recordings
 from ivr.tickets.recordings import (
@@ -139,7 +140,7 @@ def test_a_connection_dropped_mid_body_is_retried_later(
     assert RecordingClient(ticket_settings).fetch(sid, url).path.is_file()
 
 
-@pytest.mark.parametrize("status", [404, 429, 503])
+@pytest.mark.parametrize("status", [404, 408, 429, 503, 507, 520])
 def test_passing_failures_are_retried_later(
     services: FakeServices, ticket_settings: Settings, status: int
 ) -> None:
@@ -200,3 +201,40 @@ def test_purge_deletes_old_recordings_only(tmp_path: Path) -> None:
 def test_bad_durations(text: str) -> None:
     with pytest.raises(recordings.IvrError):
         parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    "hosts",
+    [
+        "api.twilio.com:https",  # a port that is not a number broke every delivery round
+        "https://api.twilio.com",
+        "api.twilio.com/2010-04-01",
+        "api.twilio.com:0",
+        "api.twilio.com:70000",
+        "api.twilio.com, media twilio.com",
+    ],
+)
+def test_a_bad_recording_hosts_entry_is_refused_when_read(hosts: str) -> None:
+    with pytest.raises(IvrError, match="IVR_RECORDING_HOSTS") as caught:
+        Settings.from_env({"IVR_RECORDING_HOSTS": hosts})
+    assert "host[:port]" in str(caught.value)
+
+
+def test_recording_hosts_may_be_ipv6_literals_in_brackets() -> None:
+    hosts = Settings.from_env({"IVR_RECORDING_HOSTS": "api.twilio.com, [::1]:8080"}).recording_hosts
+    assert hosts == ("api.twilio.com", "[::1]:8080")
+    check_url("http://[::1]:8080/x", hosts)
+    with pytest.raises(RecordingRefused, match="not in IVR_RECORDING_HOSTS"):
+        check_url("http://[::1]:8081/x", hosts)
+    check_url("https://[2001:db8::1]/x", ("[2001:db8::1]",))
+
+
+def test_kept_audio_is_readable_by_its_owner_only(
+    services: FakeServices, ticket_settings: Settings
+) -> None:
+    # A caller's voice: the dashboard plays it to supervisors only, so the disk must not hand it
+    # to every local account.
+    sid = recording_sid()
+    fetched = RecordingClient(ticket_settings).fetch(sid, services.recording_url(sid))
+    assert fetched.path.stat().st_mode & 0o077 == 0
+    assert ticket_settings.recordings_dir.stat().st_mode & 0o077 == 0

@@ -175,6 +175,22 @@ def test_twilio_transcription_fills_the_ticket(
         service.transcribed({**params, "RecordingSid": "RE" + "0" * 32})
 
 
+def test_a_blank_twilio_transcription_is_no_transcript(
+    connection: redis.Redis, voicemail: VoicemailFactory
+) -> None:
+    service = TicketService(connection)
+    ticket = service.voicemail(voicemail(language="en-US"))
+    assert ticket is not None
+    params = {
+        "RecordingSid": ticket.recording_sid,
+        "TranscriptionStatus": "completed",
+        "TranscriptionText": " \n ",
+    }
+    filled = service.transcribed(params)
+    assert filled is not None and filled.transcript.text is None
+    assert str(filled.transcript) == "no transcript: Twilio's transcription heard no words"
+
+
 def test_facts_from_twilio_parameters(voicemail: VoicemailFactory) -> None:
     sample = voicemail()
     params = {
