@@ -7,6 +7,7 @@ import importlib
 import click
 
 from ivr import __version__
+from ivr.errors import IvrError
 
 # Which module defines each command: a command's imports (Flask, the dashboard, twilio...) load
 # only when it runs, so a quick query such as `ivr kpis` does not pay for every other command.
@@ -37,6 +38,14 @@ class _CommandsByModule(click.Group):
         if cmd_name not in self.commands and cmd_name in MODULES:
             _load(MODULES[cmd_name])
         return super().get_command(ctx, cmd_name)
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except IvrError as exc:
+            # A product error the command did not word itself (a REDIS_URL that is not one,
+            # say): an Error: line and exit 1, as for the rest, not a traceback.
+            raise click.ClickException(str(exc)) from exc
 
 
 @click.group(cls=_CommandsByModule)

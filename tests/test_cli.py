@@ -53,3 +53,12 @@ def test_serve_has_what_gunicorn_s_signal_handlers_use_before_any_worker_exits()
     )
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert run.stdout.strip() == "True"
+
+
+def test_a_redis_url_that_is_not_one_is_an_error_line_for_every_command() -> None:
+    runner = CliRunner()
+    for args in (["calls"], ["calls", "show", "CA1"], ["kpis", "--from", "2026-01-01",
+                 "--to", "2026-01-01"], ["agents"], ["tickets"], ["users", "list"]):  # fmt: skip
+        result = runner.invoke(cli, args, env={"REDIS_URL": "bogus://x"})
+        assert result.exit_code == 1, (args, result.output, result.exception)
+        assert "Error: REDIS_URL 'bogus://x': scheme must be" in result.output, args
