@@ -201,8 +201,9 @@ class TicketStore:
             pipe.execute()
 
     def retry(self, ticket_id: str) -> Ticket:
-        """Put a ticket back in the outbox, its failed and dead sinks' attempts starting over, and
-        the download of audio that was refused or gave up tried again."""
+        """Put a ticket back in the outbox, its failed and dead sinks' attempts starting over, its
+        sinks waiting out a backoff tried at once, and the download of audio that was refused or
+        gave up tried again."""
         if not TICKET_ID.match(ticket_id):
             raise TicketError(f"not a ticket id: {ticket_id!r} (like T-20261203-0001)")
         ticket = self.get(ticket_id)
@@ -214,6 +215,8 @@ class TicketStore:
                 if state in ("failed", "dead"):
                     pipe.hset(key, f"sink:{sink}", "pending")
                     pipe.hdel(key, f"attempts:{sink}", f"due:{sink}")
+                elif state == "pending":
+                    pipe.hdel(key, f"due:{sink}")  # waiting out a backoff: asked for now
             pipe.hdel(key, "attempts:recording")
             # Once IVR_RECORDING_HOSTS is fixed, say, the audio may be kept after all.
             audio_missing = ticket.recording.path is None and ticket.recording.error is not None
