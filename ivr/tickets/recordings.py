@@ -31,6 +31,7 @@ MAX_REDIRECTS = 3
 TIMEOUT = (5.0, 30.0)
 DELETE_TRIES = 3
 FILE_NAME = re.compile(r"^RE[0-9a-fA-F]{32}\.(wav|mp3)$")
+PART_NAME = re.compile(r"^\.RE[0-9a-fA-F]{32}\.part$")  # a download cut off by a killed worker
 CONTENT_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg"}
 
 
@@ -247,14 +248,17 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
 
 
 def purge(directory: Path, older_than: float, now: float, dry_run: bool = False) -> list[Path]:
-    """Delete the recordings kept longer than `older_than` seconds; the files (to be) deleted."""
+    """Delete the recordings kept longer than `older_than` seconds, and the pieces of downloads
+    cut off that long ago (a worker killed mid-download); the files (to be) deleted."""
     if not directory.is_dir():
         return []
     cutoff = now - older_than
     doomed = sorted(
         path
         for path in directory.iterdir()
-        if FILE_NAME.match(path.name) and path.is_file() and path.stat().st_mtime < cutoff
+        if (FILE_NAME.match(path.name) or PART_NAME.match(path.name))
+        and path.is_file()
+        and path.stat().st_mtime < cutoff
     )
     if not dry_run:
         for path in doomed:

@@ -79,16 +79,22 @@ def test_recordings_purge_command(tmp_path: Path) -> None:
     folder.mkdir()
     old = folder / ("RE" + "c" * 32 + ".wav")
     old.write_bytes(b"RIFF")
+    cut_off = folder / (".RE" + "d" * 32 + ".part")  # a worker killed mid-download
+    cut_off.write_bytes(b"RIFF")
+    fresh = folder / (".RE" + "e" * 32 + ".part")  # a download under way
+    fresh.write_bytes(b"RIFF")
     an_hour_ago = time.time() - 13 * 3600
-    os.utime(old, (an_hour_ago, an_hour_ago))
+    for path in (old, cut_off):
+        os.utime(path, (an_hour_ago, an_hour_ago))
     env = {"IVR_RECORDINGS_DIR": str(folder)}
     runner = CliRunner()
     dry = runner.invoke(
         cli, ["recordings", "purge", "--older-than", "12h", "--dry-run", "--json"], env=env
     )
-    assert json.loads(dry.output) == {"dry_run": True, "files": [str(old)]} and old.exists()
+    assert json.loads(dry.output) == {"dry_run": True, "files": [str(cut_off), str(old)]}
+    assert old.exists() and cut_off.exists()
     done = runner.invoke(cli, ["recordings", "purge", "--older-than", "12h"], env=env)
-    assert done.exit_code == 0 and not old.exists()
+    assert done.exit_code == 0 and not old.exists() and not cut_off.exists() and fresh.exists()
     bad = runner.invoke(cli, ["recordings", "purge", "--older-than", "soon"], env=env)
     assert bad.exit_code == 2
 
