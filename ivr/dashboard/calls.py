@@ -82,8 +82,9 @@ def index() -> str:
     rows, cursor = _find(PAGE, request.args.get("cursor") or None)
     # Only the filters travel on, so no other parameter reaches url_for (e.g. `_external`).
     kept = {k: v for k, v in request.args.items() if k in (*INDEXED, "since", "until") and v}
+    paged = bool(request.args.get("cursor"))  # an empty page after "Older calls": no older ones
     return render_template(
-        "dashboard/calls.html", rows=rows, cursor=cursor, args=kept, outcomes=OUTCOMES
+        "dashboard/calls.html", rows=rows, cursor=cursor, args=kept, outcomes=OUTCOMES, paged=paged
     )
 
 

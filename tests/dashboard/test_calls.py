@@ -189,3 +189,18 @@ def test_a_viewer_neither_hears_nor_downloads_the_voicemail(
         assert "<audio" in page and f'<blockquote class="transcript" dir="auto">{said}' in page
         assert media in page
         assert listener.get("/dashboard/calls/CA-vm/recording").data == WAV
+
+
+def test_a_page_after_exactly_the_last_call_says_there_are_no_older_ones(
+    dash_app: Flask, connection: redis.Redis
+) -> None:
+    store = Store(connection)
+    for n in range(50):  # exactly one page
+        record_call(store, f"CA{n:03d}", PINNED - 10_000 + n * 10, queue="sales")
+    client = signed_in(dash_app)
+    first = client.get("/dashboard/calls?queue=sales").get_data(as_text=True)
+    older = re.search(r'rel="next" href="([^"]+)"', first)
+    assert older
+    after = client.get(older.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    assert "No older calls match" in after and "/dashboard/calls?queue=sales" in after
+    assert "No older" not in client.get("/dashboard/calls?queue=none").get_data(as_text=True)
