@@ -42,7 +42,8 @@ def parse_zone(name: str) -> ZoneInfo:
     """A time zone by its IANA name."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    # OSError: an area such as "Europe" is a tzdata directory, an overlong name no file name.
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise BadQuery(f"unknown time zone: {name!r}") from exc
 
 

@@ -153,7 +153,9 @@ class PoolsReader(Reader):
             try:
                 zoneinfo.ZoneInfo(value)
                 return value
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            # An area such as "Europe" is a directory of tzdata and an overlong name no file
+            # name at all: the OS errors they raise mean "no such zone" too.
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
                 pass
         hint = closest(str(value), zoneinfo.available_timezones(), 0.85)
         also = f"; did you mean {hint}?" if hint else ""

@@ -70,6 +70,10 @@ def test_bad_input_exits_2_and_says_why(runner: CliRunner, env: dict[str, str]) 
     bad_zone = runner.invoke(kpis_command, ["--from", "2026-05-01", "--to", "2026-05-02",
                                             "--tz", "Mars/Olympus"], env=env)  # fmt: skip
     assert bad_zone.exit_code == 2 and "Mars/Olympus" in bad_zone.output
+    for zone in ("Europe", "x" * 300):  # a tzdata directory; a name too long for a file
+        area = runner.invoke(kpis_command, ["--from", "2026-05-01", "--to", "2026-05-02",
+                                            "--tz", zone], env=env)  # fmt: skip
+        assert area.exit_code == 2 and "unknown time zone" in area.output, area.output
     backwards = runner.invoke(kpis_command, ["--from", "2026-05-03", "--to", "2026-05-02"], env=env)
     assert backwards.exit_code == 2
     bad_day = runner.invoke(kpis_command, ["--from", "2026-13-01", "--to", "2026-05-02"], env=env)

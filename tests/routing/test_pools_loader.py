@@ -129,6 +129,16 @@ def test_the_additions_load(tmp_path: Path) -> None:
             "3:5: unknown time zone 'Europe/Londn' (an IANA name such as Asia/Ho_Chi_Minh); "
             "did you mean Europe/London?",
         ),
+        # An area alone is a directory in tzdata, and an overlong name too long for a file name:
+        # both are unknown zones, not a crash.
+        (
+            {"timezone": "Europe"},
+            "3:5: unknown time zone 'Europe' (an IANA name such as Asia/Ho_Chi_Minh)",
+        ),
+        (
+            {"timezone": "x" * 300},
+            f"3:5: unknown time zone {'x' * 300!r} (an IANA name such as Asia/Ho_Chi_Minh)",
+        ),
         (
             {"days": "mon-fry"},
             "6:10: bad days 'mon-fry': use a day (sat), a range (mon-fri), daily, or a list",
