@@ -28,6 +28,11 @@ from routing.shifts import local
 from routing.svg import render
 
 MAX_DRAWN_DAYS = 7
+# Shifts are worked out a week and more around an instant in each pool's zone: beyond these
+# bounds that would step outside the years datetime can hold.
+FIRST_INSTANT = datetime(2, 1, 1, tzinfo=UTC)
+LAST_INSTANT = datetime(9999, 1, 1, tzinfo=UTC)
+OUT_OF_RANGE = "outside the years routing can plan for (0002 to 9998)"
 
 flows_option = click.option(
     "--flows",
@@ -100,6 +105,10 @@ def coverage(
     """The gaps, over some days from 00:00 UTC, when no pool serving a queue is on shift."""
     pools = _load(flows_dir or Settings.from_env().flows_dir)
     start = datetime.combine(first_day.date(), datetime.min.time(), UTC)
+    if not FIRST_INSTANT <= start <= LAST_INSTANT - timedelta(days=days):
+        raise click.BadParameter(
+            f"{first_day:%Y-%m-%d} + {days} days is {OUT_OF_RANGE}", param_hint="--from"
+        )
     end = start + timedelta(days=days)
     found = gaps(pools, queue, language, start, end)
     involved = serving(pools, queue, language)
@@ -121,7 +130,10 @@ def parse_instant(text: str) -> datetime:
         at = datetime.fromisoformat(text.strip())
     except ValueError as exc:
         raise click.BadParameter(f"not an ISO-8601 instant: {text!r}", param_hint="--at") from exc
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    at = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    if not FIRST_INSTANT <= at < LAST_INSTANT:
+        raise click.BadParameter(f"{text!r} is {OUT_OF_RANGE}", param_hint="--at")
+    return at
 
 
 def iso_utc(at: datetime) -> str:

@@ -208,6 +208,27 @@ def test_a_bad_instant_is_a_usage_error(runner: CliRunner, flows: Path) -> None:
     assert "not an ISO-8601 instant: 'tomorrow'" in result.stderr
 
 
+@pytest.mark.parametrize("at", ["0001-01-01T00:00Z", "9999-12-31T23:59Z"])
+def test_an_instant_at_the_edge_of_the_calendar_is_a_usage_error(
+    runner: CliRunner, flows: Path, at: str
+) -> None:
+    result = runner.invoke(route, ["--flows", str(flows), "--queue", "tech", "--at", at])
+
+    assert result.exit_code == 2
+    assert "outside the years routing can plan for" in result.stderr
+
+
+@pytest.mark.parametrize(("first", "days"), [("0001-01-01", "1"), ("9999-12-25", "3")])
+def test_coverage_at_the_edge_of_the_calendar_is_a_usage_error(
+    runner: CliRunner, flows: Path, first: str, days: str
+) -> None:
+    args = ["--flows", str(flows), "--queue", "tech", "--from", first, "--days", days]
+    result = runner.invoke(coverage, args)
+
+    assert result.exit_code == 2
+    assert "outside the years routing can plan for" in result.stderr
+
+
 def test_configuration_errors_are_printed_with_their_place_and_exit_1(
     runner: CliRunner, flows: Path
 ) -> None:
