@@ -381,10 +381,21 @@ def _keywords(option: Option, language: str) -> tuple[str, ...]:
     return option.keywords.get(language, ()) + option.keywords.get(ANY_LANGUAGE, ())
 
 
+# Arabic short vowels, shadda, sukun and the like, and the tatweel: optional in writing, so a
+# transcript and a keyword may differ in them alone.
+ARABIC_OPTIONAL = re.compile("[\u0640\u064b-\u065f\u0670\u06d6-\u06ed]")
+
+
 def _normalise(text: str) -> str:
     """Lower-case words without punctuation, keeping letters of every script and their marks."""
-    text = unicodedata.normalize("NFC", text).casefold()
-    return " ".join(re.sub(r"[^\w\s*#]", " ", text).split())
+    text = ARABIC_OPTIONAL.sub("", unicodedata.normalize("NFC", text).casefold())
+    # Combining marks (Devanagari's vowel signs, Thai's tone marks) belong to their word: `\w`
+    # alone would cut the word at each of them.
+    kept = (
+        ch if ch.isalnum() or ch in "_*#" or unicodedata.category(ch)[0] == "M" else " "
+        for ch in text
+    )
+    return " ".join("".join(kept).split())
 
 
 def _branch(branch: Branch, state: CallState) -> str:

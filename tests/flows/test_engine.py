@@ -142,6 +142,38 @@ def test_speech_matches_keywords_in_the_callers_language() -> None:
     assert said(turn)[0] == "Thanh toán."
 
 
+@pytest.mark.parametrize(
+    ("language", "keyword", "heard", "matches"),
+    [
+        # Arabic written with or without its optional short vowels and shadda.
+        ("ar-XA", "العربية", "أريد العربيّة من فضلك", True),
+        ("ar-XA", "مُساعدة", "مساعدة", True),
+        # Devanagari's vowel signs are marks of their word, not gaps in it: "bill" is not "bol".
+        ("hi-IN", "बिल", "मुझे बिल चाहिए।", True),
+        ("hi-IN", "बिल", "बोल", False),
+    ],
+)
+def test_speech_matches_keywords_across_optional_and_combining_marks(
+    language: str, keyword: str, heard: str, matches: bool
+) -> None:
+    menu = Menu(
+        prompt=every("Choose."),
+        options=(Option("1", "billing", keywords={language: (keyword,)}),),
+        speech=True,
+        otherwise="bye",
+    )
+    marked = flow(
+        Step("main", menu),
+        Step("billing", Say(every("Billing.")), hangup=True),
+        Step("bye", Say(every("Goodbye.")), hangup=True),
+        languages=(language,),
+    )
+    state = engine.begin(marked, "v1", CALL, ctx()).state
+    turn = engine.resume(marked, state, Gathered(speech=heard, confidence=0.9), ctx())
+
+    assert turn.events[0].chosen == ("1" if matches else None)  # type: ignore[attr-defined]
+
+
 def test_low_confidence_speech_is_an_invalid_try() -> None:
     state = engine.begin(SUPPORT, "v1", CALL, ctx()).state
     turn = engine.resume(SUPPORT, state, Gathered(speech="billing", confidence=0.1), ctx())
