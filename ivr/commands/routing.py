@@ -16,6 +16,7 @@ from typing import Any
 import click
 import redis
 
+from ivr.config import LANGUAGE_TAG
 from ivr.embedded import ensure_redis
 from ivr.errors import IvrError
 from ivr.pools import load_pools
@@ -43,9 +44,16 @@ flows_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 
 
+def _language_tag(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    # A tag spelt as flows never spell one (vi_VN) would match no pool and pass unnoticed.
+    if value is not None and not LANGUAGE_TAG.match(value.strip()):
+        raise click.BadParameter(f"{value!r} is not a language tag such as en-US, vi-VN or ar-XA")
+    return value.strip() if value is not None else None
+
+
 @click.command()
 @click.option("--queue", required=True, help="The queue a route step asks for.")
-@click.option("--language", help="The caller's language, e.g. vi-VN.")
+@click.option("--language", callback=_language_tag, help="The caller's language, e.g. vi-VN.")
 @click.option(
     "--at", "at_text", metavar="ISO-8601", help="The instant (default: now; UTC if naive)."
 )
@@ -69,6 +77,7 @@ def route(
     at = parse_instant(at_text) if at_text else datetime.now(UTC)
     settings = Settings.from_env()
     pools = _load(flows_dir or settings.flows_dir)
+    _warn_unknown(pools, queue, language)
     gone = Away(_named_away(pools, away) | stored_away(settings))
     decision = decide(pools, queue, language, at, gone)
     if as_json:
@@ -80,7 +89,7 @@ def route(
 
 @click.command()
 @click.option("--queue", required=True, help="The queue to plan for.")
-@click.option("--language", help="Count only pools speaking this language.")
+@click.option("--language", callback=_language_tag, help="Count only pools speaking this language.")
 @click.option(
     "--from", "first_day", required=True, type=click.DateTime(["%Y-%m-%d"]), help="YYYY-MM-DD."
 )
@@ -104,6 +113,7 @@ def coverage(
 ) -> None:
     """The gaps, over some days from 00:00 UTC, when no pool serving a queue is on shift."""
     pools = _load(flows_dir or Settings.from_env().flows_dir)
+    _warn_unknown(pools, queue, language)
     start = datetime.combine(first_day.date(), datetime.min.time(), UTC)
     if not FIRST_INSTANT <= start <= LAST_INSTANT - timedelta(days=days):
         raise click.BadParameter(
@@ -243,6 +253,18 @@ def _load(directory: Path) -> Pools:
     if pools is None:
         raise click.exceptions.Exit(1)
     return pools
+
+
+def _warn_unknown(pools: Pools, queue: str, language: str | None) -> None:
+    """Say on stderr when no pool serves the queue or speaks the language: likely a typo."""
+    queues = sorted(pools.queues())
+    if queue not in queues:
+        known = ", ".join(queues) or "none"
+        click.echo(f"warning: no pool serves queue {queue!r} (queues served: {known})", err=True)
+    spoken = sorted({tag for pool in pools for tag in pool.languages})
+    if language is not None and language not in spoken:
+        known = ", ".join(spoken) or "none"
+        click.echo(f"warning: no pool speaks {language} (languages spoken: {known})", err=True)
 
 
 def _named_away(pools: Pools, away: tuple[str, ...]) -> set[str]:

@@ -208,6 +208,30 @@ def test_a_bad_instant_is_a_usage_error(runner: CliRunner, flows: Path) -> None:
     assert "not an ISO-8601 instant: 'tomorrow'" in result.stderr
 
 
+def test_a_misspelt_language_is_a_usage_error(runner: CliRunner, flows: Path) -> None:
+    for command, extra in ((route, []), (coverage, ["--from", "2026-03-02", "--days", "1"])):
+        args = ["--flows", str(flows), "--queue", "billing", "--language", "vi_VN", *extra]
+        result = runner.invoke(command, args)
+
+        assert result.exit_code == 2
+        assert "'vi_VN' is not a language tag such as en-US" in result.stderr
+
+
+def test_a_queue_or_language_no_pool_has_is_warned_about(runner: CliRunner, flows: Path) -> None:
+    for command, extra in ((route, []), (coverage, ["--from", "2026-03-02", "--days", "1"])):
+        args = ["--flows", str(flows), "--queue", "biling", "--language", "vi-vn", "--json"]
+        result = runner.invoke(command, [*args, *extra])
+
+        assert result.exit_code == 0
+        json.loads(result.stdout)  # the warnings stay off stdout
+        assert (
+            "warning: no pool serves queue 'biling' (queues served: billing, tech)" in result.stderr
+        )
+        assert "warning: no pool speaks vi-vn (languages spoken: ar-XA, en-US, vi-VN)" in (
+            result.stderr
+        )
+
+
 @pytest.mark.parametrize("at", ["0001-01-01T00:00Z", "9999-12-31T23:59Z"])
 def test_an_instant_at_the_edge_of_the_calendar_is_a_usage_error(
     runner: CliRunner, flows: Path, at: str
