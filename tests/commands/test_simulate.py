@@ -64,6 +64,46 @@ def test_a_scenario_that_does_not_hold_fails(
     )
 
 
+def test_unquoted_keys_in_a_scenario_are_pressed(
+    runner: CliRunner, env: dict[str, str], tmp_path: Path
+) -> None:
+    scenario = tmp_path / "keys.yaml"
+    scenario.write_text(
+        "calls:\n  - inputs: [2, 1, {record: 9}]\n"
+        "    expect: {steps: [main, billing, voicemail], outcome: voicemail}\n"
+    )
+    result = runner.invoke(simulate, ["--scenario", str(scenario), "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    call = json.loads(result.output)
+    assert call["ok"] and "choose_language" in call["steps"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('calls: ["1"]\n', "1:9: a call must be a map of name, from, to, country, inputs, expect"),
+        ("calls:\n  - {inputs: [1], expect: [bye]}\n", "2:19: `expect` must be a map of steps"),
+        ("calls:\n  - {inputs: [1], expct: {outcome: voicemail}}\n", "2:19: unknown key 'expct'"),
+        (
+            "calls:\n  - {inputs: [1], expect: {outcome: self-service}}\n",
+            "2:28: 'self-service' is not an outcome (one of: answered, voicemail",
+        ),
+        ("calls:\n  - {inputs: [1, {record: long}]}\n", "2:19: `record` must be whole seconds"),
+        ("calls:\n  - {inputs: [1, {dial: maybe}]}\n", "2:19: 'maybe' is not a Dial's status"),
+        ("call: []\n", "1:1: unknown key 'call' (did you mean 'calls'?)"),
+    ],
+)
+def test_a_mistake_in_a_scenario_is_located_and_nothing_runs(
+    runner: CliRunner, env: dict[str, str], tmp_path: Path, text: str, expected: str
+) -> None:
+    scenario = tmp_path / "wrong.yaml"
+    scenario.write_text(text)
+    result = runner.invoke(simulate, ["--scenario", str(scenario)], env=env)
+    assert result.exit_code == 1
+    assert f"{scenario}:{expected}" in result.output
+    assert "ok " not in result.output and "FAIL" not in result.output
+
+
 def test_flows_that_do_not_load_exit_1_with_the_check_errors(
     runner: CliRunner, env: dict[str, str], flows_dir: Path
 ) -> None:
