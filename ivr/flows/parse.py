@@ -6,6 +6,7 @@ between steps and between flows are checked by `ivr.flows.validate` once include
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ DEFAULT_VOICES = {
     "ar-XA": "Google.ar-XA-Standard-A",
 }
 
+GOOGLE_VOICE = re.compile(r"^Google\.([a-z]{2,3}-[A-Za-z0-9]{2,8})-")  # Google.vi-VN-Standard-A
 FLOW_KEYS: tuple[str, ...] = ("flow", "description", "numbers", "default", "languages")
 FLOW_KEYS += ("voices", "start", "fallback", "steps")
 ACTIONS: tuple[str, ...] = ("say", "play", "pause", "menu", "language", "set", "branch")
@@ -125,7 +127,20 @@ def _voices(reader: Reader, value: Any, languages: tuple[str, ...]) -> dict[str,
             reader.error(("voices", code), f"voice for {code}, which is not in languages")
         elif reader.text(("voices", code), voice, f"the voice for {code}"):
             chosen[code] = voice
+            _voice_speaks(reader, code, voice)
     return chosen
+
+
+def _voice_speaks(reader: Reader, code: str, voice: str) -> None:
+    """Warn when a Google voice, whose name says its language, is given for another one: Twilio
+    may fail the Say, and the caller would hear nothing of it."""
+    match = GOOGLE_VOICE.match(voice)
+    if match and match[1].casefold() != code.casefold():
+        reader.error(
+            ("voices", code),
+            f"voice {voice} speaks {match[1]}, not {code}: Twilio may refuse to say its prompts",
+            "warning",
+        )
 
 
 def _steps(reader: Reader, value: Any) -> dict[str, m.Step]:

@@ -249,6 +249,21 @@ def test_more_warnings() -> None:
     ]
 
 
+def test_a_google_voice_of_another_language_is_a_warning() -> None:
+    voices = (
+        "voices:\n  vi-VN: Google.en-US-Standard-C\n"
+        "  en-US: Polly.Joanna\n"  # Polly's names do not say their language
+    )
+    text = SUPPORT.replace("start: welcome\n", "start: welcome\n" + voices)
+    flows, problems = load({"support.yaml": text})
+    line, col = position(text, "voices|vi-VN")
+    assert shown(problems) == [
+        f"call_flows/support.yaml:{line}:{col}: warning: voice Google.en-US-Standard-C speaks "
+        "en-US, not vi-VN: Twilio may refuse to say its prompts"
+    ]
+    assert "support" in flows
+
+
 def test_a_loop_through_a_menu_is_fine() -> None:
     text = SUPPORT.replace('"1": billing', '"1": billing\n        "9": welcome')
     assert load({"support.yaml": text})[1] == []
