@@ -71,8 +71,9 @@ def load_config(texts: Mapping[str, str], base: Path | None = None) -> Config:
         if source is not None:
             pools, found = parse_pools(source)
             problems += found
-        if pools is not None:
+        if pools is not None and source is not None:
             problems += unserved_routes(flows, pools)
+            problems += agents_on_our_numbers(flows, pools, source)
     problems.sort(key=lambda p: (p.path, p.line, p.col))
     return Config(flows, pools, problems)
 
@@ -101,4 +102,27 @@ def unserved_routes(flows: Mapping[str, Flow], pools: Pools) -> list[Problem]:
                     at.path if at else flow.path, at.line if at else 1, at.col if at else 1, message
                 )
             )
+    return found
+
+
+def agents_on_our_numbers(
+    flows: Mapping[str, Flow], pools: Pools, source: yamlsource.Source
+) -> list[Problem]:
+    """A problem for each agent whose phone is a number a flow answers: ringing that agent
+    would call back into the router, which answers at once, so the caller would be put
+    through to another menu and the call counted as answered."""
+    ours = {number: flow.name for flow in flows.values() for number in flow.numbers}
+    found: list[Problem] = []
+    for pool in pools:
+        # The pools loaded without errors, so each agent is at its index in the file.
+        for index, agent in enumerate(pool.agents):
+            if agent.phone in ours:
+                found.append(
+                    source.problem(
+                        ("pools", pool.name, "agents", index, "phone"),
+                        f"agent {agent.name!r} of pool {pool.name!r}: {agent.phone} is answered "
+                        f"by flow {ours[agent.phone]!r}, so ringing the agent would call back "
+                        "into this router",
+                    )
+                )
     return found

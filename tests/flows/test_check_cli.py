@@ -122,6 +122,16 @@ def test_a_routed_queue_no_pool_serves(runner: CliRunner, flows: Path) -> None:
     )
 
 
+def test_an_agent_on_a_number_the_router_answers(runner: CliRunner, flows: Path) -> None:
+    (flows / "pools.yaml").write_text(POOLS.replace("+84901234567", "+15005550006"))
+    result = runner.invoke(cli, ["check", str(flows)])
+    assert result.exit_code == 1
+    assert result.stdout == (
+        f"{flows}/pools.yaml:6:26: agent 'Lan' of pool 'hanoi': +15005550006 is answered by "
+        "flow 'support', so ringing the agent would call back into this router\n"
+    )
+
+
 def test_pool_problems_are_reported(runner: CliRunner, flows: Path) -> None:
     (flows / "pools.yaml").write_text(POOLS.replace("Asia/Ho_Chi_Minh", "Asia/Hanoi"))
     result = runner.invoke(cli, ["check", str(flows)])
