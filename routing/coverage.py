@@ -12,8 +12,16 @@ from routing.shifts import Span, merge, span_seconds, timestamp, utc
 
 
 def serving(pools: Pools, queue: str, language: str | None = None) -> tuple[Pool, ...]:
-    """The pools serving `queue` and, when one is given, speaking `language`, in file order."""
-    return tuple(p for p in pools if p.serves(queue) and (language is None or p.speaks(language)))
+    """The pools serving `queue` and, when one is given, speaking `language`, in file order.
+
+    A pool speaks a language when it lists it and one of its agents takes its callers: agents
+    who list their own languages take no others, so a pool of them cannot answer the rest."""
+    return tuple(
+        p
+        for p in pools
+        if p.serves(queue)
+        and (language is None or (p.speaks(language) and any(a.takes(language) for a in p.agents)))
+    )
 
 
 def gap_seconds(pools: Iterable[Pool], start: int, end: int) -> list[Span]:

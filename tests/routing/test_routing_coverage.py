@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -78,6 +79,18 @@ def test_only_pools_serving_the_queue_in_the_language_count() -> None:
     assert gaps(pools, "other", None, utc(2026, 1, 5), utc(2026, 1, 6)) == [
         (utc(2026, 1, 5), utc(2026, 1, 6))
     ]
+
+
+def test_a_pool_whose_agents_take_no_callers_of_the_language_does_not_count() -> None:
+    english_only = Agent("b", "B", phone="+15005550007", languages=("en-US",))
+    bilingual = replace(NEW_YORK, languages=("en-US", "es-US"), agents=(english_only,))
+    pools = Pools((bilingual,))
+
+    assert serving(pools, "q", "es-US") == ()
+    assert gaps(pools, "q", "es-US", utc(2026, 1, 5), utc(2026, 1, 6)) == [
+        (utc(2026, 1, 5), utc(2026, 1, 6))
+    ]
+    assert serving(pools, "q", "en-US") == (bilingual,)
 
 
 def test_empty_and_naive_windows() -> None:
