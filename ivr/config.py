@@ -22,6 +22,7 @@ LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 
 POOLS_FILE = "pools.yaml"
+MISNAMED = {"pools.yml": POOLS_FILE, "tickets.yml": "tickets.yaml"}
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,12 @@ def read_config_files(directory: Path) -> tuple[dict[str, str], list[Problem]]:
     from ivr.flows.loader import read_flow_files
 
     texts, problems = read_flow_files(directory)
+    for wrong, right in MISNAMED.items():
+        # Not a flow (its stem is reserved) and not read under this name: refused, not ignored,
+        # or every route would go straight to voicemail (or every sink be left out) unnoticed.
+        if (directory / wrong).is_file():
+            message = f"{wrong} is not read: name it {right}"
+            problems.append(Problem(str(directory / wrong), 1, 1, message))
     pools = directory / POOLS_FILE
     if pools.is_file():
         text, unreadable = yamlsource.read_text(pools, "the pools")

@@ -132,6 +132,16 @@ def test_an_agent_on_a_number_the_router_answers(runner: CliRunner, flows: Path)
     )
 
 
+@pytest.mark.parametrize("name", ["pools", "tickets"])
+def test_pools_or_tickets_spelt_yml_are_refused_not_ignored(
+    runner: CliRunner, flows: Path, name: str
+) -> None:
+    (flows / f"{name}.yml").write_text(POOLS if name == "pools" else "sinks: []\n")
+    result = runner.invoke(cli, ["check", str(flows)])
+    assert result.exit_code == 1
+    assert result.stdout == f"{flows}/{name}.yml:1:1: {name}.yml is not read: name it {name}.yaml\n"
+
+
 def test_pool_problems_are_reported(runner: CliRunner, flows: Path) -> None:
     (flows / "pools.yaml").write_text(POOLS.replace("Asia/Ho_Chi_Minh", "Asia/Hanoi"))
     result = runner.invoke(cli, ["check", str(flows)])
