@@ -157,7 +157,10 @@ class PoolsReader(Reader):
             # name at all: the OS errors they raise mean "no such zone" too.
             except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
                 pass
-        hint = closest(str(value), zoneinfo.available_timezones(), 0.85)
+        zones = zoneinfo.available_timezones()
+        # Zone names are case-sensitive files: "utc" or "europe/london" is only mis-cased.
+        same = [zone for zone in zones if zone.casefold() == str(value).casefold()]
+        hint = same[0] if same else closest(str(value), zones, 0.85)
         also = f"; did you mean {hint}?" if hint else ""
         self.error(
             where, f"unknown time zone {value!r} (an IANA name such as Asia/Ho_Chi_Minh){also}"

@@ -129,6 +129,11 @@ def test_the_additions_load(tmp_path: Path) -> None:
             "3:5: unknown time zone 'Europe/Londn' (an IANA name such as Asia/Ho_Chi_Minh); "
             "did you mean Europe/London?",
         ),
+        (
+            {"timezone": "europe/london"},
+            "3:5: unknown time zone 'europe/london' (an IANA name such as Asia/Ho_Chi_Minh); "
+            "did you mean Europe/London?",
+        ),
         # An area alone is a directory in tzdata, and an overlong name too long for a file name:
         # both are unknown zones, not a crash.
         (
