@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import click
 
@@ -131,6 +132,19 @@ def _steps(events: list[Any]) -> list[str]:
     return [str(e["step"]) for e in events if isinstance(e, dict) and e.get("kind") == "step"]
 
 
+def _server_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:  # a port out of range
+        port_ok = False
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        raise click.BadParameter(f"{value!r} is not a server's URL such as http://127.0.0.1:8000")
+    return value
+
+
 @contextmanager
 def _transport(settings: Settings, url: str | None) -> Iterator[tuple[Transport, CallRecord]]:
     """The way to the app: over HTTP to `url` (its record through the calls API), else the app
@@ -181,7 +195,12 @@ def _transport(settings: Settings, url: str | None) -> Iterator[tuple[Transport,
     type=click.Path(exists=True, dir_okay=False),
     help="Run the calls of a scenario file and check what they expect.",
 )
-@click.option("--url", default=None, help="Call a running server instead of the app in-process.")
+@click.option(
+    "--url",
+    default=None,
+    callback=_server_url,
+    help="Call a running server instead of the app in-process.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 def simulate(
     called: str,
@@ -201,6 +220,33 @@ def simulate(
     except IvrError as exc:
         raise click.ClickException(str(exc)) from exc
     checker = SignatureChecker(settings.auth_token or "", None)
+    try:
+        _place(
+            settings, checker, called, caller, country, moves, dial_status, scenarios, url, as_json
+        )
+    except OSError as exc:
+        if url is None:
+            raise
+        # URLError, refused connections and timeouts: the server is not there (yet).
+        reason = getattr(exc, "reason", None) or exc.strerror or exc
+        raise click.ClickException(
+            f"cannot reach the server at {url}: {reason} (is `ivr serve` running there?)"
+        ) from exc
+
+
+def _place(
+    settings: Settings,
+    checker: SignatureChecker,
+    called: str,
+    caller: str,
+    country: str,
+    moves: tuple[str, ...],
+    dial_status: str | None,
+    scenarios: tuple[str, ...],
+    url: str | None,
+    as_json: bool,
+) -> None:
+    """Place the call (or run the scenarios) and print what was heard."""
     with _transport(settings, url) as (transport, record):
         if scenarios:
             failures = sum(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -102,6 +103,29 @@ def test_a_mistake_in_a_scenario_is_located_and_nothing_runs(
     assert result.exit_code == 1
     assert f"{scenario}:{expected}" in result.output
     assert "ok " not in result.output and "FAIL" not in result.output
+
+
+def test_a_server_that_is_not_there_is_named_not_a_traceback(
+    runner: CliRunner, env: dict[str, str]
+) -> None:
+    with socket.socket() as probe:  # a loopback port nobody listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    result = runner.invoke(simulate, ["--url", url, "--press", "1"], env=env)
+    assert result.exit_code == 1
+    assert f"cannot reach the server at {url}: " in result.output
+    assert "Traceback" not in result.output and result.exception is not None
+    assert isinstance(result.exception, SystemExit)
+
+
+@pytest.mark.parametrize("url", ["localhost:8000", "ftp://127.0.0.1:21", "http://127.0.0.1:99999"])
+def test_a_url_that_is_no_server_is_a_usage_error(
+    runner: CliRunner, env: dict[str, str], url: str
+) -> None:
+    result = runner.invoke(simulate, ["--url", url, "--press", "1"], env=env)
+    assert result.exit_code == 2
+    assert "is not a server's URL such as http://127.0.0.1:8000" in result.output
 
 
 def test_flows_that_do_not_load_exit_1_with_the_check_errors(
