@@ -126,6 +126,11 @@ class SimulatedCall:
         """Whether the app refused a webhook's signature (HTTP 403)."""
         return any(status == 403 for _, status in self.requests)
 
+    def application_error(self) -> str | None:
+        """What a webhook answered that Twilio cannot play (an HTTP error, not TwiML), if any:
+        the caller would hear Twilio's "application error" instead of the flow."""
+        return next((h.text for h in self.heard if h.kind == "error"), None)
+
     def fell_back(self) -> bool:
         """Whether the call ended in the fallback: an apology heard or a fallback action posted."""
         if any(text in APOLOGIES for text in self.texts()):
@@ -197,7 +202,7 @@ def _play(body: str, status: int) -> Iterator[tuple[Heard, Request]]:
         )
         return
     if status != 200:
-        yield Heard("error", f"HTTP {status}"), None
+        yield Heard("error", f"HTTP {status} (Twilio would say 'application error')"), None
     for verb in root:
         yield from _verb(verb)
         if verb.tag in ("Gather", "Record", "Dial", "Enqueue", "Redirect", "Hangup"):

@@ -278,7 +278,8 @@ def _place(
 
 
 def _fail_unless_served(call: SimulatedCall, url: str | None = None) -> None:
-    """Exit 1 when the app refused the call's signature or the call ended in the fallback."""
+    """Exit 1 when the app refused the call's signature, answered what Twilio cannot play, or
+    the call ended in the fallback."""
     if call.refused():
         where = (
             "; a server with IVR_PUBLIC_URL checks signatures against that URL: use it as --url"
@@ -290,6 +291,9 @@ def _fail_unless_served(call: SimulatedCall, url: str | None = None) -> None:
             "server's token (in development mode the one in var/dev-auth-token of its data dir)"
             + where
         )
+    error = call.application_error()
+    if error is not None:
+        raise click.ClickException(f"a webhook answered {error}")
     if call.fell_back():
         raise click.ClickException(
             "the call ended in the fallback (an apology): see the server's log for why"
@@ -330,6 +334,9 @@ def _run_scenario(
         )
         summary = _summary(call, record)
         wrong = check_expectations(spec.expect, summary, call.texts())
+        error = call.application_error()
+        if error is not None:  # whatever else held, the caller heard Twilio's error
+            wrong.insert(0, f"a webhook answered {error}")
         failures += bool(wrong)
         if as_json:
             click.echo(

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -243,3 +244,32 @@ def test_a_refused_signature_exits_1_with_a_hint(
     assert "TWILIO_AUTH_TOKEN" in result.output and "var/dev-auth-token" in result.output
     assert "IVR_PUBLIC_URL" in result.output  # the other reason a server refuses a signature
     assert "steps: not shown" not in result.output  # a refused call has no record to ask for
+
+
+def _failing(environ: dict[str, object], start_response: Any) -> list[bytes]:
+    """A web app that answers every request as a crashed one would: 500, no TwiML."""
+    start_response("500 Internal Server Error", [("Content-Type", "text/html")])
+    return [b"<html><body>Internal Server Error</body></html>"]
+
+
+def test_a_webhook_twilio_cannot_play_fails_the_call_and_the_scenario(
+    runner: CliRunner, env: dict[str, str], tmp_path: Path
+) -> None:
+    server = make_server("127.0.0.1", 0, _failing, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    scenario = tmp_path / "calls.yaml"
+    scenario.write_text("calls:\n  - inputs: []\n")
+    try:
+        url = f"http://127.0.0.1:{server.port}"
+        single = runner.invoke(simulate, ["--url", url, "--press", "1"], env=env)
+        scripted = runner.invoke(simulate, ["--url", url, "--scenario", str(scenario)], env=env)
+    finally:
+        server.shutdown()
+        thread.join(10)
+    assert single.exit_code == 1
+    assert "Error: a webhook answered HTTP 500 (Twilio would say 'application error')" in (
+        single.output
+    )
+    assert scripted.exit_code == 1
+    assert "FAIL" in scripted.output and "a webhook answered HTTP 500" in scripted.output
