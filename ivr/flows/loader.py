@@ -71,6 +71,7 @@ def load_flow_texts(
     problems: list[Problem] = []
     drafts: dict[str, Draft] = {}
     unreadable: dict[str, str] = {}  # file stem -> shown path, for flows that could not be read
+    left_out = False  # a flow named as another one is: the flows are not all known
     for file_name in sorted(texts):
         if not is_flow_file(file_name):
             continue
@@ -88,6 +89,7 @@ def load_flow_texts(
         if same_name is not None:
             message = f"flow {draft.flow.name!r} is already defined in {same_name.flow.path}"
             problems.append(draft.source.problem(("flow",), message))
+            left_out = True
             continue
         drafts[draft.flow.name] = draft
     for draft in drafts.values():
@@ -99,7 +101,9 @@ def load_flow_texts(
     for flow in built.values():
         problems += check_flow(flow, languages_of)
     included = {name for draft in drafts.values() for name in draft.includes.values()}
-    problems += check_across(list(drafts.values()), included)
+    problems += check_across(
+        list(drafts.values()), included, every_flow_read=not (unreadable or left_out)
+    )
     # The same sub-flow included twice would report its problems twice.
     unique = list(dict.fromkeys(problems))
     unique.sort(key=lambda p: (p.path, p.line, p.col))

@@ -86,8 +86,11 @@ def check_flow(built: Draft, languages_of: Mapping[str, tuple[str, ...]]) -> lis
     return problems
 
 
-def check_across(drafts: Sequence[Draft], included: Iterable[str]) -> list[Problem]:
-    """Checks between flows: numbers answered twice, two default flows, flows answering nothing."""
+def check_across(
+    drafts: Sequence[Draft], included: Iterable[str], every_flow_read: bool = True
+) -> list[Problem]:
+    """Checks between flows: numbers answered twice, two default flows, flows answering nothing
+    (only when `every_flow_read`: a flow that could not be read may be the one including it)."""
     problems: list[Problem] = []
     owners: dict[str, Draft] = {}
     default: Draft | None = None
@@ -110,7 +113,7 @@ def check_across(drafts: Sequence[Draft], included: Iterable[str]) -> list[Probl
             problems.append(source.problem(("default",), message))
         elif flow.default:
             default = draft
-        if not flow.numbers and not flow.default and flow.name not in included:
+        if every_flow_read and not (flow.numbers or flow.default or flow.name in included):
             message = (
                 f"flow {flow.name!r} answers no number: give it numbers or default: true, "
                 "or include it from another flow"

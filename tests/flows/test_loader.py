@@ -377,6 +377,24 @@ def test_a_flow_that_answers_nothing_is_a_warning() -> None:
     ]
 
 
+INCLUDING = SUPPORT.replace("    next: main\n", "    next: more\n  more: {include: lonely}\n")
+TAKEN = 'flow: support\nnumbers: ["+15005550111"]\nsteps:\n  hi: {say: Hi.}\n'
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        {"a.yaml": INCLUDING + "  broken: {say: [Hi.}\n"},  # a syntax error
+        {"a.yaml": TAKEN, "b.yaml": INCLUDING},  # its name already taken
+    ],
+)
+def test_a_flow_left_unread_may_be_the_one_including_another(files: dict[str, str]) -> None:
+    # Whichever flow could not be read (or was refused) might include `lonely`: no guess.
+    _, problems = load({**files, "lonely.yaml": "flow: lonely\nsteps:\n  hi: {say: Hi.}\n"})
+    assert any(p.severity == "error" for p in problems)
+    assert not [p for p in shown(problems) if "answers no number" in p]
+
+
 HOURS = """\
 flow: hours
 languages: [en-US, vi-VN]
