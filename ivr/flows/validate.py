@@ -113,7 +113,9 @@ def check_across(
             problems.append(source.problem(("default",), message))
         elif flow.default:
             default = draft
-        if every_flow_read and not (flow.numbers or flow.default or flow.name in included):
+        # Numbers written but all refused (reported each) are numbers all the same.
+        written = isinstance(source.data, dict) and bool(source.data.get("numbers"))
+        if every_flow_read and not (written or flow.default or flow.name in included):
             message = (
                 f"flow {flow.name!r} answers no number: give it numbers or default: true, "
                 "or include it from another flow"

@@ -377,6 +377,13 @@ def test_a_flow_that_answers_nothing_is_a_warning() -> None:
     ]
 
 
+def test_a_flow_whose_numbers_are_all_wrong_is_not_said_to_answer_none() -> None:
+    _, problems = load({"support.yaml": SUPPORT.replace('"+15005550006"', '"15005550006"')})
+    assert [p.message for p in problems] == [
+        "number '15005550006' is not an E.164 number such as \"+15005550006\""
+    ]
+
+
 INCLUDING = SUPPORT.replace("    next: main\n", "    next: more\n  more: {include: lonely}\n")
 TAKEN = 'flow: support\nnumbers: ["+15005550111"]\nsteps:\n  hi: {say: Hi.}\n'
 
