@@ -47,7 +47,10 @@ def graph(flow_name: str, flows_dir: Path) -> None:
     )
     if flow is None:
         known = ", ".join(flows) or "none"
-        raise click.ClickException(f"no flow {flow_name!r} in {flows_dir} (flows: {known})")
+        # A flow whose file does not parse is missing here: say why rather than deny it exists.
+        errors = [str(p) for p in problems if p.severity == "error"]
+        why = "; it may be in a file with errors:\n" + "\n".join(errors) if errors else ""
+        raise click.ClickException(f"no flow {flow_name!r} in {flows_dir} (flows: {known}){why}")
     for problem in problems:
         if problem.severity == "error" and problem.path in _files_of(flow):
             click.echo(f"warning: the flow has errors: {problem}", err=True)

@@ -106,6 +106,16 @@ def test_an_unknown_flow_is_a_clear_error() -> None:
     assert "(flows: agents, hours, support)" in result.output
 
 
+def test_a_flow_whose_file_does_not_parse_is_not_just_missing(tmp_path: Path) -> None:
+    (tmp_path / "mine.yaml").write_text(BRANCHING + "  broken: {say: [Hi.}\n", encoding="utf-8")
+    result = CliRunner().invoke(graph, ["mine", "--flows", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "no flow 'mine' in" in result.output and "it may be in a file with errors:" in (
+        result.output
+    )
+    assert f"{tmp_path}/mine.yaml:" in result.output and "YAML syntax" in result.output
+
+
 def test_a_flow_can_be_named_by_its_file(tmp_path: Path) -> None:
     (tmp_path / "mine.yaml").write_text(BRANCHING, encoding="utf-8")
     result = CliRunner().invoke(graph, ["mine.yaml", "--flows", str(tmp_path)])
