@@ -125,7 +125,10 @@ def coverage(
     if svg_path is not None:
         drawn_end = start + timedelta(days=min(days, MAX_DRAWN_DAYS))
         title = f"Queue {queue}{f' in {language}' if language else ''}: who is on shift (UTC)"
-        svg_path.write_text(render(involved, start, drawn_end, title), encoding="utf-8")
+        try:
+            svg_path.write_text(render(involved, start, drawn_end, title), encoding="utf-8")
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {svg_path}: {exc.strerror or exc}") from exc
         click.echo(f"wrote {svg_path}", err=True)
     if as_json:
         payload = {"gaps": [{"start": iso_utc(s), "end": iso_utc(e)} for s, e in found]}

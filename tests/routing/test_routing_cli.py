@@ -352,6 +352,17 @@ def test_coverage_for_people_shows_utc_and_each_pools_local_time(
     assert f"wrote {drawing}" in result.stderr
 
 
+def test_coverage_says_when_the_drawing_cannot_be_written(
+    runner: CliRunner, flows: Path, tmp_path: Path
+) -> None:
+    drawing = tmp_path / "no-such-folder" / "week.svg"
+    args = ["--flows", str(flows), "--queue", "billing", "--from", "2026-03-02", "--days", "1"]
+    result = runner.invoke(coverage, [*args, "--svg", str(drawing)])
+
+    assert result.exit_code == 1
+    assert f"Error: cannot write {drawing}: No such file or directory" in result.stderr
+
+
 def test_coverage_when_no_pool_serves_the_queue(runner: CliRunner, flows: Path) -> None:
     result = runner.invoke(
         coverage, ["--flows", str(flows), "--queue", "sales", "--from", "2026-03-02", "--days", "1"]
