@@ -95,6 +95,12 @@ PHRASES: dict[str, dict[str, str]] = {
 FALLBACK_LANGUAGE = "en-US"
 
 
+def has_words_for(language: str) -> bool:
+    """Whether the built-in phrases are written in `language`, or in another form of it."""
+    base = language.split("-")[0]
+    return any(code.split("-")[0] == base for code in PHRASES["apology"])
+
+
 def phrase(key: str, language: str) -> tuple[str, str]:
     """The built-in phrase `key` as (text, language actually used)."""
     texts = PHRASES[key]

@@ -14,6 +14,7 @@ from ivr.errors import Problem
 from ivr.flows import model as m
 from ivr.flows.actions import ACTION_READERS
 from ivr.flows.reader import NAME, Reader
+from ivr.phrases import FALLBACK_LANGUAGE, PHRASES, has_words_for
 from ivr.yamlsource import Path as YamlPath
 from ivr.yamlsource import Source
 
@@ -114,6 +115,15 @@ def _languages(reader: Reader, value: Any) -> tuple[str, ...]:
             reader.error(where, f"language {code} is listed twice")
         elif code:
             found.append(code)
+            if not has_words_for(code):
+                known = ", ".join(PHRASES["apology"])
+                reader.error(
+                    where,
+                    f"the router's own words to callers (connecting, all agents busy, sorry, "
+                    f"goodbye) are not written in {code}: these callers hear them in "
+                    f"{FALLBACK_LANGUAGE} (written in: {known})",
+                    "warning",
+                )
     return tuple(found) or DEFAULT_LANGUAGES
 
 

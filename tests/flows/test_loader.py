@@ -377,6 +377,22 @@ def test_a_flow_that_answers_nothing_is_a_warning() -> None:
     ]
 
 
+def test_a_language_the_routers_own_words_are_not_written_in_is_a_warning() -> None:
+    french = SUPPORT.replace("languages: [en-US, vi-VN]", "languages: [en-US, vi-VN, fr-FR]")
+    french = french.replace('vi-VN: "Xin chào."', 'vi-VN: "Xin chào.", fr-FR: "Bonjour."')
+    french = french.replace('"Thanh toán, nhấn 1."', '"Thanh toán, nhấn 1.", fr-FR: "Tapez 1."')
+    _, problems = load({"support.yaml": french})
+    line, col = position(french, "fr-FR]")
+    assert shown(problems) == [
+        f"call_flows/support.yaml:{line}:{col}: warning: the router's own words to callers "
+        "(connecting, all agents busy, sorry, goodbye) are not written in fr-FR: these callers "
+        "hear them in en-US (written in: en-US, vi-VN, ar-XA)"
+    ]
+    # Another form of a language they are written in is fine: an ar-EG caller hears ar-XA.
+    _, egyptian = load({"support.yaml": SUPPORT.replace("vi-VN", "ar-EG")})
+    assert egyptian == []
+
+
 def test_a_flow_whose_numbers_are_all_wrong_is_not_said_to_answer_none() -> None:
     _, problems = load({"support.yaml": SUPPORT.replace('"+15005550006"', '"15005550006"')})
     assert [p.message for p in problems] == [
