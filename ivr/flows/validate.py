@@ -95,6 +95,7 @@ def check_across(
     owners: dict[str, Draft] = {}
     default: Draft | None = None
     included = set(included)
+    owners_of = {number: d.flow.name for d in drafts for number in d.flow.numbers}
     for draft in drafts:
         flow, source = draft.flow, draft.source
         for number in flow.numbers:
@@ -113,6 +114,7 @@ def check_across(
             problems.append(source.problem(("default",), message))
         elif flow.default:
             default = draft
+        problems += _dials_into_the_router(draft, owners_of)
         # Numbers written but all refused (reported each) are numbers all the same.
         written = isinstance(source.data, dict) and bool(source.data.get("numbers"))
         if every_flow_read and not (written or flow.default or flow.name in included):
@@ -122,6 +124,32 @@ def check_across(
             )
             problems.append(source.problem(("flow",), message, "warning"))
     return problems
+
+
+def _dials_into_the_router(draft: Draft, owners_of: Mapping[str, str]) -> list[Problem]:
+    """A dial step calling a number a flow answers starts a second call into this router: into
+    its own flow, a loop of calls; into another, the caller starts over on a second line."""
+    found: list[Problem] = []
+    for step in draft.flow.steps.values():
+        action = step.action
+        if not isinstance(action, m.Dial) or action.number not in owners_of:
+            continue
+        owner = owners_of[action.number]
+        where = ("steps", step.name, "dial", "number")
+        if owner == draft.flow.name:
+            message = (
+                f"step {step.name!r}: dial calls {action.number}, which this flow answers: "
+                "every call would dial itself again"
+            )
+            found.append(draft.source.problem(where, message))
+        else:
+            message = (
+                f"step {step.name!r}: dial calls {action.number}, which flow {owner!r} answers: "
+                f"the caller would start over there on a second call (include: {owner} does "
+                "it in this one)"
+            )
+            found.append(draft.source.problem(where, message, "warning"))
+    return found
 
 
 def _number_at(draft: Draft, number: str) -> YamlPath:

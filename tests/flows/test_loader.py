@@ -393,6 +393,28 @@ def test_a_language_the_routers_own_words_are_not_written_in_is_a_warning() -> N
     assert egyptian == []
 
 
+def test_a_dial_into_the_routers_own_numbers() -> None:
+    dialling = SUPPORT.replace(
+        "route: {queue: billing, otherwise: voicemail}",
+        'dial: {number: "+15005550006", otherwise: voicemail}',
+    )
+    _, problems = load({"support.yaml": dialling})
+    line, col = position(dialling, 'number: "+1')
+    assert shown(problems) == [
+        f"call_flows/support.yaml:{line}:{col}: step 'billing': dial calls +15005550006, which "
+        "this flow answers: every call would dial itself again"
+    ]
+    sales = 'flow: sales\nnumbers: ["+15005550006"]\nsteps:\n  hi: {say: Hi.}\n'
+    _, problems = load({"support.yaml": dialling.replace("+15005550006", "+15005550009", 1),
+                        "sales.yaml": sales})  # fmt: skip
+    assert (
+        "warning",
+        "step 'billing': dial calls +15005550006, which flow 'sales' answers: the caller "
+        "would start over there on a second call (include: sales does it in this one)",
+    ) in [(p.severity, p.message) for p in problems]
+    assert not any(p.severity == "error" for p in problems)
+
+
 def test_a_flow_whose_numbers_are_all_wrong_is_not_said_to_answer_none() -> None:
     _, problems = load({"support.yaml": SUPPORT.replace('"+15005550006"', '"15005550006"')})
     assert [p.message for p in problems] == [
