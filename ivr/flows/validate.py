@@ -322,6 +322,21 @@ def _language_checks(
                 f"{what} has text for {', '.join(extra)}, which is not in the flow's languages"
             )
             problems.append(_problem(built, step, below, message, "warning"))
+    action = step.action
+    if isinstance(action, m.Menu) and action.speech:
+        for option in action.options:
+            spoken = [code for code in option.keywords if code]
+            if not spoken or m.ANY_LANGUAGE in option.keywords:
+                continue
+            # Keywords in some languages only: the others can only press the key.
+            unheard = [code for code in to_cover if code not in spoken]
+            if unheard:
+                message = (
+                    f"option {option.key!r} has keywords for {', '.join(spoken)} but not for "
+                    f"{', '.join(unheard)}: those callers can only press {option.key}"
+                )
+                where = ("menu", "options", option.key, "keywords")
+                problems.append(_problem(built, step, where, message, "warning"))
     declared = ", ".join(flow.languages)
     for below, code, what, severity in _languages_used(step):
         if code not in flow.languages and (own or code in written_for):

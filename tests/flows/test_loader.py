@@ -295,7 +295,9 @@ def test_values_of_every_action() -> None:
   desk: {dial: {number: "+442079460000", timeout: 20, caller_id: "+15005550006"}}
 """,
     )
-    text = text.replace('"1": billing', '"1": {next: billing, keywords: {vi-VN: [thanh toán]}}')
+    text = text.replace(
+        '"1": billing', '"1": {next: billing, keywords: {vi-VN: [thanh toán], en-US: [billing]}}'
+    )
     text = text.replace("      attempts: 3", "      attempts: 3\n      speech: true")
     flows, problems = load_flow_texts({"support.yaml": text})
     assert problems == []
@@ -311,7 +313,18 @@ def test_values_of_every_action() -> None:
     assert steps["desk"].action == Dial("+442079460000", 20, "+15005550006")
     menu = steps["main"].action
     assert isinstance(menu, Menu) and menu.speech
-    assert menu.options[0].keywords == {"vi-VN": ("thanh toán",)}
+    assert menu.options[0].keywords == {"vi-VN": ("thanh toán",), "en-US": ("billing",)}
+
+
+def test_keywords_in_some_languages_only_are_a_warning() -> None:
+    text = SUPPORT.replace('"1": billing', '"1": {next: billing, keywords: {vi-VN: [thanh toán]}}')
+    text = text.replace("      attempts: 3", "      attempts: 3\n      speech: true")
+    _, problems = load({"support.yaml": text})
+    line, col = position(text, "keywords")
+    assert shown(problems) == [
+        f"call_flows/support.yaml:{line}:{col}: warning: step 'main': option '1' has keywords "
+        "for vi-VN but not for en-US: those callers can only press 1"
+    ]
 
 
 def test_keywords_as_a_list_serve_every_language() -> None:
