@@ -18,7 +18,24 @@ if TYPE_CHECKING:
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 # BCP 47 as Twilio uses it: a lower-case language, then region or variant subtags (vi-VN, ar-XA).
-LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+
+
+def canonical_language(tag: str) -> str:
+    """A language tag in its usual letter case (vi-vn -> vi-VN, zh-hant-tw -> zh-Hant-TW).
+
+    Tags are case-insensitive, but voices, prompts and pools are looked up by exact text: one
+    spelling keeps "vi-vn" in a flow from missing its voice or the pools speaking vi-VN."""
+    first, *rest = tag.split("-")
+    parts = [first.lower()]
+    for part in rest:
+        if len(part) == 2 and part.isalpha():
+            parts.append(part.upper())
+        elif len(part) == 4 and part.isalpha():
+            parts.append(part.title())
+        else:
+            parts.append(part)
+    return "-".join(parts)
 
 
 POOLS_FILE = "pools.yaml"

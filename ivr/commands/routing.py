@@ -16,7 +16,7 @@ from typing import Any
 import click
 import redis
 
-from ivr.config import LANGUAGE_TAG
+from ivr.config import LANGUAGE_TAG, canonical_language
 from ivr.embedded import ensure_redis
 from ivr.errors import IvrError
 from ivr.pools import load_pools
@@ -48,7 +48,7 @@ def _language_tag(ctx: click.Context, param: click.Parameter, value: str | None)
     # A tag spelt as flows never spell one (vi_VN) would match no pool and pass unnoticed.
     if value is not None and not LANGUAGE_TAG.match(value.strip()):
         raise click.BadParameter(f"{value!r} is not a language tag such as en-US, vi-VN or ar-XA")
-    return value.strip() if value is not None else None
+    return canonical_language(value.strip()) if value is not None else None
 
 
 @click.command()

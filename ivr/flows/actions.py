@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+from ivr.config import canonical_language
 from ivr.flows import model as m
 from ivr.flows.reader import (
     CALLER_PREFIX,
@@ -188,11 +189,12 @@ def _keywords(reader: Reader, where: YamlPath, value: Any) -> dict[str, tuple[st
     found: dict[str, tuple[str, ...]] = {}
     for language, words in by_language.items():
         at = (*where, language) if language else where
-        if language and reader.language(at, language) is None:
+        code = reader.language(at, language) if language else m.ANY_LANGUAGE
+        if code is None:
             continue
         items = reader.items(at, words, "keywords")
         texts = [reader.text(item_at, item, "a keyword") for item_at, item in items]
-        found[language] = tuple(text for text in texts if text)
+        found[code] = found.get(code, ()) + tuple(text for text in texts if text)
     return {language: words for language, words in found.items() if words}
 
 
@@ -231,7 +233,8 @@ def _case(reader: Reader, where: YamlPath, value: Any) -> m.Case | None:
         for at, item in items:
             if not isinstance(item, str) or not pattern.match(item):
                 reader.error(at, f"{key} {item!r} must be {shape}")
-        tests[key] = tuple(str(item) for _, item in items)
+        found = tuple(str(item) for _, item in items)
+        tests[key] = tuple(map(canonical_language, found)) if key == "language" else found
     variables: dict[str, tuple[str, ...]] = {}
     given = data.get("vars", {})
     if not isinstance(given, dict):

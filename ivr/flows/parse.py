@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ivr.config import canonical_language
 from ivr.errors import Problem
 from ivr.flows import model as m
 from ivr.flows.actions import ACTION_READERS
@@ -132,22 +133,23 @@ def _voices(reader: Reader, value: Any, languages: tuple[str, ...]) -> dict[str,
     if not isinstance(value, dict):
         reader.error(("voices",), "voices must be a map of language code to voice name")
         return chosen
-    for code, voice in value.items():
+    for written, voice in value.items():
+        code = canonical_language(written) if isinstance(written, str) else written
         if code not in languages:
-            reader.error(("voices", code), f"voice for {code}, which is not in languages")
-        elif reader.text(("voices", code), voice, f"the voice for {code}"):
+            reader.error(("voices", written), f"voice for {code}, which is not in languages")
+        elif reader.text(("voices", written), voice, f"the voice for {code}"):
             chosen[code] = voice
-            _voice_speaks(reader, code, voice)
+            _voice_speaks(reader, ("voices", written), code, voice)
     return chosen
 
 
-def _voice_speaks(reader: Reader, code: str, voice: str) -> None:
+def _voice_speaks(reader: Reader, where: YamlPath, code: str, voice: str) -> None:
     """Warn when a Google voice, whose name says its language, is given for another one: Twilio
     may fail the Say, and the caller would hear nothing of it."""
     match = GOOGLE_VOICE.match(voice)
     if match and match[1].casefold() != code.casefold():
         reader.error(
-            ("voices", code),
+            where,
             f"voice {voice} speaks {match[1]}, not {code}: Twilio may refuse to say its prompts",
             "warning",
         )

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from ivr.config import E164, LANGUAGE_TAG
+from ivr.config import E164, LANGUAGE_TAG, canonical_language
 from ivr.flows import model as m
 from ivr.yamlsource import Path as YamlPath
 from ivr.yamlsource import Reader as YamlReader
@@ -80,7 +80,8 @@ class Reader(YamlReader):
     def language(self, where: YamlPath, value: Any) -> str | None:
         """`value` as a language code such as vi-VN."""
         message = f"{value!r} is not a language code such as en-US, vi-VN or ar-XA"
-        return self.matching(where, value, LANGUAGE_CODE, message)
+        code = self.matching(where, value, LANGUAGE_CODE, message)
+        return canonical_language(code) if code else None
 
     def number(self, where: YamlPath, value: Any, what: str) -> str | None:
         """`value` as a phone number in E.164 form."""
@@ -111,6 +112,8 @@ class Reader(YamlReader):
         for language, words in value.items():
             code = self.language((*where, language), language)
             said = self.text((*where, language), words, f"{what} in {language}")
-            if code and said:
+            if code in texts:  # vi-VN and vi-vn are one language
+                self.error((*where, language), f"{what} gives {code} twice")
+            elif code and said:
                 texts[code] = said
         return m.Prompt(texts) if len(texts) == len(value) else None

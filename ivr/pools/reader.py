@@ -7,7 +7,7 @@ import zoneinfo
 from collections.abc import Iterable
 from typing import Any
 
-from ivr.config import E164, LANGUAGE_TAG
+from ivr.config import E164, LANGUAGE_TAG, canonical_language
 from ivr.pools import schedule
 from ivr.yamlsource import Path as Where
 from ivr.yamlsource import Reader, closest, suggest_or_list
@@ -63,7 +63,7 @@ class PoolsReader(Reader):
             if tag is not None and not LANGUAGE_TAG.match(tag):
                 self.error((*where, i), f"{tag!r} is not a language tag such as en-US or vi-VN")
             elif tag is not None:
-                found.append(tag)
+                found.append(canonical_language(tag))
         return tuple(found)
 
     def whole(self, body: dict[str, Any], key: str, where: Where, default: int) -> int:

@@ -428,6 +428,20 @@ def test_a_dial_into_the_routers_own_numbers() -> None:
     assert not any(p.severity == "error" for p in problems)
 
 
+def test_language_codes_in_another_letter_case_are_the_usual_ones() -> None:
+    lower = SUPPORT.replace("vi-VN", "vi-vn").replace("en-US", "EN-us")
+    flows, problems = load_flow_texts({"support.yaml": lower})
+    assert problems == []
+    flow = flows["support"]
+    assert flow.languages == ("en-US", "vi-VN")
+    assert flow.voices["vi-VN"] == "Google.vi-VN-Standard-A"  # its voice is found
+    welcome = flow.steps["welcome"].action
+    assert isinstance(welcome, Say) and welcome.prompt.texts["vi-VN"] == "Xin chào."
+    twice = SUPPORT.replace('vi-VN: "Xin chào."', 'vi-VN: "Xin chào.", vi-vn: "Chào."')
+    _, problems = load({"support.yaml": twice})
+    assert [p.message for p in problems] == ["step 'welcome': say gives vi-VN twice"]
+
+
 def test_a_flow_whose_numbers_are_all_wrong_is_not_said_to_answer_none() -> None:
     _, problems = load({"support.yaml": SUPPORT.replace('"+15005550006"', '"15005550006"')})
     assert [p.message for p in problems] == [

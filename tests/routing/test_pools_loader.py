@@ -92,7 +92,7 @@ def test_the_additions_load(tmp_path: Path) -> None:
               closed: [{from: "2026-12-24 14:00", to: "2026-12-26 00:00"}]
               open: [{from: "2027-01-01 09:00", to: "2027-01-01 13:00"}]
             agents:
-              - {name: Ann Lee, phone: "+447700900123", languages: [en-GB]}
+              - {name: Ann Lee, phone: "+447700900123", languages: [en-gb]}
               - {name: Bob, id: bob-7, client: bob}
         """,
     )

@@ -219,7 +219,7 @@ def test_a_misspelt_language_is_a_usage_error(runner: CliRunner, flows: Path) ->
 
 def test_a_queue_or_language_no_pool_has_is_warned_about(runner: CliRunner, flows: Path) -> None:
     for command, extra in ((route, []), (coverage, ["--from", "2026-03-02", "--days", "1"])):
-        args = ["--flows", str(flows), "--queue", "biling", "--language", "vi-vn", "--json"]
+        args = ["--flows", str(flows), "--queue", "biling", "--language", "fr-FR", "--json"]
         result = runner.invoke(command, [*args, *extra])
 
         assert result.exit_code == 0
@@ -227,9 +227,19 @@ def test_a_queue_or_language_no_pool_has_is_warned_about(runner: CliRunner, flow
         assert (
             "warning: no pool serves queue 'biling' (queues served: billing, tech)" in result.stderr
         )
-        assert "warning: no pool speaks vi-vn (languages spoken: ar-XA, en-US, vi-VN)" in (
+        assert "warning: no pool speaks fr-FR (languages spoken: ar-XA, en-US, vi-VN)" in (
             result.stderr
         )
+
+
+def test_a_language_in_another_letter_case_is_the_same_language(
+    runner: CliRunner, flows: Path
+) -> None:
+    args = ["--flows", str(flows), "--queue", "billing", "--at", "2026-03-02T03:00Z", "--json"]
+    lower = run_json(runner, route, *args, "--language", "vi-vn")
+    usual = run_json(runner, route, *args, "--language", "vi-VN")
+
+    assert lower == usual
 
 
 @pytest.mark.parametrize("at", ["0001-01-01T00:00Z", "9999-12-31T23:59Z"])
