@@ -76,6 +76,7 @@ def check_flow(built: Draft, languages_of: Mapping[str, tuple[str, ...]]) -> lis
     problems = _loops(built) + _unreachable(built)
     for step in built.flow.steps.values():
         problems += _language_checks(built, step, languages_of)
+        problems += _hold_without_voicemail(built, step)
     flow = built.flow
     if flow.fallback is None and (flow.numbers or flow.default):
         message = (
@@ -155,6 +156,36 @@ def _dials_into_the_router(draft: Draft, owners_of: Mapping[str, str]) -> list[P
 def _number_at(draft: Draft, number: str) -> YamlPath:
     listed = draft.source.data.get("numbers")
     return ("numbers", listed.index(number)) if isinstance(listed, list) else ("numbers",)
+
+
+def _hold_without_voicemail(built: Draft, step: m.Step) -> list[Problem]:
+    """A hold line tells callers to press a key to leave a message: the route's otherwise must
+    lead to a voicemail step, or the caller pressing it is told to call back instead."""
+    route = step.action
+    if not isinstance(route, m.Route) or route.hold is None:
+        return []
+    offer = f"the hold line tells callers to press {route.hold.leave_key} to leave a message"
+    if route.otherwise is None:
+        message = f"{offer}, but the route has no otherwise step to take them to one"
+        return [_problem(built, step, ("route", "hold"), message)]
+    if _leads_to_voicemail(built.flow, route.otherwise):
+        return []
+    message = f"{offer}, but its otherwise step {route.otherwise!r} leads to no voicemail step"
+    return [_problem(built, step, ("route", "otherwise"), message, "warning")]
+
+
+def _leads_to_voicemail(flow: m.Flow, name: str | None) -> bool:
+    """Whether the call goes from step `name` to a voicemail step without waiting on the way."""
+    seen: set[str] = set()
+    while name is not None and name not in seen and name in flow.steps:
+        seen.add(name)
+        step = flow.steps[name]
+        if isinstance(step.action, m.Voicemail):
+            return True
+        if isinstance(step.action, (*m.WAITING_ACTIONS, m.Branch)) or step.hangup:
+            return False
+        name = step.next
+    return False
 
 
 def _problem(

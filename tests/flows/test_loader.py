@@ -442,6 +442,33 @@ def test_language_codes_in_another_letter_case_are_the_usual_ones() -> None:
     assert [p.message for p in problems] == ["step 'welcome': say gives vi-VN twice"]
 
 
+def test_a_hold_line_needs_a_voicemail_to_offer() -> None:
+    held = SUPPORT.replace(
+        "route: {queue: billing, otherwise: voicemail}",
+        "route: {queue: billing, hold: {max_wait: 60}}",
+    )
+    _, problems = load({"support.yaml": held})
+    line, col = position(held, "hold:")
+    assert shown(problems) == [
+        f"call_flows/support.yaml:{line}:{col}: step 'billing': the hold line tells callers to "
+        "press * to leave a message, but the route has no otherwise step to take them to one"
+    ]
+    to_bye = held.replace("hold: {max_wait: 60}", "otherwise: bye, hold: {max_wait: 60}")
+    _, problems = load({"support.yaml": to_bye})
+    assert [(p.severity, p.message) for p in problems] == [
+        (
+            "warning",
+            "step 'billing': the hold line tells callers to press * to leave a message, but its "
+            "otherwise step 'bye' leads to no voicemail step",
+        )
+    ]
+    # Words first, then the voicemail, is fine.
+    via_words = to_bye.replace("otherwise: bye, hold", "otherwise: sorry, hold") + (
+        "  sorry: {say: Sorry., next: voicemail}\n"
+    )
+    assert load({"support.yaml": via_words})[1] == []
+
+
 def test_a_flow_whose_numbers_are_all_wrong_is_not_said_to_answer_none() -> None:
     _, problems = load({"support.yaml": SUPPORT.replace('"+15005550006"', '"15005550006"')})
     assert [p.message for p in problems] == [
