@@ -13,8 +13,9 @@ from pathlib import Path
 from ivr import yamlsource
 from ivr.errors import Problem
 from ivr.flows import model as m
+from ivr.flows.across import check_across
 from ivr.flows.parse import Draft, parse_flow
-from ivr.flows.validate import check_across, check_flow, check_references
+from ivr.flows.validate import check_flow, check_references
 from ivr.yamlsource import suggest
 
 FlowDocs = dict[str, m.Flow]  # flows by name

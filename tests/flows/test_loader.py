@@ -469,6 +469,23 @@ def test_a_hold_line_needs_a_voicemail_to_offer() -> None:
     assert load({"support.yaml": via_words})[1] == []
 
 
+def test_a_dequeue_from_a_queue_no_hold_line_fills() -> None:
+    held = SUPPORT.replace(
+        "route: {queue: billing, otherwise: voicemail}",
+        "route: {queue: billing, otherwise: voicemail, hold: {max_wait: 60}}",
+    )
+    agents = 'flow: agents\nnumbers: ["+15005550007"]\nsteps:\n  take: {dequeue: biling}\n'
+    _, problems = load({"support.yaml": held, "agents.yaml": agents})
+    line, col = position(agents, "dequeue")
+    assert [p for p in shown(problems) if "dequeue" in p] == [
+        f"call_flows/agents.yaml:{line}:{col}: warning: step 'take': dequeue takes callers from "
+        "queue 'biling', but no route with hold puts callers in line there (hold lines: billing)"
+    ]
+    fixed = agents.replace("biling", "billing")
+    _, problems = load({"support.yaml": held, "agents.yaml": fixed})
+    assert not [p for p in shown(problems) if "dequeue" in p]
+
+
 def test_a_flow_whose_numbers_are_all_wrong_is_not_said_to_answer_none() -> None:
     _, problems = load({"support.yaml": SUPPORT.replace('"+15005550006"', '"15005550006"')})
     assert [p.message for p in problems] == [
