@@ -98,6 +98,7 @@ def load_config(texts: Mapping[str, str], base: Path | None = None) -> Config:
         if pools is not None and source is not None:
             problems += unserved_routes(flows, pools)
             problems += agents_on_our_numbers(flows, pools, source)
+            problems += languages_no_flow_speaks(flows, pools, source)
     problems.sort(key=lambda p: (p.path, p.line, p.col))
     return Config(flows, pools, problems)
 
@@ -147,6 +148,42 @@ def agents_on_our_numbers(
                         f"agent {agent.name!r} of pool {pool.name!r}: {agent.phone} is answered "
                         f"by flow {ours[agent.phone]!r}, so ringing the agent would call back "
                         "into this router",
+                    )
+                )
+    return found
+
+
+def languages_no_flow_speaks(
+    flows: Mapping[str, Flow], pools: Pools, source: yamlsource.Source
+) -> list[Problem]:
+    """A warning for each pool or agent language no flow speaks: callers come with a flow's
+    language, so a pool listing only others is never preferred (vi for vi-VN, en-GB for en-US)
+    and an agent listing only others is never rung."""
+    spoken = {code for flow in flows.values() for code in flow.languages}
+    if not spoken:
+        return []
+    known = ", ".join(sorted(spoken))
+    found: list[Problem] = []
+    for pool in pools:
+        for index, code in enumerate(pool.languages):
+            if code not in spoken:
+                found.append(
+                    source.problem(
+                        ("pools", pool.name, "languages", index),
+                        f"pool {pool.name!r} lists {code}, which no flow speaks (flows speak: "
+                        f"{known}): no caller is {code}",
+                        "warning",
+                    )
+                )
+        for number, agent in enumerate(pool.agents):
+            if agent.languages and not spoken.intersection(agent.languages):
+                found.append(
+                    source.problem(
+                        ("pools", pool.name, "agents", number, "languages"),
+                        f"agent {agent.name!r} of pool {pool.name!r} takes only "
+                        f"{', '.join(agent.languages)}, which no flow speaks (flows speak: "
+                        f"{known}): the agent is never rung",
+                        "warning",
                     )
                 )
     return found

@@ -142,6 +142,24 @@ def test_pools_or_tickets_spelt_yml_are_refused_not_ignored(
     assert result.stdout == f"{flows}/{name}.yml:1:1: {name}.yml is not read: name it {name}.yaml\n"
 
 
+def test_pool_and_agent_languages_no_flow_speaks(runner: CliRunner, flows: Path) -> None:
+    languages = POOLS.replace(
+        "    queues: [billing]\n", "    queues: [billing]\n    languages: [vi]\n"
+    )
+    languages = languages.replace(
+        'phone: "+84901234567"', 'phone: "+84901234567", languages: [en-GB]'
+    )
+    (flows / "pools.yaml").write_text(languages)
+    result = runner.invoke(cli, ["check", str(flows)])
+    assert result.exit_code == 0
+    assert result.stdout == (
+        f"{flows}/pools.yaml:5:17: warning: pool 'hanoi' lists vi, which no flow speaks (flows "
+        "speak: en-US): no caller is vi\n"
+        f"{flows}/pools.yaml:7:49: warning: agent 'Lan' of pool 'hanoi' takes only en-GB, which "
+        "no flow speaks (flows speak: en-US): the agent is never rung\n"
+    )
+
+
 def test_pool_problems_are_reported(runner: CliRunner, flows: Path) -> None:
     (flows / "pools.yaml").write_text(POOLS.replace("Asia/Ho_Chi_Minh", "Asia/Hanoi"))
     result = runner.invoke(cli, ["check", str(flows)])
