@@ -10,7 +10,7 @@ from typing import Any
 from ivr.config import E164, LANGUAGE_TAG, canonical_language
 from ivr.pools import schedule
 from ivr.yamlsource import Path as Where
-from ivr.yamlsource import Reader, closest, suggest_or_list
+from ivr.yamlsource import Reader, Source, closest, suggest_or_list
 from routing.model import (
     DEFAULT_PRIORITY,
     DEFAULT_RING_SECONDS,
@@ -36,6 +36,11 @@ ADDRESSES = {
 
 class PoolsReader(Reader):
     """Walks the parsed document, building values and collecting every problem on the way."""
+
+    def __init__(self, source: Source) -> None:
+        super().__init__(source)
+        # Agent id -> (pool, address) where first seen: one id is one person's presence.
+        self.agent_ids: dict[str, tuple[str, str]] = {}
 
     def hint(self, word: str, choices: Iterable[str]) -> str:
         return suggest_or_list(word, choices)
@@ -197,8 +202,22 @@ class PoolsReader(Reader):
             if "languages" in body:
                 languages = self.tags(body["languages"], (*at, "languages"))
             if address is not None:
-                found.append(Agent(agent_id, name, languages=languages, **address))
+                agent = Agent(agent_id, name, languages=languages, **address)
+                if "id" not in body:  # an id written out says one person, meant to be shared
+                    self.same_id_elsewhere(at, agent, pool)
+                found.append(agent)
         return tuple(found)
+
+    def same_id_elsewhere(self, where: Where, agent: Agent, pool: str) -> None:
+        """Warn when a name already stands for someone at another address in another pool."""
+        first = self.agent_ids.setdefault(agent.id, (pool, agent.address))
+        if first[0] != pool and first[1] != agent.address:
+            self.warn(
+                where,
+                f"agent {agent.name!r} is also in pool {first[0]!r}, at {first[1]}: presence is "
+                f"kept by id ({agent.id}), so marking one away marks both (give one its own "
+                "`id`, or both the same `id` if they are one person)",
+            )
 
     def address(self, body: dict[str, Any], where: Where, name: str) -> dict[str, str] | None:
         """The one way an agent is called: phone, client or sip."""

@@ -413,3 +413,21 @@ def test_a_call_from_an_agents_address_finds_her_pool_serving_the_queue_first(
     }
     hit = pools.reached_at("+84901234567", "tech")
     assert hit is not None and hit[0].name == "cairo"
+
+
+def test_one_name_at_two_addresses_in_two_pools_is_a_warning(tmp_path: Path) -> None:
+    two_pools = TEMPLATE.format(**GOOD) + (
+        "  london:\n    timezone: Europe/London\n    queues: [billing]\n"
+        '    shifts: [{days: daily, from: "08:00", to: "17:00"}]\n'
+        '    agents: [{name: Lan, phone: "+447700900123"}]\n'
+    )
+    pools, problems = load(tmp_path, two_pools)
+
+    assert pools is not None
+    assert located(problems) == [
+        "13:14: warning: agent 'Lan' is also in pool 'hanoi', at +84901234567: presence is kept "
+        "by id (lan), so marking one away marks both (give one its own `id`, or both the same "
+        "`id` if they are one person)"
+    ]
+    shared = two_pools.replace("{name: Lan, phone", "{name: Lan, id: lan, phone")
+    assert load(tmp_path, shared)[1] == []
