@@ -384,11 +384,15 @@ def _keywords(option: Option, language: str) -> tuple[str, ...]:
 # Arabic short vowels, shadda, sukun and the like, and the tatweel: optional in writing, so a
 # transcript and a keyword may differ in them alone.
 ARABIC_OPTIONAL = re.compile("[\u0640\u064b-\u065f\u0670\u06d6-\u06ed]")
+# Letters transcripts and writers interchange: alef with or without hamza or madda, alef maksura
+# and yeh, teh marbuta and heh.
+ARABIC_VARIANTS = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ى": "ي", "ة": "ه"})
 
 
 def _normalise(text: str) -> str:
     """Lower-case words without punctuation, keeping letters of every script and their marks."""
     text = ARABIC_OPTIONAL.sub("", unicodedata.normalize("NFC", text).casefold())
+    text = text.translate(ARABIC_VARIANTS)
     # Combining marks (Devanagari's vowel signs, Thai's tone marks) belong to their word: `\w`
     # alone would cut the word at each of them.
     kept = (

@@ -148,6 +148,8 @@ def test_speech_matches_keywords_in_the_callers_language() -> None:
         # Arabic written with or without its optional short vowels and shadda.
         ("ar-XA", "العربية", "أريد العربيّة من فضلك", True),
         ("ar-XA", "مُساعدة", "مساعدة", True),
+        # Hamza on alef and teh marbuta, written or not.
+        ("ar-XA", "إنهاء", "انهاء المكالمه", True),
         # Devanagari's vowel signs are marks of their word, not gaps in it: "bill" is not "bol".
         ("hi-IN", "बिल", "मुझे बिल चाहिए।", True),
         ("hi-IN", "बिल", "बोल", False),
