@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from routing.model import Pools
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-# BCP 47 as Twilio uses it: a lower-case language, then region or variant subtags (vi-VN, ar-XA).
+# BCP 47: a language, then region or variant subtags (vi-VN, ar-XA), in any letter case as the
+# standard allows; canonical_language gives the usual one.
 LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 
