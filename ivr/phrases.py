@@ -12,6 +12,10 @@ DEFAULT_VOICES: dict[str, str] = {
     "ar-XA": "Google.ar-XA-Standard-A",
 }
 
+# A language whose voices' code no speech recogniser takes: ar-XA names Google's Arabic voices,
+# while recognisers want a country (Twilio hands Gather's language on to them as it is).
+DEFAULT_SPEECH_LANGUAGES: dict[str, str] = {"ar-XA": "ar-EG"}
+
 PHRASES: dict[str, dict[str, str]] = {
     "no_input": {
         "en-US": "Sorry, I didn't hear anything.",

@@ -307,7 +307,7 @@ def _gather(flow: Flow, turn: Turn, menu: Menu, before: tuple[SayVerb, ...]) -> 
         action=action,
         prompts=prompts,
         speech=menu.speech,
-        language=language,
+        language=flow.speech_language(language),
         num_digits=num_digits,
         timeout=menu.timeout,
         finish_on_key=menu.finish_on_key,

@@ -226,6 +226,7 @@ class Flow:
     numbers: tuple[str, ...] = ()
     default: bool = False
     voices: Mapping[str, str] = field(default_factory=dict)
+    speech_languages: Mapping[str, str] = field(default_factory=dict)  # when not the language
     fallback: str | None = None  # a voicemail or dial step used when something fails
     description: str = ""  # free text from the file, for people reading listings and graphs
 
@@ -237,3 +238,7 @@ class Flow:
     def voice(self, language: str) -> str | None:
         """The text-to-speech voice for `language`."""
         return self.voices.get(language)
+
+    def speech_language(self, language: str) -> str:
+        """The code spoken answers of `language` callers are recognised in."""
+        return self.speech_languages.get(language, language)

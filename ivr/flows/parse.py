@@ -15,20 +15,21 @@ from ivr.errors import Problem
 from ivr.flows import model as m
 from ivr.flows.actions import ACTION_READERS
 from ivr.flows.reader import NAME, Reader
-from ivr.phrases import FALLBACK_LANGUAGE, PHRASES, has_words_for
+from ivr.phrases import (
+    DEFAULT_SPEECH_LANGUAGES,
+    DEFAULT_VOICES,
+    FALLBACK_LANGUAGE,
+    PHRASES,
+    has_words_for,
+)
 from ivr.yamlsource import Path as YamlPath
 from ivr.yamlsource import Source
 
 DEFAULT_LANGUAGES = ("en-US",)
-DEFAULT_VOICES = {
-    "en-US": "Google.en-US-Standard-C",
-    "vi-VN": "Google.vi-VN-Standard-A",
-    "ar-XA": "Google.ar-XA-Standard-A",
-}
 
 GOOGLE_VOICE = re.compile(r"^Google\.([a-z]{2,3}-[A-Za-z0-9]{2,8})-")  # Google.vi-VN-Standard-A
 FLOW_KEYS: tuple[str, ...] = ("flow", "description", "numbers", "default", "languages")
-FLOW_KEYS += ("voices", "start", "fallback", "steps")
+FLOW_KEYS += ("voices", "speech_languages", "start", "fallback", "steps")
 ACTIONS: tuple[str, ...] = ("say", "play", "pause", "menu", "language", "set", "branch")
 ACTIONS += ("include", "dial", "route", "dequeue", "voicemail")
 STEP_KEYS = (*ACTIONS, "next", "hangup")
@@ -76,6 +77,7 @@ def parse_flow(source: Source, stem: str) -> tuple[Draft | None, list[Problem]]:
     default = reader.flag(("default",), data.get("default", False), "default") or False
     languages = _languages(reader, data.get("languages", list(DEFAULT_LANGUAGES)))
     voices = _voices(reader, data.get("voices", {}), languages)
+    heard = _speech_languages(reader, data.get("speech_languages", {}), languages)
     steps = _steps(reader, data.get("steps"))
     if not steps:
         return None, reader.problems
@@ -90,6 +92,7 @@ def parse_flow(source: Source, stem: str) -> tuple[Draft | None, list[Problem]]:
         numbers=numbers,
         default=default,
         voices=voices,
+        speech_languages=heard,
         fallback=None if fallback is None else reader.name(("fallback",), fallback, "fallback"),
         description=description.strip(),
     )
@@ -126,6 +129,28 @@ def _languages(reader: Reader, value: Any) -> tuple[str, ...]:
                     "warning",
                 )
     return tuple(found) or DEFAULT_LANGUAGES
+
+
+def _speech_languages(reader: Reader, value: Any, languages: tuple[str, ...]) -> dict[str, str]:
+    """The code a spoken answer is recognised in, per flow language that needs another one."""
+    chosen = {c: heard for c, heard in DEFAULT_SPEECH_LANGUAGES.items() if c in languages}
+    if not isinstance(value, dict):
+        what = "speech_languages must be a map of language code to a speech recognition code"
+        reader.error(("speech_languages",), what)
+        return chosen
+    for written, heard in value.items():
+        where = ("speech_languages", written)
+        code = canonical_language(written) if isinstance(written, str) else written
+        if code not in languages:
+            reader.error(where, f"speech language for {code}, which is not in languages")
+            continue
+        recognised = reader.language(where, heard)
+        if recognised is None:
+            continue
+        chosen[code] = recognised
+        if recognised.split("-")[0] != str(code).split("-")[0]:
+            reader.error(where, f"{code} callers would be heard as {recognised}", "warning")
+    return chosen
 
 
 def _voices(reader: Reader, value: Any, languages: tuple[str, ...]) -> dict[str, str]:

@@ -651,3 +651,20 @@ def test_a_file_that_is_not_utf8_is_one_more_problem_of_the_directory(tmp_path: 
     assert [str(p) for p in problems if p.path == str(path)] == [
         f"{path}:3:12: not UTF-8 text (byte 0xff at offset 31)"
     ]
+
+
+def test_arabic_answers_are_heard_in_a_recognisers_code_which_a_flow_may_choose() -> None:
+    arabic = SUPPORT.replace("languages: [en-US, vi-VN]", "languages: [en-US, vi-VN, ar-XA]")
+    flows, problems = load({"support.yaml": arabic})
+    assert flows["support"].speech_language("ar-XA") == "ar-EG"  # ar-XA names voices only
+    assert flows["support"].speech_language("vi-VN") == "vi-VN"
+    chosen = "speech_languages: {ar-XA: ar-SA, vi-vn: en-US, fr-FR: fr-FR, en-US: english}\n"
+    text = arabic.replace("start: welcome\n", "start: welcome\n" + chosen)
+    flows, problems = load({"support.yaml": text})
+    assert flows["support"].speech_languages == {"ar-XA": "ar-SA", "vi-VN": "en-US"}
+    about_speech = [p for p in problems if not p.message.startswith("step ")]  # no ar-XA texts
+    assert [(p.severity, p.message) for p in about_speech] == [
+        ("warning", "vi-VN callers would be heard as en-US"),
+        ("error", "speech language for fr-FR, which is not in languages"),
+        ("error", "'english' is not a language code such as en-US, vi-VN or ar-XA"),
+    ]

@@ -38,6 +38,8 @@ def test_arabic_caller_hears_arabic_menu(caller: Caller) -> None:
     say = root.find("Gather/Say")
     assert say is not None and say.attrib["language"] == "ar-XA"
     assert say.attrib["voice"] == "Google.ar-XA-Standard-A"
+    # Spoken in ar-XA (a voice's code), heard in a code speech recognisers take.
+    assert root.find("Gather").attrib["language"] == "ar-EG"  # type: ignore[union-attr]
 
 
 def test_retried_webhook_answers_the_same_and_does_not_advance(
