@@ -88,11 +88,20 @@ def check_flow(built: Draft, languages_of: Mapping[str, tuple[str, ...]]) -> lis
 
 
 def _hold_without_voicemail(built: Draft, step: m.Step) -> list[Problem]:
-    """A hold line tells callers to press a key to leave a message: the route's otherwise must
-    lead to a voicemail step, or the caller pressing it is told to call back instead."""
+    """A route nobody answers goes to its otherwise step; without one the caller is told to call
+    back. A hold line tells callers to press a key to leave a message: the route's otherwise must
+    then lead to a voicemail step, or the caller pressing it is told to call back instead."""
     route = step.action
-    if not isinstance(route, m.Route) or route.hold is None:
+    if not isinstance(route, m.Route):
         return []
+    if route.hold is None:
+        if route.otherwise is not None:
+            return []
+        message = (
+            "the route has no otherwise step: when nobody answers, callers are told to call "
+            "back later and hung up on (recorded as abandoned); add one, a voicemail step"
+        )
+        return [_problem(built, step, ("route",), message, "warning")]
     offer = f"the hold line tells callers to press {route.hold.leave_key} to leave a message"
     if route.otherwise is None:
         message = f"{offer}, but the route has no otherwise step to take them to one"

@@ -469,6 +469,17 @@ def test_a_hold_line_needs_a_voicemail_to_offer() -> None:
     assert load({"support.yaml": via_words})[1] == []
 
 
+def test_a_route_without_otherwise_is_warned_about() -> None:
+    bare = SUPPORT.replace("{queue: billing, otherwise: voicemail}", "{queue: billing}")
+    _, problems = load({"support.yaml": bare})
+    line, col = position(bare, "  billing:|route:")
+    assert shown(problems) == [
+        f"call_flows/support.yaml:{line}:{col}: warning: step 'billing': the route has no "
+        "otherwise step: when nobody answers, callers are told to call back later and hung up "
+        "on (recorded as abandoned); add one, a voicemail step"
+    ]
+
+
 def test_a_dequeue_from_a_queue_no_hold_line_fills() -> None:
     held = SUPPORT.replace(
         "route: {queue: billing, otherwise: voicemail}",
