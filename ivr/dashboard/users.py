@@ -13,6 +13,7 @@ import json
 import re
 import secrets
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, cast
@@ -96,6 +97,11 @@ class Users:
         if role not in ROLES:
             raise UserError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         check_password(password)
+        taken = self._record(name)  # names are told apart without letter case, as at login
+        if taken is not None:
+            raise UserError(
+                f"a user {taken['name']!r} already exists (remove it first to replace it)"
+            )
         user = User(name, role, secrets.token_hex(8), at)
         record = {**user.as_dict(), "epoch": user.epoch}
         record["password_hash"] = generate_password_hash(password, HASH_METHOD)
@@ -141,6 +147,7 @@ class Users:
                     pipe.watch(USERS_KEY)  # type: ignore[no-untyped-call]
                     raw = cast(dict[bytes, bytes], pipe.hgetall(USERS_KEY))
                     records = {k.decode(): json.loads(v) for k, v in raw.items()}
+                    key = _same_name(key, records) or key
                     if key not in records:
                         raise UserError(f"no user {name.strip()!r}")
                     admins = [n for n, r in records.items() if r["role"] == "admin"]
@@ -178,7 +185,21 @@ class Users:
         except UserError:
             return None
         raw = cast(bytes | None, self.redis.hget(USERS_KEY, key))
-        return cast(dict[str, Any], json.loads(raw)) if raw else None
+        if raw:
+            return cast(dict[str, Any], json.loads(raw))
+        # `Ada` typed for `ada`: users are few, so look through them all.
+        everyone = cast(dict[bytes, bytes], self.redis.hgetall(USERS_KEY))
+        records = {k.decode(): v for k, v in everyone.items()}
+        found = _same_name(key, records)
+        return cast(dict[str, Any], json.loads(records[found])) if found else None
+
+
+def _same_name(name: str, names: Mapping[str, Any]) -> str | None:
+    """The one of `names` that is `name` but for letter case (None: none is)."""
+    if name in names:
+        return name
+    folded = name.casefold()
+    return next((other for other in names if other.casefold() == folded), None)
 
 
 class LoginLimiter:

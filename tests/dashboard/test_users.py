@@ -44,6 +44,18 @@ def test_bad_users_are_refused_and_change_nothing(connection: redis.Redis) -> No
     assert connection.hgetall(USERS_KEY) == before
 
 
+def test_names_are_told_apart_without_letter_case(connection: redis.Redis) -> None:
+    users = Users(connection)
+    lan = users.add("Lan.Trần", "supervisor", PASSWORD, PINNED)
+    with pytest.raises(UserError, match=r"a user 'Lan\.Trần' already exists"):
+        users.add("LAN.TRẦN", "admin", PASSWORD, PINNED)
+    assert users.authenticate("lan.trần", PASSWORD) == lan  # typed as it comes
+    assert users.get("LAN.trần") == lan
+    users.add("omar", "admin", PASSWORD, PINNED)
+    users.remove("LAN.TRẦN")
+    assert [u.name for u in users.all()] == ["omar"]
+
+
 def test_adding_again_gives_a_new_epoch(connection: redis.Redis) -> None:
     users = Users(connection)
     first = users.add("tom", "admin", PASSWORD, PINNED)
