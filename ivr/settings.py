@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import secrets
@@ -80,7 +81,7 @@ class Settings:
             trust_proxy=_flag(env.get("IVR_TRUST_PROXY")),
             api_token=env.get("IVR_API_TOKEN") or None,
             secret_key=env.get("IVR_SECRET_KEY") or None,
-            reload_interval=float(env.get("IVR_RELOAD_INTERVAL") or 1.0),
+            reload_interval=_seconds(env, "IVR_RELOAD_INTERVAL", 1.0),
             retention_days=_positive(env, "IVR_RETENTION_DAYS", 90),
             housekeeping=_flag(env.get("IVR_HOUSEKEEPING")),
         )
@@ -149,6 +150,20 @@ def _positive(env: Mapping[str, str], name: str, default: int) -> int:
     if not text.isdigit() or int(text) < 1:
         raise IvrError(f"{name} must be a whole number of at least 1, not {text!r}")
     return int(text)
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    text = (env.get(name) or "").strip()
+    if not text:
+        return default
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    # nan and inf parse, but would stop the check from ever running (or run it on every request)
+    if not math.isfinite(seconds) or seconds < 0:
+        raise IvrError(f"{name} must be a number of seconds, 0 or more, not {text!r}")
+    return seconds
 
 
 def _flag(value: str | None) -> bool:
