@@ -22,6 +22,7 @@ from ivr.yamlsource import Reader, Source, parse, read_text, suggest_or_list
 
 TICKETS_FILE = "tickets.yaml"
 SECRET_KEYS = frozenset({"secret", "password", "token", "api_key"})
+SMS_CREDENTIALS = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN")  # what SmsSink sends with
 ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 ENV_IN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")  # anywhere in a value
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -69,7 +70,11 @@ def check_tickets(directory: Path, env: Mapping[str, str] | None = None) -> list
     source, sinks, problems = _load(directory)
     if source is None or not sinks or any(p.severity == "error" for p in problems):
         return problems
-    return problems + _environment_problems(source, sinks, env, "warning")
+    problems += _environment_problems(source, sinks, env, "warning")
+    for index, sink in enumerate(sinks):
+        if sink.type == "sms":
+            problems += _sms_credentials(source, sink, index, env)
+    return problems
 
 
 def _load(directory: Path) -> tuple[Source | None, list[SinkSpec], list[Problem]]:
@@ -129,6 +134,23 @@ def _environment_problems(
                     message = f"sink {sink.name!r}: {item} ({given!r}): {found.message}"
                     problems.append(source.problem(where, message))
     return problems
+
+
+def _sms_credentials(
+    source: Source, sink: SinkSpec, index: int, env: Mapping[str, str]
+) -> list[Problem]:
+    """A warning when the Twilio account an sms sink sends through is not configured: a
+    worker refuses to start without it, so `ivr check` says so before a deploy does."""
+    missing = [name for name in SMS_CREDENTIALS if not env.get(name)]
+    if not missing:
+        return []
+    names = " and ".join(missing)
+    verb = "is" if len(missing) == 1 else "are"
+    message = (
+        f"sink {sink.name!r}: {names} {verb} not set in this environment"
+        " (texts are sent through the Twilio account)"
+    )
+    return [source.problem(("sinks", index, "type"), message, "warning")]
 
 
 def _references(value: Any) -> list[str]:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from ivr.commands.check import check_directory
-from ivr.errors import ConfigError
+from ivr.errors import ConfigError, IvrError
 from ivr.settings import Settings
 from ivr.tickets.config import check_tickets, load_sinks, sinks_for_worker
 from ivr.tickets.sinks import EmailSink, FreshdeskSink, WebhookSink, ZendeskSink, build_sinks
@@ -269,3 +269,19 @@ def test_a_variable_may_be_part_of_a_value(tmp_path: Path) -> None:
         "sink 'webhook': https://${HOOK_HOST}/hooks/ivr ('https://a b/hooks/ivr'):"
         " `url` must be an http(s) URL with a host"
     ]
+
+
+def test_an_sms_sink_without_a_twilio_account_is_named_by_check(tmp_path: Path) -> None:
+    path = write(tmp_path, 'sinks:\n  - {type: sms, from: "+15005550006"}\n')
+    assert [str(p) for p in check_tickets(tmp_path, {"TWILIO_AUTH_TOKEN": "t"})] == [
+        f"{path}:2:6: warning: sink 'sms': TWILIO_ACCOUNT_SID is not set in this environment"
+        " (texts are sent through the Twilio account)"
+    ]
+    assert [str(p) for p in check_tickets(tmp_path, {})] == [
+        f"{path}:2:6: warning: sink 'sms': TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not set"
+        " in this environment (texts are sent through the Twilio account)"
+    ]
+    account = {"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "t"}
+    assert check_tickets(tmp_path, account) == []
+    with pytest.raises(IvrError, match="an sms sink needs TWILIO_ACCOUNT_SID"):
+        build_sinks(sinks_for_worker(tmp_path, {}), Settings(), {})
