@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import gc
 import logging
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -107,6 +109,7 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
         settings = settings.require_auth_token()
     except IvrError as exc:
         raise click.ClickException(str(exc)) from exc
+    _refuse_a_taken_address(host, port)
     with ExitStack() as stack:
         if not settings.redis_url:
             embedded = stack.enter_context(EmbeddedRedis(settings.data_dir))
@@ -130,6 +133,24 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
                 _leave_worker(exit_)
             if exit_.code not in (0, None):
                 raise
+
+
+def _refuse_a_taken_address(host: str, port: int) -> None:
+    """Stop before anything starts when the address cannot be listened on: gunicorn would only
+    retry it for five seconds after the greeting had offered a server that is not this one."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+            probe.bind(address)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        hint = ""
+        if exc.errno == errno.EADDRINUSE:
+            hint = " (another server holds it): stop it, or choose another --port (make run PORT=N)"
+        raise click.ClickException(f"cannot listen on {host}:{port}: {reason}{hint}") from None
 
 
 def build_app(settings: Settings, fallback: str | None = None) -> Flask:

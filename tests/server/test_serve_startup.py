@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -74,6 +75,26 @@ def test_broken_flows_and_no_good_version_refuse_to_start(tmp_path: Path) -> Non
     assert re.search(rf"^{re.escape(str(broken))}:\d+:\d+: .*no_such_step", done.stderr, re.M)
     assert "Listening at" not in done.stderr  # refused before gunicorn
     assert not (tmp_path / "var" / "redis.url").exists()  # the embedded Redis went with it
+
+
+def test_a_port_in_use_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    server = Server(tmp_path, copy_sample_flows(tmp_path / "flows"), 1)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", server.port))
+        holder.listen()
+        command = [sys.executable, "-m", "ivr", "serve", "--port", str(server.port)]
+        done = subprocess.run(
+            command, cwd=tmp_path, env=server.environment(), capture_output=True, text=True,
+            timeout=60,
+        )  # fmt: skip
+    assert done.returncode == 1
+    assert f"Error: cannot listen on 127.0.0.1:{server.port}: Address already in use" in (
+        done.stderr
+    )
+    assert "--port (make run PORT=N)" in done.stderr
+    # Nothing offered or started: no greeting naming a server that is not this one, no Redis.
+    assert "simulate" not in done.stderr and "Starting gunicorn" not in done.stderr
+    assert not (tmp_path / "var" / "redis.url").exists()
 
 
 def test_broken_flows_start_from_the_last_good_version(tmp_path: Path) -> None:
