@@ -13,7 +13,7 @@ from ivr.agents.http import bp as agents_bp
 from ivr.api.http import bp as api_bp
 from ivr.dashboard.sessions import DashboardSessions
 from ivr.errors import StoreUnavailable
-from ivr.metrics import exposition
+from ivr.metrics import declare_series, exposition
 from ivr.services import Services
 from ivr.settings import Settings
 from ivr.store import connect
@@ -36,6 +36,7 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
     services = Services.build(settings, connection or connect(settings))
     app.extensions["ivr"] = services
     services.registry.refresh()
+    declare_series()
     if settings.housekeeping:
         from ivr.calls.housekeeping import Housekeeper
 

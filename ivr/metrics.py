@@ -49,6 +49,19 @@ ROUTES = Counter(
 )  # fmt: skip
 
 
+def declare_series() -> None:
+    """Expose the series alerts watch at 0 before their first count: an alert on a series that
+    does not exist yet sees no data rather than none late, and a supervisor reading /metrics for
+    `ivr_calls_closed_late_total` finds it."""
+    from ivr.calls.summary import IN_PROGRESS, OUTCOMES
+
+    for how in ("twilio", "unreported"):
+        CALLS_CLOSED_LATE.labels(how)
+    for outcome in OUTCOMES:
+        if outcome != IN_PROGRESS:
+            CALLS_ENDED.labels(outcome)
+
+
 def exposition(waiting: int | None = None) -> tuple[bytes, str]:
     """The metrics of this host (all its workers) in Prometheus text format, with the number
     of callers waiting for an agent now (read from Redis, shared by every host) when known."""

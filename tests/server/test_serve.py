@@ -508,3 +508,16 @@ def test_metrics_add_up_the_calls_of_every_worker(server: Server) -> None:
     assert samples[("ivr_calls_started_total", (("flow", "support"),))] >= 1
     assert samples[("ivr_calls_ended_total", (("outcome", "self_service"),))] >= 1
     assert samples[("ivr_callers_waiting", ())] == 0
+
+
+def test_the_series_to_alert_on_are_exposed_before_their_first_count(server: Server) -> None:
+    text = server.get("/metrics").text
+    names = {
+        (s.name, tuple(sorted(s.labels.items())))
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    for how in ("twilio", "unreported"):
+        assert ("ivr_calls_closed_late_total", (("how", how),)) in names
+    for outcome in ("answered", "voicemail", "abandoned", "self_service", "failed"):
+        assert ("ivr_calls_ended_total", (("outcome", outcome),)) in names
