@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ivr.errors import IvrError
 
@@ -62,7 +63,7 @@ class Settings:
         return cls(
             auth_token=env.get("TWILIO_AUTH_TOKEN") or None,
             account_sid=env.get("TWILIO_ACCOUNT_SID") or None,
-            public_url=(env.get("IVR_PUBLIC_URL") or "").rstrip("/") or None,
+            public_url=_public_url(env.get("IVR_PUBLIC_URL")),
             redis_url=env.get("REDIS_URL") or None,
             data_dir=Path(env.get("IVR_DATA_DIR") or "var"),
             flows_dir=Path(env.get("IVR_FLOWS_DIR") or "call_flows"),
@@ -127,6 +128,27 @@ def dev_token(data_dir: Path, name: str = "dev-auth-token") -> str:
     finally:
         tmp.unlink()
     return token
+
+
+def _public_url(text: str | None) -> str | None:
+    """IVR_PUBLIC_URL without its trailing slash. One that is not a base URL would fail every
+    webhook's signature, so every call would hear Twilio's application error: refused now."""
+    url = (text or "").strip().rstrip("/")
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if (
+        parts.scheme.lower() not in ("http", "https")
+        or not parts.netloc
+        or parts.query
+        or parts.fragment
+        or "/voice" in parts.path
+    ):
+        raise IvrError(
+            f"IVR_PUBLIC_URL must be the base URL Twilio calls, like https://ivr.example.com "
+            f"(without /voice/...), not {text!r}"
+        )
+    return url
 
 
 def _recording_hosts(text: str | None) -> tuple[str, ...]:

@@ -31,3 +31,31 @@ def test_a_command_names_a_bad_reload_interval(runner: CliRunner, tmp_path: Path
     assert "Error: IVR_RELOAD_INTERVAL must be a number of seconds, 0 or more, not '1s'" in (
         result.output
     )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ivr.example.com",
+        "ftp://ivr.example.com",
+        "https://",
+        "https://ivr.example.com/voice/incoming",
+        "https://ivr.example.com/?x=1",
+    ],
+)
+def test_a_public_url_that_is_not_a_base_url_is_refused(text: str) -> None:
+    with pytest.raises(IvrError, match="IVR_PUBLIC_URL must be the base URL Twilio calls"):
+        Settings.from_env({"IVR_PUBLIC_URL": text})
+
+
+@pytest.mark.parametrize(
+    ("text", "url"),
+    [
+        ("", None),
+        ("https://ivr.example.com/", "https://ivr.example.com"),
+        (" https://ivr.example.com:8443/ivr ", "https://ivr.example.com:8443/ivr"),
+        ("http://127.0.0.1:8000", "http://127.0.0.1:8000"),
+    ],
+)
+def test_a_public_url_is_read_without_its_trailing_slash(text: str, url: str | None) -> None:
+    assert Settings.from_env({"IVR_PUBLIC_URL": text}).public_url == url
