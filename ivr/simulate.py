@@ -18,6 +18,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 from flask.testing import FlaskClient
 
 from ivr.phrases import PHRASES
+from ivr.tickets.model import SIMULATED_ACCOUNT_SID
 from ivr.voice.security import SignatureChecker
 
 FALLBACK_PATH = "/voice/fallback"
@@ -159,7 +160,7 @@ def place_call(
         "From": caller,
         "To": called,
         "FromCountry": from_country,
-        "AccountSid": "AC" + "0" * 32,
+        "AccountSid": SIMULATED_ACCOUNT_SID,
         "Direction": "inbound",
     }
     url = transport.base + "/voice/incoming"
@@ -255,7 +256,7 @@ def _gather_request(attrs: dict[str, str]) -> Request:
 def _record(attrs: dict[str, str]) -> Request:
     def request(given: Input) -> tuple[str, dict[str, str]]:
         sid = "RE" + secrets.token_hex(16)
-        url = f"https://api.twilio.com/2010-04-01/Accounts/AC{'0' * 32}/Recordings/{sid}"
+        url = f"https://api.twilio.com/2010-04-01/Accounts/{SIMULATED_ACCOUNT_SID}/Recordings/{sid}"
         seconds = given.record_seconds
         extra = {
             "RecordingUrl": url if seconds else "",

@@ -22,6 +22,8 @@ TRANSCRIPTION_OFF = "transcription is off for this voicemail step"
 STATUSES = ("new", "delivered", "failed", "dead")
 SINK_STATES = ("pending", "delivered", "failed", "dead")
 RECORDING_SID = re.compile(r"^RE[0-9a-fA-F]{32}$")
+# The account of `ivr simulate`'s calls: no Twilio account has it, so no recording of it has audio.
+SIMULATED_ACCOUNT_SID = "AC" + "0" * 32
 CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
 TICKET_ID = re.compile(r"^T-\d{8}-\d{4,}$")
 COUNTRY = re.compile(r"^[A-Z]{2}$")

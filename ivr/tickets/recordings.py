@@ -22,7 +22,7 @@ import requests
 
 from ivr.errors import IvrError
 from ivr.settings import Settings
-from ivr.tickets.model import RECORDING_SID
+from ivr.tickets.model import RECORDING_SID, SIMULATED_ACCOUNT_SID
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +141,9 @@ class RecordingClient:
             kept = directory / f"{recording_sid}.{kind}"
             if kept.is_file():
                 return Fetched(kept, kind)
+        if f"/Accounts/{SIMULATED_ACCOUNT_SID}/" in urlsplit(recording_url).path:
+            # Asking Twilio would only earn a 404, retried for an hour before the ticket went out.
+            raise RecordingRefused("a simulated call's recording: there is no audio to fetch")
         url = media_url(recording_url, self.settings.recording_format)
         response = self._get(url)
         try:

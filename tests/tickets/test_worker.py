@@ -16,7 +16,7 @@ from aiosmtpd.controller import Controller
 
 from ivr.settings import Settings
 from ivr.tickets.config import sinks_for_worker
-from ivr.tickets.model import Ticket
+from ivr.tickets.model import SIMULATED_ACCOUNT_SID, Ticket
 from ivr.tickets.sinks import build_sinks
 from ivr.tickets.store import OUTBOX_KEY, TicketStore
 from ivr.tickets.worker import Worker, WorkerOptions
@@ -176,6 +176,26 @@ def test_a_recording_on_an_unlisted_host_is_refused_and_flagged(
     assert done.recording.path is None
     assert "refused: host 127.0.0.2" in (done.recording.error or "")
     assert "no audio" in str(done.transcript)
+
+
+def test_a_simulated_calls_recording_is_not_asked_for_and_the_ticket_goes_at_once(
+    ticket_settings: Settings,
+    services: FakeServices,
+    connection: redis.Redis,
+    clock: Clock,
+    voicemail: VoicemailFactory,
+) -> None:
+    sid = "RE" + "c" * 32
+    # On a listed host, as `ivr simulate`'s are on api.twilio.com: only the account tells.
+    url = f"{services.base}/2010-04-01/Accounts/{SIMULATED_ACCOUNT_SID}/Recordings/{sid}"
+    store = TicketStore(connection)
+    ticket = created(store, voicemail(recording_sid=sid, recording_url=url, language="ar-XA"))
+    make_worker(ticket_settings.with_(transcribe_url=None), connection, clock).deliver(ticket.id)
+    assert services.seen("GET", "/2010-04-01/") == []
+    done = store.get(ticket.id)
+    assert done is not None and done.status == "delivered" and store.next_due() is None
+    assert done.recording.path is None
+    assert "simulated call" in (done.recording.error or "")
 
 
 def test_a_full_disk_keeps_the_ticket_with_the_error(
