@@ -71,13 +71,13 @@ class Settings:
             recording_hosts=_recording_hosts(env.get("IVR_RECORDING_HOSTS")),
             recording_format=recording_format,
             delete_remote_recordings=_flag(env.get("IVR_DELETE_REMOTE_RECORDINGS")),
-            transcribe_url=(env.get("IVR_TRANSCRIBE_URL") or "").rstrip("/") or None,
+            transcribe_url=_service_url(env, "IVR_TRANSCRIBE_URL"),
             transcribe_model=env.get("IVR_TRANSCRIBE_MODEL") or "whisper-1",
             transcribe_api_key=env.get("IVR_TRANSCRIBE_API_KEY") or None,
             ticket_max_attempts=_positive(
                 env, "IVR_TICKET_MAX_ATTEMPTS", DEFAULT_TICKET_MAX_ATTEMPTS
             ),
-            twilio_api_url=(env.get("IVR_TWILIO_API_URL") or "https://api.twilio.com").rstrip("/"),
+            twilio_api_url=_service_url(env, "IVR_TWILIO_API_URL") or "https://api.twilio.com",
             dev=_flag(env.get("IVR_DEV")),
             trust_proxy=_flag(env.get("IVR_TRUST_PROXY")),
             api_token=env.get("IVR_API_TOKEN") or None,
@@ -147,6 +147,21 @@ def _public_url(text: str | None) -> str | None:
         raise IvrError(
             f"IVR_PUBLIC_URL must be the base URL Twilio calls, like https://ivr.example.com "
             f"(without /voice/...), not {text!r}"
+        )
+    return url
+
+
+def _service_url(env: Mapping[str, str], name: str) -> str | None:
+    """An outside service's URL without its trailing slash; one without http(s) and a host
+    would fail every request to it, long after the start, so it is refused now."""
+    text = env.get(name) or ""
+    url = text.strip().rstrip("/")
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise IvrError(
+            f"{name} must be an http(s) URL, like https://host.example.com, not {text!r}"
         )
     return url
 

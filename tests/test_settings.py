@@ -59,3 +59,20 @@ def test_a_public_url_that_is_not_a_base_url_is_refused(text: str) -> None:
 )
 def test_a_public_url_is_read_without_its_trailing_slash(text: str, url: str | None) -> None:
     assert Settings.from_env({"IVR_PUBLIC_URL": text}).public_url == url
+
+
+@pytest.mark.parametrize("name", ["IVR_TWILIO_API_URL", "IVR_TRANSCRIBE_URL"])
+@pytest.mark.parametrize("text", ["api.twilio.com", "localhost:9000", "file:///tmp/x"])
+def test_a_service_url_without_http_and_a_host_is_refused(name: str, text: str) -> None:
+    with pytest.raises(IvrError, match=f"{name} must be an http\\(s\\) URL"):
+        Settings.from_env({name: text})
+
+
+def test_service_urls_are_read_without_their_trailing_slash() -> None:
+    env = {"IVR_TWILIO_API_URL": "https://api.dublin.ie1.twilio.com/", "IVR_TRANSCRIBE_URL": ""}
+    settings = Settings.from_env(env)
+    assert settings.twilio_api_url == "https://api.dublin.ie1.twilio.com"
+    assert settings.transcribe_url is None
+    assert Settings.from_env({}).twilio_api_url == "https://api.twilio.com"
+    given = Settings.from_env({"IVR_TRANSCRIBE_URL": "http://127.0.0.1:9000/v1/"})
+    assert given.transcribe_url == "http://127.0.0.1:9000/v1"
