@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from operator import itemgetter
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
@@ -109,17 +109,26 @@ def kpis(
 ) -> dict[str, Any]:
     """{"rows": [one per key of `by`], "total": {...}} for calls started in the days asked for.
 
-    By day every day of the range has a row, calls or not; other groupings list the keys seen.
+    By day and by hour every day or hour of the range has a row, calls or not; the other
+    groupings list the keys seen.
     """
     if by not in GROUPINGS:
         raise BadQuery(f"cannot group by {by!r}: use one of {', '.join(GROUPINGS)}")
     groups: dict[str | None, list[KpiFacts]] = {}
+    key_of, place = _grouping(by)
     if by == "day":
         day = start_day
         while day <= end_day:
             groups[day.isoformat()] = []
             day += timedelta(days=1)
-    key_of, place = _grouping(by)
+    elif by == "hour":
+        # Every real hour from the first local midnight to the one after the last day: 23 or
+        # 25 rows on the days the clocks change.
+        at = datetime.combine(start_day, time(), zone).timestamp()
+        end = datetime.combine(end_day + timedelta(days=1), time(), zone).timestamp()
+        while at < end:
+            groups.setdefault(key_of(None, datetime.fromtimestamp(at, zone)), [])
+            at += 3600
     everything: list[KpiFacts] = []
     for call in calls:
         facts = call if isinstance(call, KpiFacts) else KpiFacts.of(call)
@@ -144,9 +153,10 @@ def totals(calls: Iterable[KpiFacts], threshold: float) -> dict[str, Any]:
     return _row(None, list(calls), threshold)
 
 
-def _grouping(
-    by: str,
-) -> tuple[Callable[[KpiFacts, datetime], str | None], Callable[[str | None], tuple[Any, ...]]]:
+KeyOf = Callable[[KpiFacts | None, datetime], str | None]  # a row's key: facts, local start
+
+
+def _grouping(by: str) -> tuple[KeyOf, Callable[[str | None], tuple[Any, ...]]]:
     """The key of a call's row, from its facts and its local start time; and the rows' order."""
     if by not in ("day", "hour"):
         value = itemgetter(KpiFacts._fields.index(by))  # queue, pool or language: text or None
@@ -155,7 +165,7 @@ def _grouping(
     formatted: dict[tuple[int, ...], str | None] = {}
     places: dict[str | None, tuple[Any, ...]] = {}
 
-    def local_key(_: KpiFacts, local: datetime) -> str:
+    def local_key(_: KpiFacts | None, local: datetime) -> str:
         stamp = (local.year, local.month, local.day, local.hour if by == "hour" else 0)
         key = formatted.get(stamp)
         if key is None:

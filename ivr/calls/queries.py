@@ -13,6 +13,7 @@ from ivr.calls.summary import iso
 from ivr.errors import BadQuery
 
 MAX_DAILY_DAYS = 3660  # ten years of rows by day
+MAX_HOURLY_DAYS = 366  # a year of rows by hour
 
 
 def parse_instant(text: str) -> float:
@@ -69,9 +70,10 @@ def kpi_query(
         raise BadQuery(f"the threshold must be a number of seconds >= 0, not {threshold}")
     tz = parse_zone(zone)
     span = day_span(start_day, end_day, tz)
-    if by == "day" and (end_day - start_day).days >= MAX_DAILY_DAYS:
-        # By day every day has a row, calls or not: centuries of them would take gigabytes.
-        raise BadQuery(f"by day, a period of at most {MAX_DAILY_DAYS} days, please")
+    longest = {"day": MAX_DAILY_DAYS, "hour": MAX_HOURLY_DAYS}.get(by)
+    if longest is not None and (end_day - start_day).days >= longest:
+        # Every day (or hour) has a row, calls or not: centuries of them would take gigabytes.
+        raise BadQuery(f"by {by}, a period of at most {longest} days, please")
     return tz, span
 
 

@@ -79,7 +79,8 @@ def test_bad_input_exits_2_and_says_why(runner: CliRunner, env: dict[str, str]) 
     bad_day = runner.invoke(kpis_command, ["--from", "2026-13-01", "--to", "2026-05-02"], env=env)
     assert bad_day.exit_code == 2
     for far, word in [(["--to", "9999-12-31", "--by", "queue"], "out of range"),
-                      (["--to", "9999-12-30"], "at most 3660 days")]:  # fmt: skip
+                      (["--to", "9999-12-30"], "at most 3660 days"),
+                      (["--to", "0003-01-01", "--by", "hour"], "at most 366 days")]:  # fmt: skip
         result = runner.invoke(kpis_command, ["--from", "0001-01-01", *far], env=env)
         assert result.exit_code == 2 and word in result.output, result.output
 

@@ -56,10 +56,12 @@ def oracle(
         if by == "day":
             return local(c).date().isoformat()
         if by == "hour":
-            t = local(c)
-            label = f"{t.year:04d}-{t.month:02d}-{t.day:02d} {t.hour:02d}:00"
-            return label + offset(t) if len(offsets(t)) > 1 else label
+            return hour_of(local(c))
         return getattr(c, by) or None
+
+    def hour_of(t: datetime) -> str:
+        label = f"{t.year:04d}-{t.month:02d}-{t.day:02d} {t.hour:02d}:00"
+        return label + offset(t) if len(offsets(t)) > 1 else label
 
     def offsets(t: datetime) -> set[str]:
         """The UTC offsets of every real minute whose wall clock shows t's date and hour."""
@@ -74,7 +76,7 @@ def oracle(
         """Hours in the order they happened; days and other keys by name."""
         if by != "hour":
             return k is None, 0.0, k or ""
-        return False, min(c.started_at or 0.0 for c in inside if key(c) == k), ""
+        return False, hours[k], ""  # type: ignore[index]
 
     def row(k: str | None, group: list[CallSummary]) -> dict[str, Any]:
         offered = [c for c in group if c.route_at is not None]
@@ -103,6 +105,13 @@ def oracle(
     keys = {key(c) for c in inside}
     if by == "day":
         keys |= {(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)}
+    hours: dict[str, float] = {}  # every hour of the days asked for, and when it began
+    if by == "hour":
+        start = datetime.combine(first, datetime.min.time(), zone).timestamp()
+        end = datetime.combine(last + timedelta(days=1), datetime.min.time(), zone).timestamp()
+        for quarter in range(int(start), int(end), 900):  # quarters: zones shift by 30 minutes
+            hours.setdefault(hour_of(datetime.fromtimestamp(quarter, zone)), quarter)
+        keys |= set(hours)
     ordered = sorted(keys, key=earliest)
     return {
         "rows": [row(k, [c for c in inside if key(c) == k]) for k in ordered],
@@ -179,11 +188,22 @@ def test_the_hour_clocks_go_back_over_is_two_rows_in_order() -> None:
     calls = [CallSummary(f"CA{i}", started_at=t) for i, t in enumerate(starts)]
     day = date(2026, 10, 25)
     rows = [(r["key"], r["calls"]) for r in kpis(calls, "hour", 20, zone, day, day)["rows"]]
-    assert rows == [
+    assert len(rows) == 25  # every hour of the day, with calls or not
+    assert rows[:4] == [
+        ("2026-10-25 00:00", 0),
         ("2026-10-25 01:00+01:00", 1),
         ("2026-10-25 01:00+00:00", 1),
         ("2026-10-25 02:00", 1),
     ]
+    assert rows[-1] == ("2026-10-25 23:00", 0)
+
+
+def test_by_hour_every_hour_has_a_row_23_on_the_day_clocks_go_forward() -> None:
+    zone = ZoneInfo("America/New_York")  # 8 March 2026: 02:00 EST is 03:00 EDT
+    day = date(2026, 3, 8)
+    rows = kpis([], "hour", 20, zone, day, day)["rows"]
+    assert [r["key"][-5:] for r in rows][:3] == ["00:00", "01:00", "03:00"] and len(rows) == 23
+    assert {r["calls"] for r in rows} == {0} and rows[0]["service_level"] is None
 
 
 def test_a_call_answered_and_still_under_way_counts_its_wait() -> None:
