@@ -477,6 +477,12 @@ def _after_route_dial(flow: Flow, turn: Turn, route: Route, event: Dialed) -> No
         turn.state = turn.state.evolve(outcome="answered")
         _end(turn, "answered")
         return
+    if event.caller_gone:
+        # The caller hung up while agents rang: ringing the next pool would take its turn (a
+        # round robin's ticket, a longest-idle claim) and file the call under it for nothing.
+        turn.state = turn.state.evolve(route=None)
+        _end(turn, "abandoned")
+        return
     if progress.index + 1 < len(progress.attempts):
         progress = _reached(turn, replace(progress, index=progress.index + 1))
         following = progress.current
@@ -540,6 +546,9 @@ def _after_dial(flow: Flow, turn: Turn, dial: Dial | Dequeue, event: Dialed) -> 
     if event.status in ANSWERED:
         turn.state = turn.state.evolve(outcome="answered")
         _end(turn, "answered")
+        return
+    if event.caller_gone:  # nobody is left to hear the otherwise step (nor to be routed)
+        _end(turn, "completed")
         return
     if dial.otherwise is None:
         key = "call_back_later" if isinstance(dial, Dial) else "queue_empty"
