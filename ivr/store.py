@@ -62,7 +62,7 @@ def _token_changed(key: str, token: str) -> str:
     return f"(redis.call('GET', KEYS[{key}]) or '{NO_PRESENCE_TOKEN}') ~= ARGV[{token}]"
 
 
-ROUND_ROBIN_KEY = "ivr:pool:{{{0}}}:next"  # counter: the next agent of a round-robin pool
+ROUND_ROBIN_KEY = "ivr:pool:{{{0}}}:next"  # string: the agent a round-robin pool rang first last
 IDLE_KEY = "ivr:pool:{{{0}}}:idle"  # sorted set: agent id by the time it was last offered a call
 
 FLOWSET_TTL_SECONDS = 7 * 24 * 3600
@@ -160,12 +160,31 @@ return ordered
 """
 )
 
-# A round-robin pool's next ticket, if the presence token KEYS[2] is still ARGV[1] (else -1).
+# A round-robin pool's turn: the first agent after the one the pool's last call started with
+# (in file order, around the roster ARGV[3..] of ARGV[2] ids) who is among the agents that can
+# take this call (the ARGV after the roster), kept as the new start. Going by agent, not by a
+# count of the agents in, keeps the turn fair when agents go away and come back. Returns ''
+# when none can, and -1, taking no turn, if the presence token KEYS[2] is no longer ARGV[1].
 _NEXT_TURN = (
-    "if "
+    "if ARGV[1] ~= '' and "
     + _token_changed("2", "1")
     + """ then return -1 end
-return redis.call('INCR', KEYS[1]) - 1
+local n = tonumber(ARGV[2])
+local can = {}
+for i = 3 + n, #ARGV do can[ARGV[i]] = true end
+local last = redis.call('GET', KEYS[1])
+local from = 0
+for i = 1, n do
+  if ARGV[2 + i] == last then from = i end
+end
+for step = 1, n do
+  local agent = ARGV[2 + (from + step - 1) % n + 1]
+  if can[agent] then
+    redis.call('SET', KEYS[1], agent)
+    return agent
+  end
+end
+return ''
 """
 )
 
@@ -715,17 +734,24 @@ class Store:
         return _away(self.presence())
 
     @translated
-    def next_round_robin(self, pool: str, presence: str | None = None) -> int:
-        """A ticket for a round-robin pool: consecutive calls get consecutive numbers. With
-        `presence` (a token of `away_snapshot`), PresenceChanged and no ticket taken if the
-        agents' presence changed since: a call planned again takes one ticket all the same."""
-        key = ROUND_ROBIN_KEY.format(pool)
-        if presence is None:
-            return cast(int, self.redis.incr(key)) - 1
-        ticket = int(self._run(self._next_turn, [key, PRESENCE_TOKEN_KEY], [presence]))
-        if ticket < 0:
+    def next_round_robin(
+        self,
+        pool: str,
+        roster: Sequence[str],
+        agent_ids: Sequence[str],
+        presence: str | None = None,
+    ) -> str | None:
+        """The agent a round-robin pool's call starts with: the first of `agent_ids` after the
+        one its last call started with, around the pool's `roster` (every agent id, in file
+        order). With `presence` (a token of `away_snapshot`), PresenceChanged and no turn taken
+        if the agents' presence changed since: a call planned again takes one turn all the same."""
+        keys = [ROUND_ROBIN_KEY.format(pool)] + ([PRESENCE_TOKEN_KEY] if presence else [])
+        args = [presence or "", len(roster), *roster, *agent_ids]
+        agent = self._run(self._next_turn, keys, args)
+        if agent == -1:
             raise self._presence_changed(f"the turn of pool {pool}")
-        return ticket
+        agent = agent.decode() if isinstance(agent, bytes) else str(agent)
+        return agent or None
 
     @translated
     def claim_longest_idle(

@@ -86,7 +86,9 @@ class PoolRouter:
     def _turn(self, pool: Pool, ids: list[str], at: float, presence: str | None) -> list[str]:
         """Agent ids in the order the pool's strategy rings them now, its turn taken."""
         if pool.strategy == "round_robin":
-            start = self.store.next_round_robin(pool.name, presence) % len(ids)
+            roster = [agent.id for agent in pool.agents]
+            first = self.store.next_round_robin(pool.name, roster, ids, presence)
+            start = ids.index(first) if first in ids else 0
             return ids[start:] + ids[:start]
         if pool.strategy == "longest_idle":
             return self.store.claim_longest_idle(pool.name, ids, at, presence)

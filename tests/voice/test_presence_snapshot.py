@@ -73,15 +73,16 @@ def test_no_turn_is_taken_on_changed_presence(connection: redis.Redis) -> None:
     # claims no longest-idle agent on the presence it no longer trusts.
     store = Store(connection)
     _, token = store.away_snapshot()
-    assert store.next_round_robin("rr", token) == 0
+    roster = ["x", "y"]
+    assert store.next_round_robin("rr", roster, roster, token) == "x"
     Store(connection).set_presence("amr", "away")
     with pytest.raises(PresenceChanged):
-        store.next_round_robin("rr", token)
+        store.next_round_robin("rr", roster, roster, token)
     with pytest.raises(PresenceChanged):
         store.claim_longest_idle("li", ["a", "b"], 5.0, token)
-    assert connection.get("ivr:pool:{rr}:next") == b"1"
+    assert connection.get("ivr:pool:{rr}:next") == b"x"
     assert not connection.exists("ivr:pool:{li}:idle")
     _, fresh = store.away_snapshot()
-    assert store.next_round_robin("rr", fresh) == 1
+    assert store.next_round_robin("rr", roster, roster, fresh) == "y"
     assert store.claim_longest_idle("li", ["a", "b"], 5.0, fresh) == ["a", "b"]
     assert store.claim_longest_idle("li", ["a", "b"], 6.0) == ["b", "a"]
