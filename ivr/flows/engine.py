@@ -99,7 +99,12 @@ class Router(Protocol):
     def plan(self, route: Route, state: CallState, at: float) -> RoutePlan:
         """The Dials to try for this caller at `at`."""
 
-    def order(self, attempts: tuple[DialAttempt, ...], at: float) -> tuple[DialAttempt, ...]:
+    def away(self) -> tuple[frozenset[str], str | None]:
+        """The ids of the agents away now, and the presence token to check them against."""
+
+    def order(
+        self, attempts: tuple[DialAttempt, ...], at: float, presence: str | None = None
+    ) -> tuple[DialAttempt, ...]:
         """One pool's attempts, planned in file order, in the order its turn gives at `at`."""
 
 
@@ -110,7 +115,13 @@ class NoRouter:
         """No attempts."""
         return RoutePlan((), "no agent pools are configured")
 
-    def order(self, attempts: tuple[DialAttempt, ...], at: float) -> tuple[DialAttempt, ...]:
+    def away(self) -> tuple[frozenset[str], str | None]:
+        """Nobody."""
+        return frozenset(), None
+
+    def order(
+        self, attempts: tuple[DialAttempt, ...], at: float, presence: str | None = None
+    ) -> tuple[DialAttempt, ...]:
         """As planned."""
         return attempts
 
@@ -479,10 +490,11 @@ def _after_route_dial(flow: Flow, turn: Turn, route: Route, event: Dialed) -> No
         return
     if event.caller_gone:
         # The caller hung up while agents rang: ringing the next pool would take its turn (a
-        # round robin's ticket, a longest-idle claim) and file the call under it for nothing.
+        # round robin's turn, a longest-idle claim) and file the call under it for nothing.
         turn.state = turn.state.evolve(route=None)
         _end(turn, "abandoned")
         return
+    progress = _without_away(turn, progress)
     if progress.index + 1 < len(progress.attempts):
         progress = _reached(turn, replace(progress, index=progress.index + 1))
         following = progress.current
@@ -492,6 +504,23 @@ def _after_route_dial(flow: Flow, turn: Turn, route: Route, event: Dialed) -> No
         turn.verbs.append(_dial_attempt(turn, following))
         return
     _leave_route(flow, turn, route, agents_on_shift=True)
+
+
+def _without_away(turn: Turn, progress: RouteProgress) -> RouteProgress:
+    """The route with the agents marked away since it was planned left out of the attempts
+    still to come: an agent who went away while the call rang others is not rung."""
+    away, turn.presence = turn.context.router.away()
+    done, ahead = progress.attempts[: progress.index + 1], progress.attempts[progress.index + 1 :]
+    kept: list[DialAttempt] = []
+    for attempt in ahead:
+        pairs = [(t, a) for t, a in zip(attempt.targets, _padded(attempt), strict=True)]
+        present = [(t, a) for t, a in pairs if a not in away]
+        if len(present) == len(pairs):
+            kept.append(attempt)
+        elif present:
+            targets, agents = zip(*present, strict=True)
+            kept.append(replace(attempt, targets=targets, agents=tuple(a for a in agents if a)))
+    return replace(progress, attempts=done + tuple(kept))
 
 
 def _reached(turn: Turn, progress: RouteProgress) -> RouteProgress:
@@ -504,7 +533,7 @@ def _reached(turn: Turn, progress: RouteProgress) -> RouteProgress:
     start = end = progress.index
     while end < len(progress.attempts) and progress.attempts[end].pool == pool:
         end += 1
-    block = turn.context.router.order(progress.attempts[start:end], turn.context.at)
+    block = turn.context.router.order(progress.attempts[start:end], turn.context.at, turn.presence)
     return replace(
         progress,
         attempts=progress.attempts[:start] + block + progress.attempts[end:],

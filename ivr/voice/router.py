@@ -58,13 +58,19 @@ class PoolRouter:
             tuple(attempts), decision.reason, passed, first, presence, tuple(unordered)
         )
 
-    def order(self, attempts: tuple[DialAttempt, ...], at: float) -> tuple[DialAttempt, ...]:
+    def away(self) -> tuple[frozenset[str], str | None]:
+        """The agents away now, and the token of that presence for the commit to check."""
+        return self.store.away_snapshot()
+
+    def order(
+        self, attempts: tuple[DialAttempt, ...], at: float, presence: str | None = None
+    ) -> tuple[DialAttempt, ...]:
         """A later pool's attempts (one agent each, in file order) in the order its turn gives
-        now that the call has reached it."""
+        now that the call has reached it (its turn taken only if `presence` still holds)."""
         pool = self.pools.get(attempts[0].pool) if attempts else None
         if pool is None:
             return attempts
-        return self._in_turn(pool, attempts, at, None)
+        return self._in_turn(pool, attempts, at, presence)
 
     def _attempts(
         self, candidate: Candidate, route: Route, at: float, presence: str | None

@@ -203,7 +203,7 @@ def test_a_loop_without_input_is_a_flow_fault_not_a_hang() -> None:
         engine.begin(looping, "v1", CALL, ctx())
 
 
-class TwoPools:
+class TwoPools(NoRouter):
     def plan(self, route: Route, state: CallState, at: float) -> RoutePlan:
         return RoutePlan(
             (
