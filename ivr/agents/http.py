@@ -43,12 +43,14 @@ def index() -> Response:
 def update(agent_id: str) -> tuple[Response, int]:
     """Set one agent's presence from {"status": "available" | "away"}."""
     services = _services()
-    body = request.get_json(silent=True)
-    status = body.get("status") if isinstance(body, dict) else None
+    # Read as JSON whatever the Content-Type says: `curl -d` sends a JSON body as a form.
+    body = request.get_json(force=True, silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("status"), str):
+        return jsonify(error='the body must be a JSON object such as {"status": "away"}'), 400
     flowset = services.registry.current()
     try:
         view = set_status(flowset.pools if flowset else None, services.store, agent_id,
-                          str(status), by="api")  # fmt: skip
+                          body["status"], by="api")  # fmt: skip
     except UnknownAgent as exc:
         return jsonify(error=str(exc)), 404
     except BadStatus as exc:

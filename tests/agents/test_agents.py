@@ -97,3 +97,27 @@ def test_agents_are_found_by_id_or_name_in_any_letter_case(
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == ["desk is now away", "omar is now away"]
     assert Store(connection).away() == {"lan", "desk", "omar"}
+
+
+def test_api_reads_a_json_body_sent_without_its_content_type(
+    settings: Settings, connection: redis.Redis
+) -> None:
+    # What `curl -X PUT -d '{"status": "away"}'` sends: a form content type over a JSON body.
+    client = api(settings, connection)
+    changed = client.put(
+        "/api/agents/lan",
+        data='{"status": "away"}',
+        content_type="application/x-www-form-urlencoded",
+        headers=bearer(),
+    )
+    assert changed.status_code == 200, changed.get_json()
+    assert Store(connection).away() == {"lan"}
+
+
+def test_api_says_what_body_it_wants(settings: Settings, connection: redis.Redis) -> None:
+    client = api(settings, connection)
+    for body in ({}, ["away"], {"status": None}, {"state": "away"}):
+        refused = client.put("/api/agents/lan", json=body, headers=bearer())
+        assert refused.status_code == 400
+        assert '{"status": "away"}' in refused.get_json()["error"]
+    assert not connection.exists("ivr:presence")
