@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import click
 
-from ivr.agents.services import list_agents, set_status
+from ivr.agents.services import list_agents, resolve, set_status
 from ivr.embedded import ensure_redis
 from ivr.flows.registry import FlowRegistry
 from ivr.settings import Settings
@@ -57,12 +57,17 @@ def _setter(status: str) -> click.Command:
     @click.command(name=status, help=f"Mark agents {status} (by id or name, any letter case).")
     @click.argument("agents", nargs=-1, required=True, metavar="ID_OR_NAME...")
     @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
-    def command(agents: tuple[str, ...], as_json: bool) -> None:
+    @click.pass_context
+    def command(ctx: click.Context, agents: tuple[str, ...], as_json: bool) -> None:
+        # `ivr agents --json away lan` asks for JSON as much as `ivr agents away lan --json`.
+        as_json = as_json or bool(ctx.parent and ctx.parent.params.get("as_json"))
         with _context() as (pools, store):
             unknown = [a for a in agents if pools is None or pools.agent(a) is None]
             if unknown:  # checked first, so that a typo changes nobody
                 raise click.ClickException(f"no pool has an agent {', '.join(unknown)}")
-            views = [set_status(pools, store, a, status, by="cli") for a in agents]
+            # One change per agent, however many of its names and spellings were given.
+            ids = dict.fromkeys(resolve(pools, a) for a in agents)
+            views = [set_status(pools, store, a, status, by="cli") for a in ids]
         if as_json:
             click.echo(json.dumps({"agents": [v.as_dict() for v in views]}, ensure_ascii=False))
         else:

@@ -121,3 +121,15 @@ def test_api_says_what_body_it_wants(settings: Settings, connection: redis.Redis
         assert refused.status_code == 400
         assert '{"status": "away"}' in refused.get_json()["error"]
     assert not connection.exists("ivr:presence")
+
+
+def test_cli_prints_json_when_asked_before_the_subcommand_and_changes_each_agent_once(
+    runner: CliRunner, flows_dir: Path, redis_url: str, connection: redis.Redis, tmp_path: Path
+) -> None:
+    env = {"IVR_FLOWS_DIR": str(flows_dir), "REDIS_URL": redis_url,
+           "IVR_DATA_DIR": str(tmp_path), "TWILIO_AUTH_TOKEN": AUTH_TOKEN}  # fmt: skip
+    result = runner.invoke(agents, ["--json", "away", "lan", "LAN", "Omar"], env=env)
+    assert result.exit_code == 0, result.output
+    changed = json.loads(result.output)["agents"]
+    assert [(a["id"], a["status"]) for a in changed] == [("lan", "away"), ("omar", "away")]
+    assert Store(connection).away() == {"lan", "omar"}
