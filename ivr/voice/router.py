@@ -23,6 +23,8 @@ from routing.model import Agent, Pool, Pools
 _NOUNS = {"phone": "number", "client": "client", "sip": "sip"}
 # Strategies whose turn is taken in Redis, there checked against the presence planned with.
 CHECKED_IN_REDIS = frozenset({"round_robin", "longest_idle"})
+# Twilio rings at most ten nouns of one <Dial> at once, and refuses a Dial with more.
+MAX_DIAL_TARGETS = 10
 
 
 class PoolRouter:
@@ -77,8 +79,13 @@ class PoolRouter:
     ) -> list[DialAttempt]:
         pool = candidate.pool
         if pool.strategy == "simultaneous":
+            # A larger pool rings ten agents at a time, in file order.
             caller_id = route.caller_id or pool.caller_id
-            return [_attempt(pool, list(candidate.agents), caller_id)]
+            agents = candidate.agents
+            return [
+                _attempt(pool, list(agents[i : i + MAX_DIAL_TARGETS]), caller_id)
+                for i in range(0, len(agents), MAX_DIAL_TARGETS)
+            ]
         return list(self._in_turn(pool, _in_file_order(candidate, route), at, presence))
 
     def _in_turn(
