@@ -689,6 +689,11 @@ class Store:
     @translated
     def set_presence(self, agent_id: str, status: str, by: str = "") -> dict[str, Any]:
         """Mark an agent available or away; returns the record kept."""
+        raw = cast(bytes | None, self.redis.hget(PRESENCE_KEY, agent_id))
+        kept = _records({agent_id.encode(): raw}).get(agent_id) if raw else None
+        if (kept or {"status": "available"}).get("status") == status:
+            # Already so: `since` stays when it began, and routes need not be planned again.
+            return kept or {"status": status, "since": None, "by": ""}
         record = {"status": status, "since": now(), "by": by}
         # A Cluster keeps the two keys in different slots: no transaction, and no snapshots.
         with self.redis.pipeline(transaction=not self.cluster) as pipe:

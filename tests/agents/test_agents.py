@@ -133,3 +133,18 @@ def test_cli_prints_json_when_asked_before_the_subcommand_and_changes_each_agent
     changed = json.loads(result.output)["agents"]
     assert [(a["id"], a["status"]) for a in changed] == [("lan", "away"), ("omar", "away")]
     assert Store(connection).away() == {"lan", "omar"}
+
+
+def test_setting_the_status_an_agent_already_has_changes_nothing(
+    settings: Settings, connection: redis.Redis
+) -> None:
+    client = api(settings, connection)
+    fresh = client.put("/api/agents/lan", json={"status": "available"}, headers=bearer())
+    assert fresh.status_code == 200 and fresh.get_json()["since"] is None
+    assert not connection.exists("ivr:presence", "ivr:presence:token")
+    since = client.put("/api/agents/lan", json={"status": "away"}, headers=bearer())
+    token = connection.get("ivr:presence:token")
+    again = client.put("/api/agents/Lan", json={"status": "away"}, headers=bearer())
+    # Away since it was first marked so; routes planned on that presence still hold.
+    assert again.get_json()["since"] == since.get_json()["since"]
+    assert connection.get("ivr:presence:token") == token
