@@ -494,7 +494,8 @@ def _after_route_dial(flow: Flow, turn: Turn, route: Route, event: Dialed) -> No
         turn.state = turn.state.evolve(route=None)
         _end(turn, "abandoned")
         return
-    progress = _without_away(turn, progress)
+    away, turn.presence = turn.context.router.away()
+    progress = _without_away(progress, away)
     if progress.index + 1 < len(progress.attempts):
         progress = _reached(turn, replace(progress, index=progress.index + 1))
         following = progress.current
@@ -503,13 +504,14 @@ def _after_route_dial(flow: Flow, turn: Turn, route: Route, event: Dialed) -> No
         turn.verbs.append(say_phrase(flow, "still_trying", turn.state.language))
         turn.verbs.append(_dial_attempt(turn, following))
         return
-    _leave_route(flow, turn, route, agents_on_shift=True)
+    # Agents rung and not away are on shift but busy; if all of them went away, nobody is.
+    rung = {agent for attempt in progress.attempts for agent in attempt.agents}
+    _leave_route(flow, turn, route, agents_on_shift=not rung or not rung <= away)
 
 
-def _without_away(turn: Turn, progress: RouteProgress) -> RouteProgress:
+def _without_away(progress: RouteProgress, away: frozenset[str]) -> RouteProgress:
     """The route with the agents marked away since it was planned left out of the attempts
     still to come: an agent who went away while the call rang others is not rung."""
-    away, turn.presence = turn.context.router.away()
     done, ahead = progress.attempts[: progress.index + 1], progress.attempts[progress.index + 1 :]
     kept: list[DialAttempt] = []
     for attempt in ahead:

@@ -72,3 +72,55 @@ def test_a_later_pool_takes_its_turn_among_the_agents_still_in(
     assert _rung(root) == ["+15550000002"]  # B, idle as long as A, who is away now
     # A was not claimed for a call that never rang them.
     assert connection.zrange(IDLE_KEY.format("idle"), 0, -1) == [b"b"]
+
+
+HOLD_LINE = """
+flow: line
+numbers: ["+15005550006"]
+languages: [en-US]
+start: route
+steps:
+  route:
+    route:
+      queue: billing
+      otherwise: vm
+      hold: {max_wait: 300}
+  vm:
+    voicemail: {}
+"""
+TWO = """
+pools:
+  first:
+    timezone: UTC
+    queues: [billing]
+    shifts: [{days: daily, from: "00:00", to: "24:00"}]
+    strategy: sequential
+    agents:
+      - {name: A, phone: "+15550000001"}
+      - {name: B, phone: "+15550000002"}
+"""
+
+
+def test_a_caller_whose_agents_all_went_away_is_not_put_on_hold_for_them(
+    settings: Settings, connection: redis.Redis, tmp_path: Path
+) -> None:
+    app = line_app(settings, connection, tmp_path / "flows", HOLD_LINE, TWO)
+    call = Caller(app.test_client())
+    root = call.twiml("/voice/incoming")
+    assert _rung(root) == ["+15550000001"]
+    store = Store(connection)
+    store.set_presence("a", "away")
+    store.set_presence("b", "away")
+    root = call.follow(root, DialCallStatus="no-answer")
+    assert root.find("Enqueue") is None and root.find("Record") is not None
+
+
+def test_a_caller_whose_agents_are_busy_waits_on_hold(
+    settings: Settings, connection: redis.Redis, tmp_path: Path
+) -> None:
+    app = line_app(settings, connection, tmp_path / "flows", HOLD_LINE, TWO)
+    call = Caller(app.test_client())
+    root = call.twiml("/voice/incoming")
+    Store(connection).set_presence("b", "away")
+    root = call.follow(root, DialCallStatus="no-answer")  # A still in, but busy
+    assert root.find("Enqueue") is not None
