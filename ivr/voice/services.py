@@ -254,13 +254,19 @@ class VoiceService:
         event = AgentAnswered(at, pool=pool[:64], agent=agent[:64])
         count(before, self.store.record(sid, [event]), [event])
         flowset = self.registry.current()
-        taken = flowset.pools.get(pool) if flowset and flowset.pools else None
-        if taken and taken.strategy == "longest_idle" and any(a.id == agent for a in taken.agents):
-            # Who took the call goes to the back of the line, not only who was rung first.
+        pools = flowset.pools if flowset and flowset.pools else ()
+        if not pools or pools.get(pool) is None:
+            return
+        # Who took the call goes to the back of the line, not only who was rung first: of
+        # every longest-idle pool the agent (one person, by id) is in, not only this one.
+        for line in pools:
+            if line.strategy != "longest_idle" or not any(a.id == agent for a in line.agents):
+                continue
             try:
-                self.store.took_call(pool, agent, at)
+                self.store.took_call(line.name, agent, at)
             except StoreUnavailable as exc:
-                log.warning("pool %s: %s took a call, not kept for its line: %s", pool, agent, exc)
+                log.warning("pool %s: %s took a call, not kept for its line: %s", line.name,
+                            agent, exc)  # fmt: skip
 
     def safe_reply(self, params: CallParams, language: str) -> str:
         """Apology, then the flow's fallback; needs no Redis and cannot fail."""
