@@ -42,7 +42,15 @@ class PoolRouter:
         )
         attempts: list[DialAttempt] = []
         unordered: list[str] = []
-        for rank, candidate in enumerate(decision.pools):
+        rung: set[tuple[str, str]] = set()
+        for rank, listed in enumerate(decision.pools):
+            # An agent in several pools is rung once a call, by the first of them that tries:
+            # ringing the same phone again only keeps the caller waiting.
+            fresh = tuple(a for a in listed.agents if (a.kind, a.address) not in rung)
+            if not fresh:
+                continue
+            rung.update((a.kind, a.address) for a in fresh)
+            candidate = listed._replace(agents=fresh)
             if rank > 0 and candidate.pool.strategy in CHECKED_IN_REDIS:
                 unordered.append(candidate.pool.name)  # its turn is taken if the call gets there
                 attempts += _in_file_order(candidate, route)

@@ -59,3 +59,17 @@ def test_an_agent_who_took_a_call_is_not_idle_longest_in_another_pool(
     root = second.follow(root, DialCallStatus="no-answer")
     # The back pool: Bob before Sam, who has just taken a call.
     assert _rung(root) == ["+15550000003"]
+
+
+def test_an_agent_in_two_pools_is_rung_once_a_call(
+    settings: Settings, connection: redis.Redis, tmp_path: Path
+) -> None:
+    app = line_app(settings, connection, tmp_path / "flows", ROUTE_LINE, POOLS)
+    call = Caller(app.test_client())
+    root = call.twiml("/voice/incoming")
+    rung = _rung(root)
+    while root.find("Dial") is not None:
+        root = call.follow(root, DialCallStatus="no-answer")
+        rung += _rung(root)
+    assert rung == ["+15550000001", "+15550000002", "+15550000003"]  # Sam, Ann, then Bob
+    assert root.find("Record") is not None
