@@ -6,7 +6,13 @@ import logging
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from ivr.agents.services import BadStatus, UnknownAgent, list_agents, set_status
+from ivr.agents.services import (
+    AmbiguousAgent,
+    BadStatus,
+    UnknownAgent,
+    list_agents,
+    set_status,
+)
 from ivr.api.auth import require_api_token
 from ivr.errors import StoreUnavailable
 from ivr.services import Services
@@ -51,6 +57,8 @@ def update(agent_id: str) -> tuple[Response, int]:
     try:
         view = set_status(flowset.pools if flowset else None, services.store, agent_id,
                           body["status"], by="api")  # fmt: skip
+    except AmbiguousAgent as exc:
+        return jsonify(error=str(exc)), 409
     except UnknownAgent as exc:
         return jsonify(error=str(exc)), 404
     except BadStatus as exc:

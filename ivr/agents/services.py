@@ -16,6 +16,10 @@ class UnknownAgent(IvrError):
     """No pool has an agent with that id or name."""
 
 
+class AmbiguousAgent(UnknownAgent):
+    """A name that several agents (with different ids) go by: only an id says which."""
+
+
 class BadStatus(IvrError):
     """A presence status the product does not know."""
 
@@ -59,8 +63,14 @@ def list_agents(pools: Pools | None, store: Store) -> list[AgentView]:
 def resolve(pools: Pools | None, id_or_name: str) -> str:
     """The id of the agent known by this id or name, in any letter case."""
     agent = pools.agent(id_or_name) if pools is not None else None
-    if agent is None:
+    if agent is None or pools is None:
         raise UnknownAgent(f"no pool has an agent {id_or_name!r}")
+    if agent.id.casefold() != id_or_name.strip().casefold():
+        # Found by name: another agent of that name would be changed as silently.
+        named = {a.id: pool.name for pool in pools for a in pool.agents if a.known_as(id_or_name)}
+        if len(named) > 1:
+            which = ", ".join(f"{agent_id} ({pool})" for agent_id, pool in named.items())
+            raise AmbiguousAgent(f"{id_or_name!r} names several agents: {which}; give the id")
     return agent.id
 
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import click
 
-from ivr.agents.services import list_agents, resolve, set_status
+from ivr.agents.services import AmbiguousAgent, list_agents, resolve, set_status
 from ivr.embedded import ensure_redis
 from ivr.flows.registry import FlowRegistry
 from ivr.settings import Settings
@@ -65,8 +65,11 @@ def _setter(status: str) -> click.Command:
             unknown = [a for a in agents if pools is None or pools.agent(a) is None]
             if unknown:  # checked first, so that a typo changes nobody
                 raise click.ClickException(f"no pool has an agent {', '.join(unknown)}")
-            # One change per agent, however many of its names and spellings were given.
-            ids = dict.fromkeys(resolve(pools, a) for a in agents)
+            try:  # ... and so is a name several agents go by
+                # One change per agent, however many of its names and spellings were given.
+                ids = dict.fromkeys(resolve(pools, a) for a in agents)
+            except AmbiguousAgent as exc:
+                raise click.ClickException(str(exc)) from None
             views = [set_status(pools, store, a, status, by="cli") for a in ids]
         if as_json:
             click.echo(json.dumps({"agents": [v.as_dict() for v in views]}, ensure_ascii=False))

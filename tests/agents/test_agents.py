@@ -14,7 +14,7 @@ from ivr.app import create_app
 from ivr.commands.agents import agents
 from ivr.settings import Settings
 from ivr.store import Store
-from tests.conftest import AUTH_TOKEN
+from tests.conftest import AUTH_TOKEN, ROUTE_LINE
 
 API_TOKEN = "api-token-for-tests"
 
@@ -148,3 +148,39 @@ def test_setting_the_status_an_agent_already_has_changes_nothing(
     # Away since it was first marked so; routes planned on that presence still hold.
     assert again.get_json()["since"] == since.get_json()["since"]
     assert connection.get("ivr:presence:token") == token
+
+
+TWO_LANS = """
+pools:
+  hanoi:
+    timezone: Asia/Ho_Chi_Minh
+    queues: [billing]
+    shifts: [{days: daily, from: "00:00", to: "24:00"}]
+    agents: [{name: Lan, id: lan-hn, phone: "+84901234567"}]
+  london:
+    timezone: Europe/London
+    queues: [billing]
+    shifts: [{days: daily, from: "00:00", to: "24:00"}]
+    agents: [{name: Lan, id: lan-ldn, phone: "+447700900123"}]
+"""
+
+
+def test_a_name_two_agents_go_by_changes_nobody(
+    runner: CliRunner, settings: Settings, redis_url: str, connection: redis.Redis, tmp_path: Path
+) -> None:
+    folder = tmp_path / "two_lans"
+    folder.mkdir()
+    (folder / "line.yaml").write_text(ROUTE_LINE)
+    (folder / "pools.yaml").write_text(TWO_LANS)
+    client = api(settings.with_(flows_dir=folder), connection)
+    refused = client.put("/api/agents/lan", json={"status": "away"}, headers=bearer())
+    assert refused.status_code == 409
+    assert "lan-hn" in refused.get_json()["error"] and "lan-ldn" in refused.get_json()["error"]
+    env = {"IVR_FLOWS_DIR": str(folder), "REDIS_URL": redis_url,
+           "IVR_DATA_DIR": str(tmp_path), "TWILIO_AUTH_TOKEN": AUTH_TOKEN}  # fmt: skip
+    result = runner.invoke(agents, ["away", "LAN"], env=env)
+    assert result.exit_code == 1 and "give the id" in result.output
+    assert not connection.exists("ivr:presence")
+    by_id = client.put("/api/agents/lan-ldn", json={"status": "away"}, headers=bearer())
+    assert by_id.status_code == 200
+    assert Store(connection).away() == {"lan-ldn"}
