@@ -19,6 +19,9 @@ RECORDING_SID = re.compile(r"RE[0-9a-fA-F]{32}$")
 MAX_DIGITS = 32
 MAX_SPEECH = 500
 MAX_FIELD = 512
+# Counts of seconds, positions: Twilio's are far below this, and a bigger one (garbage) would not
+# fit the 64-bit integers the call's events are stored as.
+MAX_INTEGER = 2**31 - 1
 
 
 def parse_form(body: str) -> dict[str, str]:
@@ -154,7 +157,11 @@ def _number(raw: str | None) -> float | None:
 
 
 def _integer(raw: str | None) -> int | None:
+    """A count Twilio sent, or None when it is missing or not one (negative, absurdly large)."""
+    if not raw or len(raw) > 12:
+        return None
     try:
-        return max(0, int(raw)) if raw else None
+        value = int(raw)
     except ValueError:
         return None
+    return value if 0 <= value <= MAX_INTEGER else None

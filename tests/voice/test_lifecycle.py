@@ -1,0 +1,112 @@
+"""A call's life as Twilio reports it: status callbacks and actions in the orders Twilio can send
+them, with odd values, and the call record that results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+
+from ivr.services import Services
+from ivr.settings import Settings
+from ivr.store import LIVE_KEY, Store
+from tests.conftest import Caller, line_app
+
+FLOW = """
+flow: line
+numbers: ["+15005550006"]
+languages: [en-US]
+start: menu
+steps:
+  menu:
+    menu:
+      prompt: "For billing, press 1."
+      options: {"1": route}
+      attempts: 2
+      otherwise: bye
+  route:
+    route:
+      queue: billing
+      otherwise: vm
+      hold: {max_wait: 300, leave_key: "*"}
+  vm:
+    voicemail: {}
+  bye: {say: "Goodbye.", hangup: true}
+"""
+POOLS = """
+pools:
+  always:
+    timezone: UTC
+    queues: [billing]
+    languages: [en-US]
+    shifts: [{days: daily, from: "00:00", to: "24:00"}]
+    agents: [{name: Lan, phone: "+84901234567"}]
+"""
+T0 = 1_780_000_000.0
+
+
+class Clock:
+    """The app's clock, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def line_and_clock(
+    settings: Settings, connection: redis.Redis, tmp_path: Path
+) -> tuple[Flask, Clock]:
+    app = line_app(settings, connection, tmp_path / "line_flows", FLOW, POOLS)
+    clock = Clock()
+    services: Services = app.extensions["ivr"]
+    services.clock = clock
+    return app, clock
+
+
+@pytest.fixture
+def line(line_and_clock: tuple[Flask, Clock]) -> FlaskClient:
+    return line_and_clock[0].test_client()
+
+
+@pytest.fixture
+def clock(line_and_clock: tuple[Flask, Clock]) -> Clock:
+    return line_and_clock[1]
+
+
+def _summary(connection: redis.Redis, sid: str) -> dict[str, object]:
+    found = Store(connection).summary(sid)
+    assert found is not None
+    return found.public()
+
+
+def _on_hold(line: FlaskClient, clock: Clock) -> Caller:
+    """A caller who chose billing, rang the pool unanswered, and waits in line."""
+    caller = Caller(line)
+    menu = caller.twiml("/voice/incoming")
+    clock.now += 5
+    dial = caller.follow(menu, Digits="1")
+    clock.now += 20
+    queued = caller.follow(dial, DialCallStatus="no-answer")
+    assert queued.find("Enqueue") is not None
+    return caller
+
+
+@pytest.mark.parametrize("duration", ["99999999999999999999", "-5", "12abc", ""])
+def test_a_garbage_call_duration_still_closes_the_call_timed_by_the_clock(
+    line: FlaskClient, clock: Clock, connection: redis.Redis, duration: str
+) -> None:
+    caller = Caller(line)
+    caller.twiml("/voice/incoming")
+    clock.now += 7
+    caller.post("/voice/status", CallStatus="completed", CallDuration=duration)
+    call = _summary(connection, caller.sid)
+    assert call["outcome"] == "self_service"
+    assert call["ended_at"] == "2026-05-28T20:26:47.000Z"
+    assert call["duration"] == 7
+    assert connection.zscore(LIVE_KEY, caller.sid) is None
