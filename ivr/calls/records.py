@@ -157,11 +157,26 @@ class CallRecords:
     def trim(self, before: float) -> int:
         """Forget calls started before `before` from every index; how many calls that was.
 
-        Summaries and timelines expire by their TTL; only the cross-call sets need this.
+        Summaries and timelines expire by their TTL; only the cross-call sets need this. A call
+        still under way is never trimmed, however old: it stays listed, counted live and waiting,
+        and within reach of the call reconciler until it ends.
         """
-        removed = cast(int, self.redis.zremrangebyscore(CALLS_KEY, "-inf", f"({before!r}"))
-        for key in (WAITING_KEY, KPI_FACTS_KEY):
-            self.redis.zremrangebyscore(key, "-inf", f"({before!r}")
+        high = f"({before!r}"
+        live = cast(
+            list[tuple[bytes, float]],
+            self.redis.zrangebyscore(LIVE_KEY, "-inf", high, withscores=True),
+        )
+        removed = cast(int, self.redis.zremrangebyscore(CALLS_KEY, "-inf", high))
+        if live:
+            # Put back at once: trimming around them would take a script or a scan per call.
+            removed -= cast(int, self.redis.zadd(CALLS_KEY, dict(live)))
+        self.redis.zremrangebyscore(KPI_FACTS_KEY, "-inf", high)
+        # Only callers of calls under way wait; an entry of any other call is a leftover.
+        waiting = cast(list[bytes], self.redis.zrangebyscore(WAITING_KEY, "-inf", high))
+        under_way = {sid for sid, _ in live}
+        gone = [sid for sid in waiting if sid not in under_way]
+        if gone:
+            self.redis.zrem(WAITING_KEY, *gone)
         cursor = 0
         while True:
             cursor, members = cast(
@@ -169,7 +184,9 @@ class CallRecords:
             )
             for raw in members:
                 key = raw.decode() if isinstance(raw, bytes) else str(raw)
-                self.redis.zremrangebyscore(key, "-inf", f"({before!r}")
+                if key == LIVE_KEY:
+                    continue  # calls under way, which stay (see above)
+                self.redis.zremrangebyscore(key, "-inf", high)
                 if self.redis.zcard(key) == 0:
                     self.redis.srem(INDEXES_KEY, key)
                     # A call indexed between the two calls above must stay findable by trim.

@@ -10,9 +10,10 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
+from ivr.calls.records import CallRecords
 from ivr.services import Services
 from ivr.settings import Settings
-from ivr.store import LIVE_KEY, Store
+from ivr.store import CALLS_KEY, LIVE_KEY, WAITING_KEY, Store
 from tests.conftest import Caller, line_app
 
 FLOW = """
@@ -110,3 +111,21 @@ def test_a_garbage_call_duration_still_closes_the_call_timed_by_the_clock(
     assert call["ended_at"] == "2026-05-28T20:26:47.000Z"
     assert call["duration"] == 7
     assert connection.zscore(LIVE_KEY, caller.sid) is None
+
+
+def test_trimming_never_drops_a_call_under_way(
+    line: FlaskClient, clock: Clock, connection: redis.Redis
+) -> None:
+    old = Caller(line)
+    old.twiml("/voice/incoming")
+    old.post("/voice/status", CallStatus="completed", CallDuration="1")
+    waiting = _on_hold(line, clock)
+    assert CallRecords(connection).trim(clock.now + 1) == 1  # the one that ended
+    for key in (CALLS_KEY, LIVE_KEY, WAITING_KEY):
+        assert connection.zscore(key, waiting.sid) is not None, key
+    assert connection.zscore(CALLS_KEY, old.sid) is None
+    clock.now += 30
+    waiting.post("/voice/status", CallStatus="completed", CallDuration="55")
+    found, _ = CallRecords(connection).find()
+    assert [c.sid for c in found] == [waiting.sid]
+    assert found[0].outcome == "abandoned"
