@@ -28,6 +28,7 @@ from ivr.errors import IvrError
 from ivr.metrics import CALLS_CLOSED_LATE
 from ivr.settings import Settings
 from ivr.store import Store
+from ivr.tickets.recordings import retry_after_seconds
 from ivr.voice.services import VoiceService
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,15 @@ PAGE = 50  # ... read a page at a time
 ROUND_SECONDS = 60.0  # and for this long at most: the same thread replays the spool
 TIMEOUT = (3.05, 5.0)  # connect, read: seconds
 CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")
+RATE_LIMITED_PAUSE = 60.0  # no asking after a 429 without a readable Retry-After
+
+
+class RateLimited(IvrError):
+    """Twilio asked us to slow down (429): no more questions for `retry_after` seconds."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -85,6 +95,10 @@ class TwilioCalls:
             raise IvrError(f"Twilio REST API: {type(exc).__name__}: {exc}") from None
         if answer.status_code == 404:
             return None
+        if answer.status_code == 429:
+            wait = retry_after_seconds(answer.headers.get("Retry-After"))
+            pause = RATE_LIMITED_PAUSE if wait is None else min(wait, RATE_LIMITED_PAUSE * 10)
+            raise RateLimited(f"Twilio REST API: HTTP 429 for call {sid}", pause)
         if not 200 <= answer.status_code < 300:
             raise IvrError(f"Twilio REST API: HTTP {answer.status_code} for call {sid}")
         try:
@@ -113,6 +127,7 @@ class Reconciler:
         self.store = store
         self.voice = voice
         self.twilio = twilio
+        self.quiet_until = 0.0  # monotonic: Twilio rate-limited us, ask nothing before then
 
     def run(
         self, instant: float, most: int = MOST, page: int = PAGE, seconds: float = ROUND_SECONDS
@@ -159,10 +174,16 @@ class Reconciler:
     def _asked(self, sid: str, started: float, instant: float) -> CallEvent | None:
         """Twilio's final status of the call, if Twilio can tell it, at the time it ended (else
         its start and length, else now)."""
-        if self.twilio is None:
+        if self.twilio is None or time.monotonic() < self.quiet_until:
             return None
         try:
             fetched = self.twilio.fetch(sid)
+        except RateLimited as exc:
+            # Asking about the other calls now would only be refused too (and keep the limit
+            # on): they wait for a later round, or for when Twilio said to come back.
+            log.warning("call %s: %s; asking again in %.0f s", sid, exc, exc.retry_after)
+            self.quiet_until = time.monotonic() + exc.retry_after
+            return None
         except IvrError as exc:
             log.warning("call %s: status not fetched: %s", sid, exc)
             return None

@@ -234,3 +234,22 @@ def test_a_round_stops_when_its_time_is_up(
     done = _reconciler(services, twilio).run(T0 + ASK_AFTER + 10, seconds=0.2)
     assert (done.looked_at, done.closed_by_twilio) == (1, 1)  # the first, then time was up
     assert connection.zcard(LIVE_KEY) == 2
+
+
+@pytest.mark.parametrize("retry_after", ["30", None])
+def test_a_rate_limited_answer_stops_the_questions_for_the_round(
+    app: Flask, connection: redis.Redis, twilio: FakeServices, retry_after: str | None
+) -> None:
+    services = _services(app)
+    calls = [_waiting_call(services, T0 + i) for i in range(3)]
+    headers = {"Retry-After": retry_after} if retry_after else {}
+    twilio.script("GET", f"{CALLS}/{calls[0]}.json", Reply(429, b"Too Many Requests", headers))
+    for sid in calls:
+        twilio.script("GET", f"{CALLS}/{sid}.json", _call_resource(sid, "completed", T0 + 60, "60"))
+    done = _reconciler(services, twilio).run(T0 + ASK_AFTER + 10)
+    # Asking about the others would only be refused too, and keep the limit on.
+    assert len(twilio.seen("GET", CALLS)) == 1
+    assert (done.looked_at, done.closed_by_twilio) == (3, 0)
+    assert connection.zcard(LIVE_KEY) == 3
+    done = _reconciler(services, twilio).run(T0 + ASK_AFTER + 310)  # the next round asks again
+    assert done.closed_by_twilio == 3 and connection.zcard(LIVE_KEY) == 0
