@@ -155,6 +155,7 @@ class Context:
     router: Router
     urls: Urls
     at: float
+    caller_gone: bool = False  # Twilio's final status came first: report, do not carry on
 
 
 @dataclass
@@ -200,6 +201,8 @@ def resume(flow: Flow, state: CallState, event: Event, context: Context) -> Turn
     action = step.action
     if state.ended:
         turn.verbs.append(HangupVerb())
+    elif context.caller_gone:
+        _report_only(turn, step, event)
     elif isinstance(action, Menu) and isinstance(event, Gathered):
         _answer_menu(flow, turn, step, action, event)
     elif isinstance(action, Route) and isinstance(event, Dialed):
@@ -215,6 +218,38 @@ def resume(flow: Flow, state: CallState, event: Event, context: Context) -> Turn
         # play the waiting step again rather than guess.
         _walk(flow, turn, step.name)
     return turn
+
+
+def _report_only(turn: Turn, step: Step, event: Event) -> None:
+    """What Twilio reports of a call already over (its action came after the final status):
+    the facts are kept, but the flow does not go on; nobody is on the line to route, ring or
+    play to."""
+    action = step.action
+    progress = turn.state.route
+    if isinstance(action, Route) and isinstance(event, Dialed) and progress is not None:
+        attempt = progress.current
+        turn.emit(
+            DialEnded,
+            pool=attempt.pool,
+            agents=attempt.agents,
+            status=event.status,
+            seconds=event.seconds,
+        )
+    elif isinstance(action, Route) and isinstance(event, Queued):
+        turn.emit(HoldLeft, queue=action.queue, result=event.result, seconds=event.seconds)
+    elif isinstance(action, Dial | Dequeue) and isinstance(event, Dialed):
+        target = action.number if isinstance(action, Dial) else f"queue {action.queue}"
+        turn.emit(DialEnded, number=target, status=event.status, seconds=event.seconds)
+    elif isinstance(action, Voicemail) and isinstance(event, Recorded):
+        turn.emit(
+            VoicemailRecorded,
+            step=step.name,
+            recording_sid=event.recording_sid,
+            url=event.recording_url,
+            seconds=event.duration,
+        )
+    turn.verbs.append(HangupVerb())
+    turn.state = turn.state.evolve(ended=True)
 
 
 def say(flow: Flow, language: str, prompt: Prompt, loop: int = 1) -> SayVerb:

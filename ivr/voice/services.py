@@ -118,7 +118,10 @@ class VoiceService:
         flow = call_flows.flows.get(state.flow) if call_flows else None
         if call_flows is None or flow is None:
             raise FlowFault(f"flow {state.flow!r} of version {state.version} is gone")
-        context = Context(self.routers(call_flows), self.urls, at)
+        # An action after the call's final status (Twilio sends both as the caller hangs up,
+        # in either order): its facts count, but the flow must not route a caller who is gone.
+        gone = loaded.summary.closed
+        context = Context(self.routers(call_flows), self.urls, at, caller_gone=gone)
         result = engine.resume(flow, state, params.event(kind), context)
         return self._commit(params, kind, turn, result, turn, loaded)
 

@@ -86,16 +86,18 @@ def _summary(connection: redis.Redis, sid: str) -> dict[str, object]:
     return found.public()
 
 
-def _on_hold(line: FlaskClient, clock: Clock) -> Caller:
-    """A caller who chose billing, rang the pool unanswered, and waits in line."""
+def _on_hold(line: FlaskClient, clock: Clock) -> tuple[Caller, str]:
+    """A caller who chose billing, rang the pool unanswered, and waits in line; and the hold
+    line's action URL."""
     caller = Caller(line)
     menu = caller.twiml("/voice/incoming")
     clock.now += 5
     dial = caller.follow(menu, Digits="1")
     clock.now += 20
     queued = caller.follow(dial, DialCallStatus="no-answer")
-    assert queued.find("Enqueue") is not None
-    return caller
+    enqueue = queued.find("Enqueue")
+    assert enqueue is not None
+    return caller, enqueue.attrib["action"]
 
 
 @pytest.mark.parametrize("duration", ["99999999999999999999", "-5", "12abc", ""])
@@ -119,7 +121,7 @@ def test_trimming_never_drops_a_call_under_way(
     old = Caller(line)
     old.twiml("/voice/incoming")
     old.post("/voice/status", CallStatus="completed", CallDuration="1")
-    waiting = _on_hold(line, clock)
+    waiting, _ = _on_hold(line, clock)
     assert CallRecords(connection).trim(clock.now + 1) == 1  # the one that ended
     for key in (CALLS_KEY, LIVE_KEY, WAITING_KEY):
         assert connection.zscore(key, waiting.sid) is not None, key
@@ -129,3 +131,82 @@ def test_trimming_never_drops_a_call_under_way(
     found, _ = CallRecords(connection).find()
     assert [c.sid for c in found] == [waiting.sid]
     assert found[0].outcome == "abandoned"
+
+
+def _kinds(connection: redis.Redis, sid: str) -> list[str]:
+    return [event["kind"] for event in Store(connection).call_log(sid)]
+
+
+def test_keys_pressed_as_the_caller_hung_up_do_not_route_a_call_already_over(
+    line: FlaskClient, clock: Clock, connection: redis.Redis
+) -> None:
+    caller = Caller(line)
+    menu = caller.twiml("/voice/incoming")
+    clock.now += 3
+    # The final status and the Gather action cross: the status lands first.
+    caller.post("/voice/status", CallStatus="completed", CallDuration="3")
+    clock.now += 1
+    after = caller.follow(menu, Digits="1")
+    assert [verb.tag for verb in after] == ["Hangup"]
+    assert "route" not in _kinds(connection, caller.sid)
+    assert "dial" not in _kinds(connection, caller.sid)
+    call = _summary(connection, caller.sid)
+    assert (call["outcome"], call["queue"], call["duration"]) == ("self_service", None, 3)
+
+
+def test_a_dial_action_after_the_final_status_neither_queues_nor_rings_again(
+    line: FlaskClient, clock: Clock, connection: redis.Redis
+) -> None:
+    caller = Caller(line)
+    menu = caller.twiml("/voice/incoming")
+    clock.now += 5
+    dial = caller.follow(menu, Digits="1")
+    clock.now += 8
+    caller.post("/voice/status", CallStatus="completed", CallDuration="13")
+    clock.now += 1
+    after = caller.follow(dial, DialCallStatus="canceled")
+    assert [verb.tag for verb in after] == ["Hangup"]
+    kinds = _kinds(connection, caller.sid)
+    assert kinds[-1] == "dial_result" and kinds.count("dial") == 1
+    assert "hold_joined" not in kinds
+    call = _summary(connection, caller.sid)
+    assert (call["outcome"], call["duration"], call["wait_seconds"]) == ("abandoned", 13, None)
+    assert connection.zscore(WAITING_KEY, caller.sid) is None
+
+
+def test_an_answer_reported_after_the_final_status_still_makes_the_call_answered(
+    line: FlaskClient, clock: Clock, connection: redis.Redis
+) -> None:
+    caller = Caller(line)
+    menu = caller.twiml("/voice/incoming")
+    clock.now += 5
+    dial = caller.follow(menu, Digits="1")
+    clock.now += 50
+    caller.post("/voice/status", CallStatus="completed", CallDuration="55")
+    after = caller.follow(dial, DialCallStatus="completed", DialCallDuration="40")
+    assert [verb.tag for verb in after] == ["Hangup"]
+    call = _summary(connection, caller.sid)
+    assert (call["outcome"], call["agent"], call["pool"]) == ("answered", "lan", "always")
+    assert (call["wait_seconds"], call["duration"]) == (10.0, 55)
+    found, _ = CallRecords(connection).find(filters={"outcome": "answered"})
+    assert [c.sid for c in found] == [caller.sid]
+
+
+def test_a_recording_reported_after_the_final_status_is_a_voicemail(
+    line: FlaskClient, clock: Clock, connection: redis.Redis
+) -> None:
+    caller, hold_action = _on_hold(line, clock)
+    record = caller.twiml(hold_action, QueueResult="leave", QueueTime="3")
+    assert record.find("Record") is not None
+    clock.now += 20
+    caller.post("/voice/status", CallStatus="completed", CallDuration="45")
+    recording = "RE" + "1" * 32
+    after = caller.follow(
+        record,
+        RecordingUrl=f"https://api.twilio.com/Recordings/{recording}",
+        RecordingSid=recording,
+        RecordingDuration="15",
+    )
+    assert [verb.tag for verb in after] == ["Hangup"]
+    call = _summary(connection, caller.sid)
+    assert call["outcome"] == "voicemail" and call["ticket"] is not None
