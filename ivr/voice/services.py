@@ -20,7 +20,7 @@ from ivr.calls.events import (
     RouteDecided,
     TwilioStatus,
 )
-from ivr.calls.summary import FINAL_STATUSES, CallSummary
+from ivr.calls.summary import FINAL_STATUSES, CallSummary, fold
 from ivr.errors import StoreUnavailable
 from ivr.flows import engine
 from ivr.flows.engine import Context, FlowFault, Router, Turn
@@ -216,19 +216,32 @@ class VoiceService:
         if params.call_status not in FINAL_STATUSES:
             self.store.record(params.sid, [status], spooled_id=batch)
             return
-        self.close(params.sid, status, batch)
+        # A call heard of first by its final status (Twilio could not reach us, or its first
+        # webhook's write was lost) is still a call: started then, from and to what it says.
+        started = status.at - (params.call_duration or 0)
+        flow = self._flow_for(params)
+        unheard = _started(params, started, flow.name if flow else "", "", "")
+        self.close(params.sid, status, batch, unheard)
 
-    def close(self, sid: str, final: CallEvent, batch: str = "") -> None:
+    def close(
+        self, sid: str, final: CallEvent, batch: str = "", unheard: CallStarted | None = None
+    ) -> None:
         """Close a call's record with the event that ends it (a final status, or word that
-        none came), then the call's end and outcome; once only."""
+        none came), then the call's end and outcome; once only. `unheard` starts the record of
+        a call that has none."""
         closed: list[CallSummary] = []
 
         def closing(summary: CallSummary) -> list[CallEvent]:
             closed.clear()
             if summary.closed:
                 return []  # a repeated final callback: the record is closed already
+            added: list[CallEvent] = []
+            if unheard is not None and summary.started_at is None:
+                added.append(unheard)
+                summary = fold(summary, added)
             closed.append(summary)
-            return [CallEnded(final.at, outcome=summary.outcome, duration=summary.duration)]
+            ended = CallEnded(final.at, outcome=summary.outcome, duration=summary.duration)
+            return [*added, ended]
 
         self.store.end_call(sid, final, closing, batch)
         for summary in closed:

@@ -210,3 +210,31 @@ def test_a_recording_reported_after_the_final_status_is_a_voicemail(
     assert [verb.tag for verb in after] == ["Hangup"]
     call = _summary(connection, caller.sid)
     assert call["outcome"] == "voicemail" and call["ticket"] is not None
+
+
+@pytest.mark.parametrize(
+    ("status", "duration", "outcome"),
+    [("failed", "", "failed"), ("completed", "20", "self_service"), ("busy", "0", "self_service")],
+)
+def test_a_call_heard_of_only_by_its_final_status_is_on_record(
+    line: FlaskClient,
+    clock: Clock,
+    connection: redis.Redis,
+    status: str,
+    duration: str,
+    outcome: str,
+) -> None:
+    caller = Caller(line)  # its incoming webhook never reached us
+    clock.now += 60
+    caller.post("/voice/status", CallStatus=status, CallDuration=duration)
+    found, _ = CallRecords(connection).find(filters={"outcome": outcome})
+    assert [c.sid for c in found] == [caller.sid]
+    call = found[0].public()
+    assert (call["from"], call["to"], call["flow"]) == ("+84901111222", "+15005550006", "line")
+    seconds = int(duration or 0)
+    assert found[0].started_at == clock.now - seconds and found[0].ended_at == clock.now
+    assert call["duration"] == seconds
+    # A repeat of the callback changes nothing.
+    caller.post("/voice/status", CallStatus=status, CallDuration=duration)
+    assert _summary(connection, caller.sid) == call
+    assert connection.zcard(CALLS_KEY) == 1 and connection.zscore(LIVE_KEY, caller.sid) is None
