@@ -40,6 +40,7 @@ PAGE = 50  # ... read a page at a time
 ROUND_SECONDS = 60.0  # and for this long at most: the same thread replays the spool
 TIMEOUT = (3.05, 5.0)  # connect, read: seconds
 CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")
+MAX_SECONDS = 2**31 - 1  # a longer `duration` is garbage (and would not fit the call's events)
 RATE_LIMITED_PAUSE = 60.0  # no asking after a 429 without a readable Retry-After
 
 
@@ -196,10 +197,12 @@ class Reconciler:
 
 
 def _seconds(data: dict[str, Any]) -> int | None:
+    """Twilio's `duration` of the call, if given and a plausible count of seconds."""
     try:
-        return int(data["duration"])
+        seconds = int(data["duration"])
     except (KeyError, TypeError, ValueError):
         return None
+    return seconds if 0 <= seconds <= MAX_SECONDS else None
 
 
 def _ended_at(data: dict[str, Any]) -> float | None:

@@ -253,3 +253,25 @@ def test_a_rate_limited_answer_stops_the_questions_for_the_round(
     assert connection.zcard(LIVE_KEY) == 3
     done = _reconciler(services, twilio).run(T0 + ASK_AFTER + 310)  # the next round asks again
     assert done.closed_by_twilio == 3 and connection.zcard(LIVE_KEY) == 0
+
+
+@pytest.mark.parametrize("duration", ["-40", "1" * 25, "forty"])
+def test_a_garbage_duration_from_twilio_does_not_stall_the_rounds(
+    app: Flask, connection: redis.Redis, twilio: FakeServices, duration: str
+) -> None:
+    services = _services(app)
+    odd, after = _waiting_call(services, T0), _waiting_call(services, T0 + 1)
+    body = {
+        "sid": odd,
+        "status": "completed",
+        "duration": int(duration) if duration[-1].isdigit() else duration,
+    }
+    resource = Reply(200, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    twilio.script("GET", f"{CALLS}/{odd}.json", resource)
+    twilio.script("GET", f"{CALLS}/{after}.json", _call_resource(after, "completed", T0 + 61, "60"))
+    done = _reconciler(services, twilio).run(T0 + ASK_AFTER + 10)
+    assert done.closed_by_twilio == 2 and connection.zcard(LIVE_KEY) == 0
+    summary = services.store.summary(odd)
+    assert summary is not None and summary.outcome == "abandoned"
+    # Twilio's length unreadable, the call ends when it was found over.
+    assert summary.ended_at == T0 + ASK_AFTER + 10 and summary.duration == ASK_AFTER + 10
