@@ -641,6 +641,14 @@ class Store:
         return [(sid.decode(), float(score)) for sid, score in found]
 
     @translated
+    def forget_under_way(self, sid: str) -> None:
+        """Take a call whose record is gone out of the live set and the waiting line."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zrem(LIVE_KEY, sid)
+            pipe.zrem(WAITING_KEY, sid)
+            pipe.execute()
+
+    @translated
     def last_event_at(self, sid: str) -> float | None:
         """When the newest event of a call's timeline happened (None: no timeline)."""
         raw = cast(bytes | None, self.redis.lindex(CALL_LOG_KEY.format(sid), -1))

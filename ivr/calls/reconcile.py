@@ -141,6 +141,7 @@ class Reconciler:
         """
         horizon = ASK_AFTER if self.twilio is not None else GIVE_UP_AFTER
         looked = left = 0
+        seen: set[str] = set()
         closed = {"twilio": 0, "unreported": 0}
         ends = time.monotonic() + seconds
         while looked < most and time.monotonic() < ends:
@@ -150,7 +151,21 @@ class Reconciler:
             for sid, started in stale:
                 if time.monotonic() >= ends:
                     break
+                if sid in seen:
+                    # Closed, but still listed live (its index write to be replayed): step over
+                    # it rather than ask about it again.
+                    left += 1
+                    continue
+                seen.add(sid)
                 looked += 1
+                if self.store.summary(sid) is None:
+                    # Its record expired (a retention shorter than the wait for its status):
+                    # nothing is left to close, and it must not count as live for ever.
+                    log.warning("call %s: record expired while under way; no longer live", sid)
+                    self.store.forget_under_way(sid)
+                    closed["unreported"] += 1
+                    CALLS_CLOSED_LATE.labels("unreported").inc()
+                    continue
                 final = self._final(sid, started, instant)
                 if final is None:
                     left += 1

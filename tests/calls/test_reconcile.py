@@ -12,13 +12,13 @@ import pytest
 import redis
 from flask import Flask
 
-from ivr.calls.events import CallStarted, DialStarted, RouteDecided
+from ivr.calls.events import CallStarted, DialStarted, RouteDecided, TwilioStatus
 from ivr.calls.housekeeping import RECONCILE_EVERY, RECONCILE_LOCK_KEY, Housekeeper
 from ivr.calls.reconcile import ASK_AFTER, GIVE_UP_AFTER, Reconciler, TwilioCalls
 from ivr.calls.records import CallRecords
 from ivr.services import Services
 from ivr.simulate import new_call_sid
-from ivr.store import LIVE_KEY, WAITING_KEY
+from ivr.store import CALL_LOG_KEY, LIVE_KEY, SUMMARY_KEY, WAITING_KEY
 from tests.calls.builders import T0
 from tests.tickets.fakes import ACCOUNT_SID, AUTH_TOKEN, FakeServices, Reply
 
@@ -275,3 +275,31 @@ def test_a_garbage_duration_from_twilio_does_not_stall_the_rounds(
     assert summary is not None and summary.outcome == "abandoned"
     # Twilio's length unreadable, the call ends when it was found over.
     assert summary.ended_at == T0 + ASK_AFTER + 10 and summary.duration == ASK_AFTER + 10
+
+
+def test_a_call_whose_record_expired_before_it_was_closed_leaves_the_live_set(
+    app: Flask, connection: redis.Redis
+) -> None:
+    services = _services(app)
+    sid = _waiting_call(services)
+    # IVR_RETENTION_DAYS=1: the record's TTL runs out as the day to wait for its status does.
+    connection.delete(SUMMARY_KEY.format(sid), CALL_LOG_KEY.format(sid))
+    done = _reconciler(services, None).run(T0 + GIVE_UP_AFTER + 60)
+    assert (done.looked_at, done.closed_unreported) == (1, 1)
+    assert connection.zscore(LIVE_KEY, sid) is None
+    assert connection.zscore(WAITING_KEY, sid) is None
+    assert services.store.in_progress_count() == 0
+    assert _reconciler(services, None).run(T0 + GIVE_UP_AFTER + 400).looked_at == 0
+
+
+def test_a_closed_call_still_listed_live_is_looked_at_once_a_round(
+    app: Flask, connection: redis.Redis, twilio: FakeServices
+) -> None:
+    services = _services(app)
+    sid = _waiting_call(services)
+    services.voice.close(sid, TwilioStatus(T0 + 60, status="completed", duration=60))
+    connection.zadd(LIVE_KEY, {sid: T0})  # as a Cluster index write waiting for its replay
+    twilio.script("GET", f"{CALLS}/{sid}.json", _call_resource(sid, "completed", T0 + 60, "60"))
+    done = _reconciler(services, twilio).run(T0 + ASK_AFTER + 10)
+    assert done.looked_at == 1
+    assert len(twilio.seen("GET", CALLS)) == 1
