@@ -83,7 +83,9 @@ class Settings:
             api_token=env.get("IVR_API_TOKEN") or None,
             secret_key=env.get("IVR_SECRET_KEY") or None,
             reload_interval=_seconds(env, "IVR_RELOAD_INTERVAL", 1.0),
-            retention_days=_positive(env, "IVR_RETENTION_DAYS", 90),
+            # A century at most: a longer one reaches before year 1 (and past what Redis can
+            # set as a record's time to live).
+            retention_days=_positive(env, "IVR_RETENTION_DAYS", 90, most=36_500),
             housekeeping=_flag(env.get("IVR_HOUSEKEEPING")),
         )
 
@@ -180,12 +182,14 @@ def _recording_hosts(text: str | None) -> tuple[str, ...]:
     return hosts or DEFAULT_RECORDING_HOSTS
 
 
-def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+def _positive(env: Mapping[str, str], name: str, default: int, most: int | None = None) -> int:
     text = (env.get(name) or "").strip()
     if not text:
         return default
     if not text.isdigit() or int(text) < 1:
         raise IvrError(f"{name} must be a whole number of at least 1, not {text!r}")
+    if most is not None and int(text) > most:
+        raise IvrError(f"{name} must be at most {most}, not {text}")
     return int(text)
 
 

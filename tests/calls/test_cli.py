@@ -11,6 +11,7 @@ import pytest
 import redis
 from click.testing import CliRunner
 
+from ivr.cli import cli
 from ivr.commands.calls import calls, kpis_command
 from ivr.store import Store
 from tests.calls.builders import T0, record_call
@@ -138,3 +139,14 @@ def test_trim_drops_calls_before_the_cutoff(
     assert result.exit_code == 0 and result.output.startswith("1 calls"), result.output
     listed = json.loads(runner.invoke(calls, ["--json"], env=env).output)
     assert [c["sid"] for c in listed] == ["CAnew"]
+
+
+def test_a_retention_longer_than_calendars_reach_is_refused_plainly(
+    runner: CliRunner, env: dict[str, str]
+) -> None:
+    too_long = {**env, "IVR_RETENTION_DAYS": "1000000"}
+    result = runner.invoke(cli, ["calls", "trim"], env=too_long)
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == 1 and "IVR_RETENTION_DAYS must be at most 36500" in result.output
+    century = runner.invoke(cli, ["calls", "trim"], env={**env, "IVR_RETENTION_DAYS": "36500"})
+    assert century.exit_code == 0 and "dropped from the indexes" in century.output
