@@ -193,6 +193,10 @@ class PresenceChanged(Exception):
     """A route was planned on agents' presence that has changed since: plan it again."""
 
 
+class ClosedMeanwhile(Exception):
+    """The call's final status was recorded while a turn was played: play it again."""
+
+
 def connect(settings: Settings) -> redis.Redis:
     """A client for `settings.redis_url` with bounded timeouts, so a dead Redis fails fast."""
     if not settings.redis_url:
@@ -388,7 +392,8 @@ class Store:
 
         Fails (None) when the stored turn is not `expected_turn` (None: no call stored),
         meaning another request for the same call got there first. Events that callbacks of
-        the same call recorded meanwhile are folded in and the write tried again. With
+        the same call recorded meanwhile are folded in and the write tried again, unless one
+        of them closed the call (ClosedMeanwhile: the turn is to be played again). With
         `presence` (the token of `away_snapshot` a route was planned with), raises
         PresenceChanged, writing nothing, when an agent's presence changed since.
         """
@@ -417,7 +422,12 @@ class Store:
             if done != -1:
                 self.recent.drop(state.sid)
                 return None
+            was_closed = loaded.summary.closed
             loaded = self._reload(state.sid)
+            if loaded.summary.closed and not was_closed:
+                # The turn was played for a caller still on the line, who is gone now.
+                self.recent.drop(state.sid)
+                raise ClosedMeanwhile(f"call {state.sid} ended while its turn was played")
         self.recent.drop(state.sid)
         raise StoreUnavailable(f"call {state.sid}: events kept changing while writing")
 

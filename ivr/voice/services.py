@@ -36,7 +36,7 @@ from ivr.metrics import (
     WEBHOOKS,
 )
 from ivr.phrases import phrase
-from ivr.store import Loaded, PresenceChanged, Store
+from ivr.store import ClosedMeanwhile, Loaded, PresenceChanged, Store
 from ivr.twiml import (
     GatherVerb,
     HangupVerb,
@@ -94,6 +94,7 @@ class VoiceService:
     def _answer(self, params: CallParams, kind: str, turn: int, at: float) -> str:
         # A route plans on the agents' presence this process last saw; the write refuses the
         # turn if that changed since, and the turn is played again on what Redis holds now.
+        # So is a turn played for a caller whose final status another worker took meanwhile.
         for _ in range(PRESENCE_RETRIES):
             try:
                 return self._answer_once(params, kind, turn, at)
@@ -101,6 +102,8 @@ class VoiceService:
                 log.info(
                     "call %s: agents' presence changed while routing; routing again", params.sid
                 )
+            except ClosedMeanwhile:
+                log.info("call %s: ended while answering %s; answering again", params.sid, kind)
         raise FlowFault("agents' presence kept changing while routing")
 
     def _answer_once(self, params: CallParams, kind: str, turn: int, at: float) -> str:

@@ -10,6 +10,7 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
+from ivr.app import create_app
 from ivr.calls.records import CallRecords
 from ivr.services import Services
 from ivr.settings import Settings
@@ -238,3 +239,28 @@ def test_a_call_heard_of_only_by_its_final_status_is_on_record(
     caller.post("/voice/status", CallStatus=status, CallDuration=duration)
     assert _summary(connection, caller.sid) == call
     assert connection.zcard(CALLS_KEY) == 1 and connection.zscore(LIVE_KEY, caller.sid) is None
+
+
+def test_a_final_status_taken_by_another_worker_stops_the_flow_all_the_same(
+    line: FlaskClient,
+    clock: Clock,
+    connection: redis.Redis,
+    settings: Settings,
+    tmp_path: Path,
+) -> None:
+    other_app = create_app(settings.with_(flows_dir=tmp_path / "line_flows"), connection)
+    other: Services = other_app.extensions["ivr"]
+    other.clock = clock
+    caller = Caller(line)
+    menu = caller.twiml("/voice/incoming")
+    clock.now += 5
+    dial = caller.follow(menu, Digits="1")  # this worker remembers the call as it wrote it
+    clock.now += 8
+    gone = Caller(other_app.test_client())  # the status lands on the other worker
+    gone.sid, gone.params["CallSid"] = caller.sid, caller.sid
+    gone.post("/voice/status", CallStatus="completed", CallDuration="13")
+    clock.now += 1
+    after = caller.follow(dial, DialCallStatus="no-answer")
+    assert [verb.tag for verb in after] == ["Hangup"]
+    assert "hold_joined" not in _kinds(connection, caller.sid)
+    assert connection.zscore(WAITING_KEY, caller.sid) is None
