@@ -169,7 +169,8 @@ class CallRecords:
         removed = cast(int, self.redis.zremrangebyscore(CALLS_KEY, "-inf", high))
         if live:
             # Put back at once: trimming around them would take a script or a scan per call.
-            removed -= cast(int, self.redis.zadd(CALLS_KEY, dict(live)))
+            back = cast(int, self.redis.zadd(CALLS_KEY, dict(live)))
+            removed = max(0, removed - back)  # one already missing comes back, uncounted
         self.redis.zremrangebyscore(KPI_FACTS_KEY, "-inf", high)
         # Only callers of calls under way wait; an entry of any other call is a leftover.
         waiting = cast(list[bytes], self.redis.zrangebyscore(WAITING_KEY, "-inf", high))

@@ -264,3 +264,22 @@ def test_a_final_status_taken_by_another_worker_stops_the_flow_all_the_same(
     assert [verb.tag for verb in after] == ["Hangup"]
     assert "hold_joined" not in _kinds(connection, caller.sid)
     assert connection.zscore(WAITING_KEY, caller.sid) is None
+
+
+@pytest.mark.parametrize("reported", [{"RecordingDuration": "0"}, {}])
+def test_hanging_up_at_the_tone_is_abandoned_not_a_voicemail(
+    line: FlaskClient, clock: Clock, connection: redis.Redis, reported: dict[str, str]
+) -> None:
+    caller, hold_action = _on_hold(line, clock)
+    record = caller.twiml(hold_action, QueueResult="leave", QueueTime="3")
+    clock.now += 4
+    recording = "RE" + "2" * 32
+    url = f"https://api.twilio.com/Recordings/{recording}"
+    caller.follow(record, RecordingUrl=url, RecordingSid=recording, **reported)
+    caller.post(
+        "/voice/recording", RecordingSid=recording, RecordingStatus="absent", RecordingDuration="0"
+    )
+    caller.post("/voice/status", CallStatus="completed", CallDuration="29")
+    call = _summary(connection, caller.sid)
+    assert (call["outcome"], call["ticket"], call["duration"]) == ("abandoned", None, 29)
+    assert call["ended_at"] == "2026-05-28T20:27:09.000Z"
