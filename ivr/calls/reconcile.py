@@ -45,7 +45,8 @@ RATE_LIMITED_PAUSE = 60.0  # no asking after a 429 without a readable Retry-Afte
 
 
 class RateLimited(IvrError):
-    """Twilio asked us to slow down (429): no more questions for `retry_after` seconds."""
+    """Twilio asked us to slow down (429), or refused the account: no more questions for
+    `retry_after` seconds."""
 
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)
@@ -100,6 +101,13 @@ class TwilioCalls:
             wait = retry_after_seconds(answer.headers.get("Retry-After"))
             pause = RATE_LIMITED_PAUSE if wait is None else min(wait, RATE_LIMITED_PAUSE * 10)
             raise RateLimited(f"Twilio REST API: HTTP 429 for call {sid}", pause)
+        if answer.status_code in (401, 403):
+            # The account's credentials, not this call: every other question fails alike.
+            raise RateLimited(
+                f"Twilio REST API: HTTP {answer.status_code}: check TWILIO_ACCOUNT_SID and "
+                "TWILIO_AUTH_TOKEN",
+                RATE_LIMITED_PAUSE * 10,
+            )
         if not 200 <= answer.status_code < 300:
             raise IvrError(f"Twilio REST API: HTTP {answer.status_code} for call {sid}")
         try:

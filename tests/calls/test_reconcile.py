@@ -303,3 +303,16 @@ def test_a_closed_call_still_listed_live_is_looked_at_once_a_round(
     done = _reconciler(services, twilio).run(T0 + ASK_AFTER + 10)
     assert done.looked_at == 1
     assert len(twilio.seen("GET", CALLS)) == 1
+
+
+def test_credentials_twilio_refuses_are_tried_once_a_round(
+    app: Flask, connection: redis.Redis, twilio: FakeServices
+) -> None:
+    services = _services(app)
+    calls = [_waiting_call(services, T0 + i) for i in range(3)]
+    for sid in calls:
+        twilio.script("GET", f"{CALLS}/{sid}.json", Reply(401, b'{"code": 20003}'))
+    done = _reconciler(services, twilio).run(T0 + ASK_AFTER + 10)
+    assert len(twilio.seen("GET", CALLS)) == 1  # not once per call: all would be refused
+    assert (done.looked_at, done.closed_by_twilio) == (3, 0)
+    assert connection.zcard(LIVE_KEY) == 3
