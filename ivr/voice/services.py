@@ -121,9 +121,10 @@ class VoiceService:
         flow = call_flows.flows.get(state.flow) if call_flows else None
         if call_flows is None or flow is None:
             raise FlowFault(f"flow {state.flow!r} of version {state.version} is gone")
-        # An action after the call's final status (Twilio sends both as the caller hangs up,
-        # in either order): its facts count, but the flow must not route a caller who is gone.
-        gone = loaded.summary.closed
+        # An action of a call that is over (its CallStatus says so, or the final status came
+        # first: Twilio sends both as the caller hangs up, in either order): its facts count,
+        # but the flow must not route, ring or queue a caller who is gone.
+        gone = loaded.summary.closed or params.call_status in FINAL_STATUSES
         context = Context(self.routers(call_flows), self.urls, at, caller_gone=gone)
         result = engine.resume(flow, state, params.event(kind), context)
         return self._commit(params, kind, turn, result, turn, loaded)

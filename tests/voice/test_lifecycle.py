@@ -283,3 +283,43 @@ def test_hanging_up_at_the_tone_is_abandoned_not_a_voicemail(
     call = _summary(connection, caller.sid)
     assert (call["outcome"], call["ticket"], call["duration"]) == ("abandoned", None, 29)
     assert call["ended_at"] == "2026-05-28T20:27:09.000Z"
+
+
+def test_a_caller_hanging_up_while_agents_ring_is_not_put_in_the_hold_line(
+    line: FlaskClient, clock: Clock, connection: redis.Redis
+) -> None:
+    caller = Caller(line)
+    menu = caller.twiml("/voice/incoming")
+    clock.now += 5
+    dial = caller.follow(menu, Digits="1", CallStatus="in-progress")
+    clock.now += 8
+    # The Dial action comes first, saying the call itself is over.
+    after = caller.follow(dial, DialCallStatus="canceled", CallStatus="completed")
+    assert [verb.tag for verb in after] == ["Hangup"]
+    assert "hold_joined" not in _kinds(connection, caller.sid)
+    assert connection.zscore(WAITING_KEY, caller.sid) is None
+    clock.now += 1
+    caller.post("/voice/status", CallStatus="completed", CallDuration="14")
+    call = _summary(connection, caller.sid)
+    assert (call["outcome"], call["duration"], call["wait_seconds"]) == ("abandoned", 14, None)
+
+
+def test_a_message_left_before_hanging_up_is_a_voicemail(
+    line: FlaskClient, clock: Clock, connection: redis.Redis
+) -> None:
+    caller, hold_action = _on_hold(line, clock)
+    record = caller.twiml(hold_action, QueueResult="leave", QueueTime="3")
+    clock.now += 20
+    recording = "RE" + "3" * 32
+    after = caller.follow(
+        record,
+        RecordingUrl=f"https://api.twilio.com/Recordings/{recording}",
+        RecordingSid=recording,
+        RecordingDuration="17",
+        CallStatus="completed",
+    )
+    assert [verb.tag for verb in after] == ["Hangup"]
+    caller.post("/voice/status", CallStatus="completed", CallDuration="46")
+    call = _summary(connection, caller.sid)
+    assert call["outcome"] == "voicemail" and call["ticket"] is not None
+    assert call["duration"] == 46
