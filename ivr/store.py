@@ -424,7 +424,7 @@ class Store:
                 return None
             was_closed = loaded.summary.closed
             loaded = self._reload(state.sid)
-            if loaded.summary.closed and not was_closed:
+            if loaded.summary.closed and not was_closed and expected_turn is not None:
                 # The turn was played for a caller still on the line, who is gone now.
                 self.recent.drop(state.sid)
                 raise ClosedMeanwhile(f"call {state.sid} ended while its turn was played")

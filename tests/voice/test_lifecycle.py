@@ -323,3 +323,14 @@ def test_a_message_left_before_hanging_up_is_a_voicemail(
     call = _summary(connection, caller.sid)
     assert call["outcome"] == "voicemail" and call["ticket"] is not None
     assert call["duration"] == 46
+
+
+def test_a_first_webhook_after_the_final_status_is_still_answered(
+    line: FlaskClient, clock: Clock, connection: redis.Redis
+) -> None:
+    caller = Caller(line)
+    caller.post("/voice/status", CallStatus="completed", CallDuration="2")
+    menu = caller.twiml("/voice/incoming")  # very late: nobody hears it, nothing breaks
+    assert menu.find("Gather") is not None
+    call = _summary(connection, caller.sid)
+    assert call["outcome"] == "self_service" and call["duration"] == 2
