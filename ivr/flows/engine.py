@@ -248,8 +248,8 @@ def _report_only(turn: Turn, step: Step, event: Event) -> None:
             url=event.recording_url,
             seconds=event.duration,
         )
-    turn.verbs.append(HangupVerb())
-    turn.state = turn.state.evolve(ended=True)
+    # The call is over as of now, even if its final status callback never comes.
+    _end(turn, "completed")
 
 
 def say(flow: Flow, language: str, prompt: Prompt, loop: int = 1) -> SayVerb:

@@ -168,7 +168,7 @@ def test_a_dial_action_after_the_final_status_neither_queues_nor_rings_again(
     after = caller.follow(dial, DialCallStatus="canceled")
     assert [verb.tag for verb in after] == ["Hangup"]
     kinds = _kinds(connection, caller.sid)
-    assert kinds[-1] == "dial_result" and kinds.count("dial") == 1
+    assert kinds[-2:] == ["dial_result", "hangup"] and kinds.count("dial") == 1
     assert "hold_joined" not in kinds
     call = _summary(connection, caller.sid)
     assert (call["outcome"], call["duration"], call["wait_seconds"]) == ("abandoned", 13, None)
@@ -334,3 +334,16 @@ def test_a_first_webhook_after_the_final_status_is_still_answered(
     assert menu.find("Gather") is not None
     call = _summary(connection, caller.sid)
     assert call["outcome"] == "self_service" and call["duration"] == 2
+
+
+def test_a_hold_line_hang_up_ends_the_record_without_waiting_for_the_status(
+    line: FlaskClient, clock: Clock, connection: redis.Redis
+) -> None:
+    caller, hold_action = _on_hold(line, clock)
+    clock.now += 30
+    after = caller.twiml(hold_action, QueueResult="hangup", QueueTime="30", CallStatus="completed")
+    assert [verb.tag for verb in after] == ["Hangup"]
+    call = _summary(connection, caller.sid)
+    assert (call["outcome"], call["ended_at"]) == ("abandoned", "2026-05-28T20:27:35.000Z")
+    assert connection.zscore(LIVE_KEY, caller.sid) is None
+    assert connection.zscore(WAITING_KEY, caller.sid) is None
