@@ -224,7 +224,8 @@ class VoiceService:
         # webhook's write was lost) is still a call: started then, from and to what it says.
         started = status.at - (params.call_duration or 0)
         flow = self._flow_for(params)
-        unheard = _started(params, started, flow.name if flow else "", "", "")
+        name, language = (flow.name, flow.language) if flow else ("", "")
+        unheard = _started(params, started, name, "", language)
         self.close(params.sid, status, batch, unheard)
 
     def close(

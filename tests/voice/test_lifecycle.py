@@ -232,6 +232,7 @@ def test_a_call_heard_of_only_by_its_final_status_is_on_record(
     assert [c.sid for c in found] == [caller.sid]
     call = found[0].public()
     assert (call["from"], call["to"], call["flow"]) == ("+84901111222", "+15005550006", "line")
+    assert call["language"] == "en-US"  # the flow's first: what the caller would have heard
     seconds = int(duration or 0)
     assert found[0].started_at == clock.now - seconds and found[0].ended_at == clock.now
     assert call["duration"] == seconds
