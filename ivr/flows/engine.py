@@ -155,7 +155,7 @@ class Context:
     router: Router
     urls: Urls
     at: float
-    caller_gone: bool = False  # Twilio's final status came first: report, do not carry on
+    caller_gone: bool = False  # the call is over (Twilio said so): report, do not carry on
 
 
 @dataclass
@@ -221,9 +221,9 @@ def resume(flow: Flow, state: CallState, event: Event, context: Context) -> Turn
 
 
 def _report_only(turn: Turn, step: Step, event: Event) -> None:
-    """What Twilio reports of a call already over (its action came after the final status):
-    the facts are kept, but the flow does not go on; nobody is on the line to route, ring or
-    play to."""
+    """What Twilio reports of a call already over (the action's CallStatus is final, or the
+    final status came first): the facts are kept, but the flow does not go on; nobody is on the
+    line to route, ring or play to."""
     action = step.action
     progress = turn.state.route
     if isinstance(action, Route) and isinstance(event, Dialed) and progress is not None:
