@@ -12,6 +12,7 @@ event saying so. Runs off the webhook path, in the housekeeping thread, one host
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -21,6 +22,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
+import urllib3
 
 from ivr.calls.events import CallEvent, StatusMissing, TwilioStatus
 from ivr.calls.summary import FINAL_STATUSES
@@ -39,6 +41,8 @@ MOST = 200  # calls looked at per round at most, oldest first ...
 PAGE = 50  # ... read a page at a time
 ROUND_SECONDS = 60.0  # and for this long at most: the same thread replays the spool
 TIMEOUT = (3.05, 5.0)  # connect, read: seconds
+TOTAL_SECONDS = 10.0  # the whole answer, however steadily it trickles in
+MAX_BODY = 256 * 1024  # a call resource is a couple of kilobytes
 CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")
 MAX_SECONDS = 2**31 - 1  # a longer `duration` is garbage (and would not fit the call's events)
 RATE_LIMITED_PAUSE = 60.0  # no asking after a 429 without a readable Retry-After
@@ -72,11 +76,13 @@ class TwilioCalls:
         auth_token: str,
         session: requests.Session | None = None,
         timeout: tuple[float, float] = TIMEOUT,
+        total: float = TOTAL_SECONDS,
     ) -> None:
         self.base = f"{api_url.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Calls"
         self.auth = (account_sid, auth_token)
         self.session = session or requests.Session()
         self.timeout = timeout
+        self.total = total
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TwilioCalls | None:
@@ -89,12 +95,15 @@ class TwilioCalls:
         """The call as Twilio has it; None when Twilio does not know it. IvrError on failure."""
         if not CALL_SID.fullmatch(sid):
             return None  # not a sid Twilio gave: nothing to ask
+        deadline = time.monotonic() + self.total
         try:
             answer = self.session.get(
-                f"{self.base}/{sid}.json", auth=self.auth, timeout=self.timeout
+                f"{self.base}/{sid}.json", auth=self.auth, timeout=self.timeout, stream=True
             )
         except requests.RequestException as exc:
             raise IvrError(f"Twilio REST API: {type(exc).__name__}: {exc}") from None
+        with answer:
+            body = _body(answer, deadline, sid)
         if answer.status_code == 404:
             return None
         if answer.status_code == 429:
@@ -111,7 +120,7 @@ class TwilioCalls:
         if not 200 <= answer.status_code < 300:
             raise IvrError(f"Twilio REST API: HTTP {answer.status_code} for call {sid}")
         try:
-            data = answer.json()
+            data = json.loads(body)
         except ValueError:
             raise IvrError(f"Twilio REST API: call {sid}: not JSON") from None
         if not isinstance(data, dict):
@@ -217,6 +226,25 @@ class Reconciler:
         if at is None:
             at = started + fetched.duration if fetched.duration is not None else instant
         return TwilioStatus(at, status=fetched.status, duration=fetched.duration, fetched=True)
+
+
+def _body(answer: requests.Response, deadline: float, sid: str) -> bytes:
+    """The answer's body, read by what arrives: the read timeout bounds each wait for bytes,
+    not a body that trickles in, and the housekeeping thread must not wait on one for ever."""
+    body = bytearray()
+    raw = answer.raw
+    # read1 gives what has arrived (urllib3 2); read, a kilobyte at a time, with urllib3 1.
+    read = getattr(raw, "read1", None) or (lambda _, decode_content: raw.read(1024, decode_content))
+    try:
+        while chunk := read(64 * 1024, decode_content=True):
+            body += chunk
+            if len(body) > MAX_BODY:
+                raise IvrError(f"Twilio REST API: call {sid}: answer over {MAX_BODY} bytes")
+            if time.monotonic() > deadline:
+                raise IvrError(f"Twilio REST API: call {sid}: answer too slow")
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        raise IvrError(f"Twilio REST API: call {sid}: {type(exc).__name__}: {exc}") from None
+    return bytes(body)
 
 
 def _seconds(data: dict[str, Any]) -> int | None:

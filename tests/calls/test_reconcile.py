@@ -3,10 +3,14 @@ loopback server) when it can tell, else a day after they started, at their last 
 
 from __future__ import annotations
 
+import gzip
 import json
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import redis
@@ -316,3 +320,64 @@ def test_credentials_twilio_refuses_are_tried_once_a_round(
     assert len(twilio.seen("GET", CALLS)) == 1  # not once per call: all would be refused
     assert (done.looked_at, done.closed_by_twilio) == (3, 0)
     assert connection.zcard(LIVE_KEY) == 3
+
+
+class _Trickle(BaseHTTPRequestHandler):
+    """Answers a call resource a byte at a time, for at most a few seconds."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "5000")
+        self.end_headers()
+        stop = time.monotonic() + 4.0
+        try:
+            while time.monotonic() < stop:
+                self.wfile.write(b" ")
+                self.wfile.flush()
+                time.sleep(0.05)
+        except OSError:
+            pass  # the client gave up: as it should
+        self.close_connection = True
+
+
+def test_an_answer_trickling_in_is_given_up_on_in_bounded_time(
+    app: Flask, connection: redis.Redis
+) -> None:
+    services = _services(app)
+    sid = _waiting_call(services)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Trickle)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        client = TwilioCalls(base, ACCOUNT_SID, AUTH_TOKEN, timeout=(1.0, 0.5), total=1.0)
+        began = time.monotonic()
+        done = Reconciler(services.store, services.voice, client).run(T0 + ASK_AFTER + 1)
+        # Each byte comes well within the read timeout: only a limit on the whole answer ends
+        # it, or the housekeeping thread (and the spool replay it runs) would wait as long.
+        assert time.monotonic() - began < 2.5
+        assert (done.looked_at, done.closed_by_twilio) == (1, 0)
+        assert connection.zscore(LIVE_KEY, sid) is not None
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_compressed_answer_is_read(
+    app: Flask, connection: redis.Redis, twilio: FakeServices
+) -> None:
+    services = _services(app)
+    sid = _waiting_call(services)
+    resource = {"sid": sid, "status": "completed", "duration": "95", "end_time": None}
+    headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    body = gzip.compress(json.dumps(resource).encode())
+    twilio.script("GET", f"{CALLS}/{sid}.json", Reply(200, body, headers))
+    assert _reconciler(services, twilio).run(T0 + ASK_AFTER + 1).closed_by_twilio == 1
+    summary = services.store.summary(sid)
+    assert summary is not None and summary.duration == 95
