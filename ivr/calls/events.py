@@ -99,6 +99,7 @@ class DialStarted(CallEvent):
     agents: tuple[str, ...] = ()
     number: str | None = None
     timeout: int = 0
+    queue: str | None = None  # an agents' line taking the next caller waiting in this queue
 
 
 @dataclass(frozen=True)

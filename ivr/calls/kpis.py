@@ -46,6 +46,7 @@ FIELDS = (
 
 
 FACTS_VERSION = 1
+AGENT_LINE_VERSION = 2  # the same facts and the agents' line flag
 
 
 class KpiFacts(NamedTuple):
@@ -63,6 +64,7 @@ class KpiFacts(NamedTuple):
     queue: str | None
     pool: str | None
     language: str
+    agent_line: bool = False  # an agent's call to the agents' line: left out of the KPIs
 
     @classmethod
     def of(cls, summary: CallSummary) -> KpiFacts | None:
@@ -72,7 +74,8 @@ class KpiFacts(NamedTuple):
         # The wait of a call answered and still under way is known, and counts: dropping it
         # made every conversation in progress a miss of the service level.
         return cls(summary.sid, summary.started_at, summary.outcome, summary.route_at is not None,
-                   summary.wait_seconds, summary.queue, summary.pool, summary.language)  # fmt: skip
+                   summary.wait_seconds, summary.queue, summary.pool, summary.language,
+                   summary.agent_line)  # fmt: skip
 
     @classmethod
     def finished(cls, summary: CallSummary) -> KpiFacts | None:
@@ -80,8 +83,14 @@ class KpiFacts(NamedTuple):
         return cls.of(summary) if summary.finished else None
 
     def to_member(self) -> str:
-        """The facts as one short JSON array, versioned: a member of the facts index."""
-        return orjson.dumps([FACTS_VERSION, *self]).decode()
+        """The facts as one short JSON array, versioned: a member of the facts index.
+
+        A customer's call keeps version 1, without the agents' line flag: members written
+        before the flag existed stay the same, so a later change of the call replaces them.
+        """
+        if self.agent_line:
+            return orjson.dumps([AGENT_LINE_VERSION, *self]).decode()
+        return orjson.dumps([FACTS_VERSION, *self[:-1]]).decode()
 
     @classmethod
     def from_member(cls, raw: str | bytes) -> KpiFacts:
@@ -93,10 +102,15 @@ class KpiFacts(NamedTuple):
         """Many facts read back from `to_member`, in a tight loop (a day is tens of thousands)."""
         loads, make = orjson.loads, cls._make
         decoded = [loads(raw) for raw in raws]
-        wrong = next((values[0] for values in decoded if values[0] != FACTS_VERSION), None)
-        if wrong is not None:
-            raise ValueError(f"KPI facts of version {wrong}, not {FACTS_VERSION}")
-        return [make(values[1:]) for values in decoded]
+        found: list[KpiFacts] = []
+        for values in decoded:
+            if values[0] == FACTS_VERSION:
+                found.append(make([*values[1:], False]))
+            elif values[0] == AGENT_LINE_VERSION:
+                found.append(make(values[1:]))
+            else:
+                raise ValueError(f"KPI facts of version {values[0]}, not {FACTS_VERSION}")
+        return found
 
 
 def kpis(
@@ -132,8 +146,8 @@ def kpis(
     everything: list[KpiFacts] = []
     for call in calls:
         facts = call if isinstance(call, KpiFacts) else KpiFacts.of(call)
-        if facts is None:
-            continue
+        if facts is None or facts.agent_line:
+            continue  # not started, or an agent taking a caller: not a customer's call
         local = datetime.fromtimestamp(facts.started_at, zone)
         if not start_day <= local.date() <= end_day:
             continue
@@ -150,7 +164,7 @@ def kpis(
 def totals(calls: Iterable[KpiFacts], threshold: float) -> dict[str, Any]:
     """The total row of `kpis` over every call given, whatever its day (the caller chose them,
     e.g. today's so far): no grouping and no time zone, so a wallboard can redo it often."""
-    return _row(None, list(calls), threshold)
+    return _row(None, [facts for facts in calls if not facts.agent_line], threshold)
 
 
 KeyOf = Callable[[KpiFacts | None, datetime], str | None]  # a row's key: facts, local start

@@ -93,6 +93,7 @@ class CallSummary:
     hold_since: float | None = None
     closed: bool = False
     events: int = 0
+    agent_line: bool = False  # an agent calling in to take a waiting caller: not a customer's
 
     @property
     def outcome(self) -> str:
@@ -227,6 +228,8 @@ def _changes(s: CallSummary, event: CallEvent) -> dict[str, Any]:
             # overflow to another queue, say) carries on the same wait.
             first = event.at if s.route_at is None else min(s.route_at, event.at)
             return {"queue": event.queue, "route_at": first, "pool": event.chosen or s.pool}
+        case DialStarted() if event.queue is not None:
+            return {"agent_line": True}
         case DialStarted() if event.pool is not None and s.answered_at is None:
             return {"waiting_since": s.waiting_since or event.at, "pool": event.pool}
         case AgentAnswered() if s.answered_at is None:

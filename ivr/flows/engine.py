@@ -313,7 +313,7 @@ def _walk(flow: Flow, turn: Turn, name: str | None) -> None:
                 turn.verbs.append(dial_verb(action, turn.action("dial")))
                 return
             case Dequeue():
-                turn.emit(DialStarted, number=f"queue {action.queue}")
+                turn.emit(DialStarted, number=f"queue {action.queue}", queue=action.queue)
                 taken = turn.context.urls.dequeued(action.queue)
                 target = (DialTarget("queue", action.queue, taken),)
                 turn.verbs.append(DialVerb(turn.action("dial"), target))

@@ -42,6 +42,7 @@ def summaries(draw: st.DrawFn, first: date = FIRST_DAYS[0]) -> CallSummary:
         ended_at=(answered_at or start) + 60 if ended else None,
         voicemail_seconds=draw(st.sampled_from([0, 0, 12])),
         fault=draw(st.sampled_from([None, None, "redis"])),
+        agent_line=draw(st.sampled_from([False, False, False, True])),
     )
 
 
@@ -101,7 +102,8 @@ def oracle(
         out["abandon_rate"] = sum(c.outcome == "abandoned" for c in offered) / n if n else None
         return out
 
-    inside = [c for c in calls if first <= local(c).date() <= last]
+    # An agent's call to the agents' line is not a customer's: it counts nowhere.
+    inside = [c for c in calls if first <= local(c).date() <= last and not c.agent_line]
     keys = {key(c) for c in inside}
     if by == "day":
         keys |= {(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)}
@@ -242,3 +244,7 @@ def test_kpi_facts_keep_what_the_kpis_read(calls: list[CallSummary], by: str) ->
     assert KpiFacts.of(CallSummary("CAnot-started")) is None
     with pytest.raises(ValueError, match="version"):
         KpiFacts.from_member('[0, "CA1"]')
+    # A customer's call keeps the members written before the agents' line flag existed.
+    member = '[1,"CA1",1.0,"answered",true,4.0,"billing","hanoi","vi-VN"]'
+    before = KpiFacts.from_member(member)
+    assert not before.agent_line and before.to_member() == member

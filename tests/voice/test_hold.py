@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import redis
 from flask.testing import FlaskClient
 
+from ivr.calls.queries import kpi_report
+from ivr.calls.records import CallRecords
 from ivr.settings import Settings
 from ivr.store import WAITING_KEY, Store
 from tests.conftest import Caller, line_app, spoken
@@ -129,6 +132,13 @@ def test_an_agent_taking_a_caller_from_the_line_answers_the_call_then(
     done = store.summary(caller.sid)
     assert done is not None and done.outcome == "answered"
     assert (done.answered_at, done.pool, done.agent) == (taken.answered_at, "always", "lan")
+    # The agent's own call is on record, as an agents' line call the KPIs leave out.
+    agent.post("/voice/status", CallStatus="completed", CallDuration="95")
+    line_call = store.summary(agent.sid)
+    assert line_call is not None and line_call.agent_line and line_call.outcome != "in_progress"
+    day = datetime.fromtimestamp(done.started_at or 0, UTC).date()
+    total = kpi_report(CallRecords(connection), day, day, "day", 20, "UTC")["total"]
+    assert (total["calls"], total["answered"]) == (1, 1)
 
 
 def test_a_caller_taken_by_a_call_no_pool_lists_is_answered_by_nobody_known(
