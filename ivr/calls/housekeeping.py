@@ -43,19 +43,23 @@ class Housekeeper:
 
     def run_once(self) -> None:
         """One round: replay what the spool holds, then each job whose time has come."""
-        try:
-            self.services.replay_spool()
-        except IvrError as exc:
-            log.warning("spool replay failed: %s", exc)
+        self._quietly("spool replay", lambda _: self.services.replay_spool(), self.clock())
         instant = self.clock()
         for i, (name, job, every) in enumerate(self._jobs):
             if instant - self._last_run[i] < every:
                 continue
             self._last_run[i] = instant
-            try:
-                job(instant)
-            except IvrError as exc:
-                log.warning("%s failed: %s", name, exc)
+            self._quietly(name, job, instant)
+
+    @staticmethod
+    def _quietly(name: str, job: Callable[[float], int], instant: float) -> None:
+        """Run one job; whatever it fails with, the others still run (each fails on its own)."""
+        try:
+            job(instant)
+        except IvrError as exc:
+            log.warning("%s failed: %s", name, exc)
+        except Exception:
+            log.exception("%s failed", name)
 
     def reconcile(self, instant: float) -> int:
         """Close the calls under way too long (see `ivr.calls.reconcile`); how many."""

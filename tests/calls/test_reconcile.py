@@ -184,6 +184,19 @@ def test_each_housekeeping_round_closes_them_when_their_time_has_come(
     assert summary is not None and summary.outcome == "abandoned"
 
 
+def test_a_spool_that_cannot_be_read_keeps_no_call_from_being_closed(
+    app: Flask, connection: redis.Redis
+) -> None:
+    services = _services(app)
+    sid = _waiting_call(services)
+    spool = services.settings.data_dir / "spool"
+    spool.mkdir(parents=True, exist_ok=True)
+    (spool / "events.jsonl").mkdir()  # a directory where the file should be: open() fails
+    Housekeeper(services, lambda: T0 + GIVE_UP_AFTER + 1).run_once()
+    summary = services.store.summary(sid)
+    assert summary is not None and summary.ended_at is not None  # closed all the same
+
+
 def test_a_slow_or_broken_answer_from_twilio_leaves_the_call_for_the_next_round(
     app: Flask, connection: redis.Redis, twilio: FakeServices
 ) -> None:
