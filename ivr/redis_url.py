@@ -8,6 +8,7 @@ Forms: `redis://`, `rediss://`, `unix://` (redis-py's own), and
 from __future__ import annotations
 
 import os
+import re
 import socket
 import threading
 import time
@@ -16,7 +17,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -31,6 +32,7 @@ T = TypeVar("T")
 SENTINEL_SCHEME = "redis+sentinel://"
 CLUSTER_SCHEME = "redis+cluster://"
 PLAIN_SCHEMES = ("redis://", "rediss://", "unix://")
+PASSWORD = re.compile(r"^([a-z+]+://[^/@]*?:)[^/@]+@")  # the password of [user]:password@
 RETRIES = 3  # enough to ride out a failover's reconnects, bounded so a dead Redis fails fast
 
 
@@ -59,7 +61,7 @@ def _hosts(text: str, url: str) -> tuple[tuple[str, int], ...]:
     for part in text.split(","):
         host, sep, port = part.strip().rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise RedisUrlError(f"REDIS_URL {url!r}: {part!r} is not host:port")
+            raise RedisUrlError(f"REDIS_URL {shown(url)!r}: {part!r} is not host:port")
         hosts.append((host.strip("[]"), int(port)))
     return tuple(hosts)
 
@@ -67,12 +69,13 @@ def _hosts(text: str, url: str) -> tuple[tuple[str, int], ...]:
 def parse(url: str) -> RedisTarget:
     """Read a `REDIS_URL`; raises RedisUrlError naming what is wrong."""
     if url.startswith(PLAIN_SCHEMES):
+        _check_plain(url)
         return RedisTarget("plain", url)
     kinds = {SENTINEL_SCHEME: "sentinel", CLUSTER_SCHEME: "cluster"}
     scheme = next((known for known in kinds if url.startswith(known)), None)
     if scheme is None:
         raise RedisUrlError(
-            f"REDIS_URL {url!r}: scheme must be one of redis://, rediss://, unix://, "
+            f"REDIS_URL {shown(url)!r}: scheme must be one of redis://, rediss://, unix://, "
             "redis+sentinel://, redis+cluster://"
         )
     kind = kinds[scheme]
@@ -83,19 +86,49 @@ def parse(url: str) -> RedisTarget:
         password = unquote(auth.partition(":")[2]) or None
     netloc, _, path = rest.partition("/")
     if not netloc:
-        raise RedisUrlError(f"REDIS_URL {url!r}: no host:port")
+        raise RedisUrlError(f"REDIS_URL {shown(url)!r}: no host:port")
     hosts = _hosts(netloc, url)
     parts = [p for p in path.split("/") if p]
     if kind == "cluster":
         if parts:
-            raise RedisUrlError(f"REDIS_URL {url!r}: a cluster URL has no path (Cluster has db 0)")
+            raise RedisUrlError(
+                f"REDIS_URL {shown(url)!r}: a cluster URL has no path (Cluster has db 0)"
+            )
         return RedisTarget(kind, url, hosts, password=password)
     if not parts or len(parts) > 2:
-        raise RedisUrlError(f"REDIS_URL {url!r}: expected /service_name[/db] after the hosts")
+        raise RedisUrlError(
+            f"REDIS_URL {shown(url)!r}: expected /service_name[/db] after the hosts"
+        )
     if len(parts) == 2 and not parts[1].isdigit():
-        raise RedisUrlError(f"REDIS_URL {url!r}: db {parts[1]!r} is not a number")
+        raise RedisUrlError(f"REDIS_URL {shown(url)!r}: db {parts[1]!r} is not a number")
     db = int(parts[1]) if len(parts) == 2 else 0
     return RedisTarget(kind, url, hosts, service=unquote(parts[0]), db=db, password=password)
+
+
+def _check_plain(url: str) -> None:
+    """Refuse a plain URL redis-py would reject only once a worker connects, or read wrongly
+    (it takes a db it cannot read, `redis://h/abc`, as db 0)."""
+    try:
+        parts = urlsplit(url)
+        # Builds a connection without connecting: an option redis-py does not know fails here.
+        redis.Redis.from_url(url).connection_pool.make_connection()
+    except ValueError as exc:
+        raise RedisUrlError(f"REDIS_URL {shown(url)!r}: {exc}") from exc
+    except TypeError as exc:
+        unknown = str(exc).rpartition(" ")[2]
+        raise RedisUrlError(f"REDIS_URL {shown(url)!r}: unknown option {unknown}") from exc
+    if url.startswith("unix://"):
+        if not parts.path:
+            raise RedisUrlError(f"REDIS_URL {shown(url)!r}: no socket path (unix:///path/to/sock)")
+        return
+    db = unquote(parts.path).strip("/")
+    if db and not db.isdigit():
+        raise RedisUrlError(f"REDIS_URL {shown(url)!r}: db {db!r} is not a number")
+
+
+def shown(url: str) -> str:
+    """`url` with its password masked, for messages and logs."""
+    return PASSWORD.sub(r"\1***@", url)
 
 
 def client(url: str, timeout: float) -> redis.Redis:

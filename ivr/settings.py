@@ -64,7 +64,7 @@ class Settings:
             auth_token=env.get("TWILIO_AUTH_TOKEN") or None,
             account_sid=env.get("TWILIO_ACCOUNT_SID") or None,
             public_url=_public_url(env.get("IVR_PUBLIC_URL")),
-            redis_url=env.get("REDIS_URL") or None,
+            redis_url=_redis_url(env.get("REDIS_URL")),
             data_dir=Path(env.get("IVR_DATA_DIR") or "var"),
             flows_dir=Path(env.get("IVR_FLOWS_DIR") or "call_flows"),
             recordings_dir=Path(env.get("IVR_RECORDINGS_DIR") or "recordings"),
@@ -180,6 +180,16 @@ def _recording_hosts(text: str | None) -> tuple[str, ...]:
                 " (like api.twilio.com, 127.0.0.1:8080 or [::1]:8080)"
             )
     return hosts or DEFAULT_RECORDING_HOSTS
+
+
+def _redis_url(text: str | None) -> str | None:
+    """REDIS_URL, checked now: a malformed one is refused at start, not met by every worker."""
+    from ivr.redis_url import parse
+
+    url = (text or "").strip() or None
+    if url:
+        parse(url)
+    return url
 
 
 def _positive(env: Mapping[str, str], name: str, default: int, most: int | None = None) -> int:

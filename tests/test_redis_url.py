@@ -48,6 +48,14 @@ def test_cluster_url_names_seed_nodes() -> None:
         "redis+cluster://a:7000,b",
         "redis+cluster://a:7000/0",
         "redis+cluster://a:port",
+        # Plain forms redis-py would reject only as each worker connects, or misread.
+        "redis://h:notaport/0",
+        "redis://h:99999/0",
+        "redis://[::1:6379/0",
+        "redis://h:6379/abc",
+        "redis://h:6379/0?no_such_option=1",
+        "unix://",
+        "unix:///tmp/r.sock?db=x",
     ],
 )
 def test_malformed_urls_are_refused_with_the_url_named(url: str) -> None:
@@ -55,6 +63,17 @@ def test_malformed_urls_are_refused_with_the_url_named(url: str) -> None:
         parse(url)
     assert isinstance(error.value, IvrError)
     assert repr(url) in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["redis://:s3cret@h:notaport/0", "rediss://user:s3cret@h/x", "redis+sentinel://:s3cret@h:1"],
+)
+def test_a_refused_url_keeps_its_password_out_of_the_message(url: str) -> None:
+    with pytest.raises(RedisUrlError) as error:
+        parse(url)
+    assert "s3cret" not in str(error.value)
+    assert ":***@h" in str(error.value)
 
 
 def test_client_builds_the_kind_the_url_names() -> None:

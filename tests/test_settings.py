@@ -11,6 +11,9 @@ from ivr.cli import cli
 from ivr.errors import IvrError
 from ivr.settings import Settings
 
+# An address nobody can listen on: should a bad setting get through, the server stops at once.
+SERVE_NOWHERE = ["serve", "--host", "256.0.0.1", "--port", "8000", "--workers", "1"]
+
 
 @pytest.mark.parametrize("text", ["abc", "1s", "-1", "nan", "inf"])
 def test_a_reload_interval_that_is_not_seconds_is_refused_by_name(text: str) -> None:
@@ -76,3 +79,38 @@ def test_service_urls_are_read_without_their_trailing_slash() -> None:
     assert Settings.from_env({}).twilio_api_url == "https://api.twilio.com"
     given = Settings.from_env({"IVR_TRANSCRIBE_URL": "http://127.0.0.1:9000/v1/"})
     assert given.transcribe_url == "http://127.0.0.1:9000/v1"
+
+
+def test_a_malformed_redis_url_is_refused_when_read() -> None:
+    with pytest.raises(IvrError, match="REDIS_URL 'redis://h:6379/abc': db 'abc'"):
+        Settings.from_env({"REDIS_URL": "redis://h:6379/abc"})
+
+
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        ({"REDIS_URL": "redis://:pw@127.0.0.1:notaport/0"}, "REDIS_URL 'redis://:***@127.0.0.1"),
+        ({"REDIS_URL": "redis+sentinel://a:1,,b:2/svc"}, "'' is not host:port"),
+        ({"IVR_PUBLIC_URL": "ivr.example.com"}, "IVR_PUBLIC_URL must be the base URL"),
+        ({"IVR_RELOAD_INTERVAL": "soon"}, "IVR_RELOAD_INTERVAL must be"),
+        ({"IVR_RETENTION_DAYS": "0"}, "IVR_RETENTION_DAYS must be"),
+    ],
+)
+def test_serve_refuses_bad_settings_before_starting_anything(
+    tmp_path: Path, env: dict[str, str], said: str
+) -> None:
+    environment = {"TWILIO_AUTH_TOKEN": "t", "IVR_DATA_DIR": str(tmp_path / "var"), **env}
+    result = CliRunner().invoke(cli, SERVE_NOWHERE, env=environment)
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("Error: ") and said in result.output
+    assert not (tmp_path / "var" / "redis.url").exists()  # no embedded Redis was started
+
+
+@pytest.mark.parametrize("kind", ["file", "under a file"])
+def test_serve_refuses_a_data_dir_it_cannot_create(tmp_path: Path, kind: str) -> None:
+    (tmp_path / "taken").write_text("")
+    data_dir = tmp_path / "taken" if kind == "file" else tmp_path / "taken" / "var"
+    env = {"TWILIO_AUTH_TOKEN": "t", "IVR_DATA_DIR": str(data_dir), "REDIS_URL": ""}
+    result = CliRunner().invoke(cli, SERVE_NOWHERE, env=env)
+    assert result.exit_code == 1, result.output
+    assert f"Error: IVR_DATA_DIR {data_dir}: " in result.output

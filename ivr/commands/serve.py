@@ -105,6 +105,7 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = Settings.from_env()
+    _prepare_data_dir(settings.data_dir)
     try:
         settings = settings.require_auth_token()
     except IvrError as exc:
@@ -151,6 +152,20 @@ def _refuse_a_taken_address(host: str, port: int) -> None:
         if exc.errno == errno.EADDRINUSE:
             hint = " (another server holds it): stop it, or choose another --port (make run PORT=N)"
         raise click.ClickException(f"cannot listen on {host}:{port}: {reason}{hint}") from None
+
+
+def _prepare_data_dir(data_dir: Path) -> None:
+    """Create IVR_DATA_DIR, or refuse to start with the reason (not a traceback)."""
+    if data_dir.exists() and not data_dir.is_dir():
+        raise click.ClickException(f"IVR_DATA_DIR {data_dir}: not a directory")
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.ClickException(
+            f"IVR_DATA_DIR {data_dir}: cannot create it ({exc.strerror or exc})"
+        ) from exc
+    if not os.access(data_dir, os.W_OK | os.X_OK):
+        raise click.ClickException(f"IVR_DATA_DIR {data_dir}: not writable by this user")
 
 
 def build_app(settings: Settings, fallback: str | None = None) -> Flask:
