@@ -32,6 +32,7 @@ from ivr.tickets.services import TicketService
 from ivr.voice.params import CallParams
 from ivr.voice.security import SignatureChecker
 from ivr.voice.services import VoiceService
+from ivr.voice.urls import VoiceUrls
 
 log = logging.getLogger(__name__)
 DAY = 24 * 3600
@@ -68,7 +69,11 @@ class Services:
             services.record_quietly(sid, events)
 
         voice = VoiceService(
-            registry, store, lambda flowset: make_router(flowset, store), record_quietly
+            registry,
+            store,
+            lambda flowset: make_router(flowset, store),
+            record_quietly,
+            VoiceUrls.under(settings.public_url),
         )
         signatures = SignatureChecker(settings.auth_token, settings.public_url)
         services = cls(settings, store, registry, voice, signatures, TicketService(connection))

@@ -44,10 +44,14 @@ class InProcess:
     def post(self, url: str, params: dict[str, str], signature: str) -> tuple[int, str]:
         """POST through the test client, to the URL as the app will see it."""
         parts = urlsplit(url)
-        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        # Under an IVR_PUBLIC_URL with a path, the app sees requests below it, as behind the
+        # proxy that serves it there.
+        root = urlsplit(self.base).path.rstrip("/")
+        path = parts.path.removeprefix(root) if root else parts.path
+        path += f"?{parts.query}" if parts.query else ""
         response = self.client.post(
             path,
-            base_url=f"{parts.scheme}://{parts.netloc}",
+            base_url=f"{parts.scheme}://{parts.netloc}{root}",
             data=params,
             headers={"X-Twilio-Signature": signature},
         )

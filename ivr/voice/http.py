@@ -71,20 +71,20 @@ def bad_request(error: BadRequest) -> Response:
     """A request we cannot act on: 400, with words for a caller all the same."""
     log.warning("bad webhook %s: %s", request.path, error)
     WEBHOOKS.labels(request.path.removeprefix("/voice/"), "bad_request").inc()
-    return twiml(render(fallback_verbs(None, _lang())), 400)
+    return twiml(render(fallback_verbs(None, _lang(), _services().voice.urls)), 400)
 
 
 @bp.errorhandler(HTTPException)
 def http_error(error: HTTPException) -> Response:
     """Oversized or misrouted requests still answer TwiML."""
-    return twiml(render(fallback_verbs(None, _lang())), error.code or 400)
+    return twiml(render(fallback_verbs(None, _lang(), _services().voice.urls)), error.code or 400)
 
 
 @bp.errorhandler(Exception)
 def internal_error(error: Exception) -> Response:
     """Whatever escaped the service: never a 5xx to Twilio."""
     log.exception("webhook %s failed", request.path, exc_info=error)
-    return twiml(render(fallback_verbs(None, _lang())))
+    return twiml(render(fallback_verbs(None, _lang(), _services().voice.urls)))
 
 
 def _lang() -> str:

@@ -151,11 +151,12 @@ def test_a_call_that_ends_in_the_fallback_exits_1(
     assert "fallback" in result.output
 
 
-def test_in_process_with_a_public_url_signs_for_it(runner: CliRunner, env: dict[str, str]) -> None:
+@pytest.mark.parametrize("public_url", ["https://ivr.example.com", "https://x.example.com/ivr/"])
+def test_in_process_with_a_public_url_signs_for_it(
+    runner: CliRunner, env: dict[str, str], public_url: str
+) -> None:
     result = runner.invoke(
-        simulate,
-        ["--press", "1", "--press", "0"],
-        env={**env, "IVR_PUBLIC_URL": "https://ivr.example.com"},
+        simulate, ["--press", "1", "--press", "0"], env={**env, "IVR_PUBLIC_URL": public_url}
     )
     assert result.exit_code == 0, result.output
     assert "HTTP 403" not in result.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+import xml.etree.ElementTree as ET
 
 import redis
 from hypothesis import given
@@ -41,6 +42,39 @@ def test_public_url_is_what_twilio_signed(settings: Settings, connection: redis.
         post(client, query, "https://ivr.example.com/voice/input?turn=2&lang=en-US").status_code
         == 403
     )
+
+
+def _voice_urls(document: bytes) -> list[str]:
+    """Every URL a TwiML answer has Twilio call back, in document order."""
+    found = []
+    for element in ET.fromstring(document).iter():
+        found += [value for value in element.attrib.values() if "/voice/" in value]
+        found += [element.text] if element.tag == "Redirect" and element.text else []
+    return found
+
+
+def test_behind_a_path_prefix_twilio_is_sent_back_under_it(
+    settings: Settings, connection: redis.Redis
+) -> None:
+    # A proxy serves the app at https://x.example.com/ivr and strips /ivr on the way in. A
+    # relative "/voice/input" would have Twilio post to https://x.example.com/voice/input,
+    # outside the app: a 404 and Twilio's "application error" at the caller's first key.
+    public = settings.with_(public_url="https://x.example.com/ivr")
+    client = create_app(public, connection).test_client()
+    sid = new_call_sid()
+    params = {"CallSid": sid, **PARAMS}
+    signed = SignatureChecker(AUTH_TOKEN).sign("https://x.example.com/ivr/voice/incoming", params)
+    answer = client.post("/voice/incoming", data=params, headers={"X-Twilio-Signature": signed})
+    assert answer.status_code == 200
+    urls = _voice_urls(answer.data)
+    assert urls and all(url.startswith("/ivr/voice/") for url in urls), urls
+    action = urls[0]
+    params = {"CallSid": sid, **PARAMS, "Digits": "1"}
+    signed = SignatureChecker(AUTH_TOKEN).sign("https://x.example.com" + action, params)
+    below = action.removeprefix("/ivr")
+    answer = client.post(below, data=params, headers={"X-Twilio-Signature": signed})
+    assert answer.status_code == 200
+    assert all(url.startswith("/ivr/voice/") for url in _voice_urls(answer.data))
 
 
 def test_forwarded_headers_count_only_behind_a_trusted_proxy(
