@@ -6,11 +6,13 @@ import logging
 import os
 
 import redis
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
 
 from ivr import dashboard
 from ivr.agents.http import bp as agents_bp
 from ivr.api.http import bp as api_bp
+from ivr.api.http import no_such_url as api_no_such_url
 from ivr.dashboard.sessions import DashboardSessions
 from ivr.errors import StoreUnavailable
 from ivr.metrics import declare_series, exposition
@@ -18,6 +20,7 @@ from ivr.services import Services
 from ivr.settings import Settings
 from ivr.store import connect
 from ivr.voice.http import bp as voice_bp
+from ivr.voice.http import misrouted as voice_misrouted
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,16 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
     dashboard.init_app(app, services)
     app.session_interface = DashboardSessions()
     app.register_blueprint(api_bp)
+
+    @app.errorhandler(404)
+    @app.errorhandler(405)
+    def no_such_url(error: HTTPException) -> Response | HTTPException:
+        # Twilio's webhooks and the API answer in their own formats; the pages keep Flask's.
+        if request.path.startswith("/voice/"):
+            return voice_misrouted(error)
+        if request.path.startswith("/api/"):
+            return api_no_such_url(error)
+        return error
 
     @app.get("/healthz")
     def healthz() -> Response:

@@ -40,12 +40,8 @@ def store_unavailable(error: StoreUnavailable) -> tuple[Response, int]:
     return jsonify(error="call records are unavailable: Redis does not answer"), 503
 
 
-@bp.app_errorhandler(404)
-@bp.app_errorhandler(405)
-def no_such_url(error: HTTPException) -> Response | HTTPException:
+def no_such_url(error: HTTPException) -> Response:
     """Under /api/ a URL or method that does not exist is answered in JSON, like the rest."""
-    if not request.path.startswith("/api/"):
-        return error  # the app's own pages keep their usual answer
     answer = jsonify(error=f"{error.name}: {request.method} {request.path}")
     answer.status_code = error.code or 404
     if isinstance(error, MethodNotAllowed) and error.valid_methods:

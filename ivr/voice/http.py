@@ -43,6 +43,11 @@ def limit_and_check() -> Response | None:
     services = _services()
     here = g._get_current_object()
     here.redis_time_limit = start_time_limit(services.settings.webhook_redis_seconds)
+    return refused_unless_signed(services)
+
+
+def refused_unless_signed(services: Services) -> Response | None:
+    """None for a request Twilio signed with our auth token; else the 403 that refuses it."""
     req = request._get_current_object()  # type: ignore[attr-defined]
     checker = services.signatures
     path = req.path
@@ -78,6 +83,17 @@ def bad_request(error: BadRequest) -> Response:
 def http_error(error: HTTPException) -> Response:
     """Oversized or misrouted requests still answer TwiML."""
     return twiml(render(fallback_verbs(None, _lang(), _services().voice.urls)), error.code or 400)
+
+
+def misrouted(error: HTTPException) -> Response:
+    """A /voice/ URL or method that does not exist (the app's 404 and 405): refused like any
+    other unsigned request, and answered in TwiML when signed."""
+    services = _services()
+    refusal = refused_unless_signed(services)
+    if refusal is not None:
+        return refusal
+    log.warning("no webhook at %s %s", request.method, request.path)
+    return twiml(render(fallback_verbs(None, _lang(), services.voice.urls)), error.code or 404)
 
 
 @bp.errorhandler(Exception)

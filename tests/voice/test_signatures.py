@@ -8,6 +8,7 @@ import time
 import xml.etree.ElementTree as ET
 
 import redis
+from flask.testing import FlaskClient
 from hypothesis import given
 from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
@@ -135,3 +136,29 @@ def test_the_check_keeps_the_interpreter_lock() -> None:
         spinner.join()
         sys.setswitchinterval(interval)
     assert took < 0.6
+
+
+def test_a_voice_url_or_method_that_does_not_exist_is_refused_unless_signed(
+    client: FlaskClient,
+) -> None:
+    checker = SignatureChecker(AUTH_TOKEN)
+    params = {"CallSid": new_call_sid(), **PARAMS}
+    for method, path, code in [("POST", "/voice/incomming", 404), ("PUT", "/voice/status", 405)]:
+        unsigned = client.open(path, method=method, data=params)
+        assert unsigned.status_code == 403, (method, path)
+        signed = client.open(
+            path,
+            method=method,
+            data=params,
+            headers={
+                "X-Twilio-Signature": checker.sign(
+                    "http://localhost" + path, params if method == "POST" else {}
+                )
+            },
+        )
+        # A misconfigured webhook: Twilio gets the error code, with words a caller can hear.
+        assert signed.status_code == code, (method, path)
+        assert signed.mimetype == "text/xml"
+        assert ET.fromstring(signed.data).tag == "Response"
+    assert client.get("/api/no-such-thing").json is not None  # the API still answers in JSON
+    assert client.get("/no-such-page").status_code == 404
