@@ -114,3 +114,11 @@ def test_serve_refuses_a_data_dir_it_cannot_create(tmp_path: Path, kind: str) ->
     result = CliRunner().invoke(cli, SERVE_NOWHERE, env=env)
     assert result.exit_code == 1, result.output
     assert f"Error: IVR_DATA_DIR {data_dir}: " in result.output
+
+
+@pytest.mark.parametrize("port", ["0", "65536", "-1", "http"])
+def test_serve_refuses_a_port_nobody_can_listen_on(tmp_path: Path, port: str) -> None:
+    env = {"TWILIO_AUTH_TOKEN": "t", "IVR_DATA_DIR": str(tmp_path / "var")}
+    result = CliRunner().invoke(cli, ["serve", "--host", "256.0.0.1", "--port", port], env=env)
+    assert result.exit_code == 2, result.output  # a usage error, not gunicorn's traceback
+    assert "Invalid value for '--port'" in result.output
