@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import TracebackType
+from urllib.parse import quote
 
 import redis
 
@@ -133,7 +134,8 @@ class EmbeddedRedis:
             with suppress(FileNotFoundError):
                 sock.unlink()
             args += ["--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700"]
-            url = f"unix://{sock}"
+            # Quoted: redis-py reads the path of a URL, where "#", "?" and "%" mean something.
+            url = "unix://" + quote(str(sock), safe="/")
         else:
             port = _free_port()
             args += ["--port", str(port), "--bind", "127.0.0.1"]

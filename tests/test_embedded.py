@@ -79,6 +79,15 @@ def test_long_data_dir_falls_back_to_loopback_tcp(tmp_path: Path) -> None:
         assert redis.Redis.from_url(server.url).ping()
 
 
+@pytest.mark.parametrize("name", ["a#b", "a?b", "a%20b", "a b"])
+def test_a_data_dir_whose_name_means_something_in_a_url(tmp_path: Path, name: str) -> None:
+    # Its socket's URL was unix:///.../a#b/redis.sock, read as the path ".../a": the server
+    # started, nobody could reach it, and the launcher gave up saying it "did not start".
+    with EmbeddedRedis(tmp_path / name) as server:
+        assert redis.Redis.from_url(server.url).ping()
+        assert (tmp_path / name / "redis.sock").exists()
+
+
 def test_a_start_given_up_midway_stops_the_server_it_spawned(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
