@@ -61,8 +61,8 @@ class Settings:
         if recording_format not in RECORDING_FORMATS:
             raise IvrError(f"IVR_RECORDING_FORMAT must be wav or mp3, not {recording_format!r}")
         return cls(
-            auth_token=env.get("TWILIO_AUTH_TOKEN") or None,
-            account_sid=env.get("TWILIO_ACCOUNT_SID") or None,
+            auth_token=_secret(env.get("TWILIO_AUTH_TOKEN")),
+            account_sid=_secret(env.get("TWILIO_ACCOUNT_SID")),
             public_url=_public_url(env.get("IVR_PUBLIC_URL")),
             redis_url=_redis_url(env.get("REDIS_URL")),
             data_dir=Path(env.get("IVR_DATA_DIR") or "var"),
@@ -80,8 +80,8 @@ class Settings:
             twilio_api_url=_service_url(env, "IVR_TWILIO_API_URL") or "https://api.twilio.com",
             dev=_flag(env.get("IVR_DEV")),
             trust_proxy=_flag(env.get("IVR_TRUST_PROXY")),
-            api_token=env.get("IVR_API_TOKEN") or None,
-            secret_key=env.get("IVR_SECRET_KEY") or None,
+            api_token=_secret(env.get("IVR_API_TOKEN")),
+            secret_key=_secret(env.get("IVR_SECRET_KEY")),
             reload_interval=_seconds(env, "IVR_RELOAD_INTERVAL", 1.0),
             # A century at most: a longer one reaches before year 1 (and past what Redis can
             # set as a record's time to live).
@@ -180,6 +180,12 @@ def _recording_hosts(text: str | None) -> tuple[str, ...]:
                 " (like api.twilio.com, 127.0.0.1:8080 or [::1]:8080)"
             )
     return hosts or DEFAULT_RECORDING_HOSTS
+
+
+def _secret(text: str | None) -> str | None:
+    """A token as given, less the line end a secret file or manager often adds: with it, every
+    signature would be refused as forged and every API call as unauthorised."""
+    return (text or "").strip() or None
 
 
 def _redis_url(text: str | None) -> str | None:

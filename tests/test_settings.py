@@ -122,3 +122,11 @@ def test_serve_refuses_a_port_nobody_can_listen_on(tmp_path: Path, port: str) ->
     result = CliRunner().invoke(cli, ["serve", "--host", "256.0.0.1", "--port", port], env=env)
     assert result.exit_code == 2, result.output  # a usage error, not gunicorn's traceback
     assert "Invalid value for '--port'" in result.output
+
+
+def test_tokens_read_from_a_secret_file_lose_its_line_end() -> None:
+    env = {"TWILIO_AUTH_TOKEN": "0123abcd\n", "IVR_API_TOKEN": " api-token\r\n"}
+    settings = Settings.from_env(env)
+    assert (settings.auth_token, settings.api_token) == ("0123abcd", "api-token")
+    with pytest.raises(IvrError, match="TWILIO_AUTH_TOKEN is not set"):
+        Settings.from_env({"TWILIO_AUTH_TOKEN": "  \n"}).require_auth_token()
