@@ -202,7 +202,7 @@ def _positive(env: Mapping[str, str], name: str, default: int, most: int | None 
     text = (env.get(name) or "").strip()
     if not text:
         return default
-    if not text.isdigit() or int(text) < 1:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise IvrError(f"{name} must be a whole number of at least 1, not {text!r}")
     if most is not None and int(text) > most:
         raise IvrError(f"{name} must be at most {most}, not {text}")

@@ -130,3 +130,10 @@ def test_tokens_read_from_a_secret_file_lose_its_line_end() -> None:
     assert (settings.auth_token, settings.api_token) == ("0123abcd", "api-token")
     with pytest.raises(IvrError, match="TWILIO_AUTH_TOKEN is not set"):
         Settings.from_env({"TWILIO_AUTH_TOKEN": "  \n"}).require_auth_token()
+
+
+@pytest.mark.parametrize("name", ["IVR_RETENTION_DAYS", "IVR_TICKET_MAX_ATTEMPTS"])
+def test_digits_int_cannot_read_are_refused_not_a_traceback(name: str) -> None:
+    # "²" is a digit to str.isdigit, and int() then raised ValueError out of the settings.
+    with pytest.raises(IvrError, match=f"{name} must be a whole number"):
+        Settings.from_env({name: "9²"})
