@@ -80,6 +80,9 @@ def parse(url: str) -> RedisTarget:
         )
     kind = kinds[scheme]
     rest = url[len(scheme) :]
+    if "?" in rest or "#" in rest:
+        # Read as part of the service name, an option would only show as "no master found".
+        raise RedisUrlError(f"REDIS_URL {shown(url)!r}: a {kind} URL takes no ?options")
     password: str | None = None
     if "@" in rest:
         auth, rest = rest.rsplit("@", 1)

@@ -56,6 +56,8 @@ def test_cluster_url_names_seed_nodes() -> None:
         "redis://h:6379/0?no_such_option=1",
         "unix://",
         "unix:///tmp/r.sock?db=x",
+        "redis+sentinel://h:26379/svc?ssl=true",
+        "redis+cluster://a:7000?ssl=true",
     ],
 )
 def test_malformed_urls_are_refused_with_the_url_named(url: str) -> None:
