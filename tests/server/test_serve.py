@@ -19,7 +19,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from ivr.gthread import REQUESTS_PER_CONNECTION
-from ivr.phrases import phrase
+from ivr.phrases import DEFAULT_SPEECH_LANGUAGES, phrase
 from ivr.store import CALLS_KEY
 from ivr.voice.security import SignatureChecker
 from tests.conftest import AUTH_TOKEN, SUPPORT_NUMBER, parse_twiml
@@ -111,7 +111,9 @@ def test_sample_flow_walked_in_each_language(server: Server, language: str) -> N
 
     root = caller.follow(root, Digits=said.key)
     gather = root.find("Gather")
-    assert gather is not None and gather.attrib["language"] == language
+    # Listened to in the recogniser's code for the language (ar-XA is heard as ar-EG).
+    heard_as = DEFAULT_SPEECH_LANGUAGES.get(language, language)
+    assert gather is not None and gather.attrib["language"] == heard_as
     assert all_in(language, says(root)) and said.menu in says(root)[0][1]
 
     root = caller.follow(root, Digits="1")
