@@ -124,7 +124,10 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
             click.echo(f"embedded Redis for {embedded.data_dir}: {embedded.url}", err=True)
         # Workers and tools started from here see the same Redis and token.
         os.environ["REDIS_URL"] = settings.redis_url or ""
-        _count_across_workers(_fresh_metrics_dir(settings))
+        metrics_dir = _fresh_metrics_dir(settings)
+        # Gone with the server: each start has its own, and a data dir kept one per start.
+        stack.callback(shutil.rmtree, metrics_dir, ignore_errors=True)
+        _count_across_workers(metrics_dir)
         settings = settings.with_(housekeeping=True)
         fallback = _starting_version(settings)
         _greet(settings, host, port)

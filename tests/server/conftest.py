@@ -149,6 +149,7 @@ class Server:
             self.kill()
             pytest.fail(f"ivr serve ignored SIGTERM for {STOP_TIMEOUT:.0f} s:\n{self.log()}")
         assert code == 0, f"ivr serve exited with {code}:\n{self.log()}"
+        assert not list(self.data_dir.glob("metrics-*")), "the workers' metric files outlived serve"
         if self.embedded:
             assert self.embedded_pid is not None
             assert not process_alive(self.embedded_pid), "the embedded redis-server outlived serve"
