@@ -47,7 +47,7 @@ def gunicorn_options(
         # (and then through the app's ProxyFix).
         forwarded = {"forwarded_allow_ips": "", "secure_scheme_headers": {}}
     return {
-        "bind": f"{host}:{port}",
+        "bind": address(host, port),
         "workers": workers,
         "worker_class": "ivr.gthread.DrainingThreadWorker",
         "threads": threads,
@@ -61,6 +61,12 @@ def gunicorn_options(
         "child_exit": _forget_worker_metrics,
         **forwarded,
     }
+
+
+def address(host: str, port: int) -> str:
+    """host:port as gunicorn binds it and a URL names it: an IPv6 address in brackets."""
+    host = host.strip("[]")
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _count_across_workers(directory: Path) -> None:
@@ -116,6 +122,7 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
         settings = settings.require_auth_token()
     except IvrError as exc:
         raise click.ClickException(str(exc)) from exc
+    host = host.strip("[]")  # --host [::1] as in a URL
     _refuse_a_taken_address(host, port)
     with ExitStack() as stack:
         if not settings.redis_url:
@@ -267,7 +274,7 @@ def _fresh_metrics_dir(settings: Settings) -> Path:
 
 
 def _greet(settings: Settings, host: str, port: int) -> None:
-    base = f"http://{host}:{port}"
+    base = f"http://{address(host, port)}"
     lines = [f"serving call flows from {settings.flows_dir} on {base}"]
     if settings.dev and not os.environ.get("TWILIO_AUTH_TOKEN"):
         lines += [

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import requests
 
 from tests.server.conftest import (
     RELOAD_INTERVAL,
@@ -134,3 +135,29 @@ def _wait_for_version(server: Server, done: Callable[[str], bool]) -> None:
     while not done(server.get("/readyz").json()["flows_version"]):
         assert time.monotonic() < deadline, server.log()
         time.sleep(RELOAD_INTERVAL)
+
+
+def test_an_ipv6_address_is_listened_on_and_named_in_brackets(tmp_path: Path) -> None:
+    server = Server(tmp_path, copy_sample_flows(tmp_path / "flows"), 1)
+    command = [sys.executable, "-m", "ivr", "serve", "--host", "::1", "--port", str(server.port)]
+    command += ["--workers", "1"]
+    base = f"http://[::1]:{server.port}"
+    with open(server.log_path, "wb") as log:
+        process = subprocess.Popen(
+            command, cwd=tmp_path, env=server.environment(), stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            assert process.poll() is None, server.log()  # gunicorn read "::1:PORT" as no port
+            try:
+                if requests.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.1)
+        assert f"--url {base} " in server.log()  # the greeting names a URL that works
+    finally:
+        process.terminate()
+        process.wait(20)
