@@ -43,11 +43,12 @@ def limit_and_check() -> Response | None:
     services = _services()
     here = g._get_current_object()
     here.redis_time_limit = start_time_limit(services.settings.webhook_redis_seconds)
-    return refused_unless_signed(services)
+    return refused_unless_signed(services, request.path.removeprefix("/voice/"))
 
 
-def refused_unless_signed(services: Services) -> Response | None:
-    """None for a request Twilio signed with our auth token; else the 403 that refuses it."""
+def refused_unless_signed(services: Services, kind: str) -> Response | None:
+    """None for a request Twilio signed with our auth token; else the 403 that refuses it,
+    counted under `kind` (a webhook's name: a bounded set of labels)."""
     req = request._get_current_object()  # type: ignore[attr-defined]
     checker = services.signatures
     path = req.path
@@ -60,7 +61,7 @@ def refused_unless_signed(services: Services) -> Response | None:
     if checker.valid(url, params, req.headers.get("X-Twilio-Signature")):
         return None
     log.warning("refused %s %s: missing or bad Twilio signature", req.method, url)
-    WEBHOOKS.labels(path.removeprefix("/voice/"), "refused").inc()
+    WEBHOOKS.labels(kind, "refused").inc()
     return Response("forbidden: bad or missing X-Twilio-Signature\n", 403, mimetype="text/plain")
 
 
@@ -89,7 +90,9 @@ def misrouted(error: HTTPException) -> Response:
     """A /voice/ URL or method that does not exist (the app's 404 and 405): refused like any
     other unsigned request, and answered in TwiML when signed."""
     services = _services()
-    refusal = refused_unless_signed(services)
+    # Counted as "unknown": a label per made-up path would let anyone grow /metrics at will.
+    kind = "unknown" if error.code == 404 else request.path.removeprefix("/voice/")
+    refusal = refused_unless_signed(services, kind)
     if refusal is not None:
         return refusal
     log.warning("no webhook at %s %s", request.method, request.path)

@@ -160,5 +160,9 @@ def test_a_voice_url_or_method_that_does_not_exist_is_refused_unless_signed(
         assert signed.status_code == code, (method, path)
         assert signed.mimetype == "text/xml"
         assert ET.fromstring(signed.data).tag == "Response"
+    client.post("/voice/made-up-7f3a", data=params)
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'kind="unknown",result="refused"' in metrics
+    assert "made-up-7f3a" not in metrics and "incomming" not in metrics  # no label per path
     assert client.get("/api/no-such-thing").json is not None  # the API still answers in JSON
     assert client.get("/no-such-page").status_code == 404
