@@ -116,7 +116,11 @@ def _check_plain(url: str) -> None:
         # Builds a connection without connecting: an option redis-py does not know fails here.
         redis.Redis.from_url(url).connection_pool.make_connection()
     except ValueError as exc:
-        raise RedisUrlError(f"REDIS_URL {shown(url)!r}: {exc}") from exc
+        # redis-py quotes what it could not read, which may be a piece of the password.
+        reason = str(exc) if shown(url) == url else "cannot be read"
+        if shown(url) != url:
+            reason += " (a # / ? or @ in the password must be percent-encoded, like %23)"
+        raise RedisUrlError(f"REDIS_URL {shown(url)!r}: {reason}") from exc
     except TypeError as exc:
         unknown = str(exc).rpartition(" ")[2]
         raise RedisUrlError(f"REDIS_URL {shown(url)!r}: unknown option {unknown}") from exc

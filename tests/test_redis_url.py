@@ -69,7 +69,12 @@ def test_malformed_urls_are_refused_with_the_url_named(url: str) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["redis://:s3cret@h:notaport/0", "rediss://user:s3cret@h/x", "redis+sentinel://:s3cret@h:1"],
+    [
+        "redis://:s3cret@h:notaport/0",
+        "rediss://user:s3cret@h/x",
+        "redis+sentinel://:s3cret@h:1",
+        "redis://:s3cret#x@h:6379/0",  # an unquoted # ends the address inside the password
+    ],
 )
 def test_a_refused_url_keeps_its_password_out_of_the_message(url: str) -> None:
     with pytest.raises(RedisUrlError) as error:
