@@ -2,7 +2,9 @@
 
 Starting a server per worker process is the trap to avoid: several servers on one data file
 overwrite each other's writes. The launcher takes a file lock on the data dir, reuses a server
-that already answers there, or starts one, waits until it answers, and stops only what it started.
+that already answers there, or starts one, and waits until it answers. Each launcher holds a
+shared lock on `redis.users` while it uses the server; the last one to stop shuts it down,
+whichever started it (an `ivr worker` that started it, stopping, left `ivr serve` without Redis).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 from urllib.parse import quote
 
 import redis
@@ -52,6 +55,7 @@ class EmbeddedRedis:
         self.data_dir = data_dir.resolve()
         self.url = ""
         self._process: subprocess.Popen[bytes] | None = None
+        self._using: IO[str] | None = None  # holds the shared lock on redis.users
 
     def __enter__(self) -> EmbeddedRedis:
         self.start()
@@ -67,38 +71,52 @@ class EmbeddedRedis:
 
     @property
     def owned(self) -> bool:
-        """Whether this launcher started the server (and so stops it)."""
+        """Whether this launcher started the server (the last user to stop shuts it down)."""
         return self._process is not None
 
     def start(self, timeout: float = 10.0) -> str:
         """Reuse the data dir's running server or start one; return its URL."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        with self._locked():
+            self.url = self._running_url() or self._spawn(timeout)
+            using = open(self.data_dir / "redis.users", "a")  # noqa: SIM115 - held until stop()
+            fcntl.flock(using, fcntl.LOCK_SH)
+            self._using = using
+            return self.url
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop using the server; the last user shuts it down, saving its data first."""
+        using, self._using = self._using, None
+        process, self._process = self._process, None
+        if using is None:
+            return
+        with self._locked():
+            using.close()  # lets go of this user's shared lock
+            with open(self.data_dir / "redis.users", "a") as users:
+                try:
+                    fcntl.flock(users, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return  # another process still uses the server: it stays up for them
+                with suppress(redis.RedisError, OSError):
+                    redis_url.client(self.url, timeout).shutdown(save=True)
+                if process is not None:
+                    try:
+                        process.wait(timeout)
+                    except subprocess.TimeoutExpired:
+                        process.terminate()
+                        process.wait(timeout)
+                with suppress(FileNotFoundError):
+                    (self.data_dir / "redis.url").unlink()
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Starting and stopping one at a time, across processes."""
         with open(self.data_dir / "redis.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
-                url = self._running_url()
-                if url:
-                    self.url = url
-                    return url
-                self.url = self._spawn(timeout)
-                return self.url
+                yield
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Shut down the server if this launcher started it, saving its data first."""
-        process, self._process = self._process, None
-        if process is None:
-            return
-        with suppress(redis.RedisError, OSError):
-            redis_url.client(self.url, timeout).shutdown(save=True)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.terminate()
-            process.wait(timeout)
-        with suppress(FileNotFoundError):
-            (self.data_dir / "redis.url").unlink()
 
     def _running_url(self) -> str | None:
         try:

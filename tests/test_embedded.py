@@ -110,3 +110,45 @@ def test_a_start_given_up_midway_stops_the_server_it_spawned(
     # Started in a session of its own, it would not have seen the Ctrl-C: it was stopped.
     assert spawned[0].poll() is not None
     assert not (tmp_path / "redis.url").exists()
+
+
+# Starts (or joins) the data dir's server, then stops using it when told, on its stdin.
+USE_UNTIL_TOLD = """
+import sys
+from pathlib import Path
+from ivr.embedded import EmbeddedRedis
+server = EmbeddedRedis(Path(sys.argv[1]))
+print(server.start(), server.owned, flush=True)
+sys.stdin.readline()
+server.stop()
+"""
+
+
+def test_the_server_stays_up_while_another_process_uses_it(tmp_path: Path) -> None:
+    # An `ivr worker` (or any command) that started the server, stopping, took it away from the
+    # `ivr serve` that had joined it: every call after that went to the fallback.
+    starter = subprocess.Popen(
+        [sys.executable, "-c", USE_UNTIL_TOLD, str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert starter.stdin is not None and starter.stdout is not None
+    joined = EmbeddedRedis(tmp_path)
+    try:
+        url, owned = starter.stdout.readline().split()
+        assert owned == "True"
+        assert joined.start() == url and not joined.owned
+        starter.communicate("stop\n", timeout=30)  # the starter stops first, cleanly
+        assert starter.returncode == 0
+        assert redis.Redis.from_url(url).ping()
+        with EmbeddedRedis(tmp_path) as briefly:  # a one-off command comes and goes
+            assert briefly.url == url
+        assert redis.Redis.from_url(url).ping()
+        joined.stop()  # the last user shuts it down, though it did not start it
+        with pytest.raises((redis.ConnectionError, OSError)):
+            redis.Redis.from_url(url, socket_timeout=0.5).ping()
+        assert not (tmp_path / "redis.url").exists()
+    finally:
+        starter.kill()
+        joined.stop()
