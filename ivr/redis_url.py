@@ -127,6 +127,12 @@ def _check_plain(url: str) -> None:
     if url.startswith("unix://"):
         if not parts.path:
             raise RedisUrlError(f"REDIS_URL {shown(url)!r}: no socket path (unix:///path/to/sock)")
+        if parts.hostname:
+            # unix://var/redis.sock names /redis.sock: redis-py reads the path alone.
+            raise RedisUrlError(
+                f"REDIS_URL {shown(url)!r}: the socket path must be absolute, after three slashes"
+                f" (unix:///path/to/sock); this one names {parts.path}"
+            )
         return
     db = unquote(parts.path).strip("/")
     if db and not db.isdigit():

@@ -17,7 +17,8 @@ from ivr.redis_url import RedisTarget, RedisUrlError, parse
 
 
 def test_plain_forms_are_redis_pys_own() -> None:
-    for url in ("redis://h:6379/2", "rediss://:pw@h:6380/0", "unix:///tmp/r.sock?db=1"):
+    for url in ("redis://h:6379/2", "rediss://:pw@h:6380/0", "unix:///tmp/r.sock?db=1",
+                "unix://:pw@/tmp/r.sock"):  # fmt: skip
         assert parse(url) == RedisTarget("plain", url)
 
 
@@ -56,6 +57,8 @@ def test_cluster_url_names_seed_nodes() -> None:
         "redis://h:6379/0?no_such_option=1",
         "unix://",
         "unix:///tmp/r.sock?db=x",
+        "unix://var/redis.sock",  # would have been /redis.sock
+        "unix://./var/redis.sock",
         "redis+sentinel://h:26379/svc?ssl=true",
         "redis+cluster://a:7000?ssl=true",
     ],
