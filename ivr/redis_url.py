@@ -117,9 +117,9 @@ def _check_plain(url: str) -> None:
         redis.Redis.from_url(url).connection_pool.make_connection()
     except ValueError as exc:
         # redis-py quotes what it could not read, which may be a piece of the password.
-        reason = str(exc) if shown(url) == url else "cannot be read"
+        reason = str(exc)
         if shown(url) != url:
-            reason += " (a # / ? or @ in the password must be percent-encoded, like %23)"
+            reason = "cannot be read (a # / ? or @ in the password must be percent-encoded: %23)"
         raise RedisUrlError(f"REDIS_URL {shown(url)!r}: {reason}") from exc
     except TypeError as exc:
         unknown = str(exc).rpartition(" ")[2]
