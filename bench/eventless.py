@@ -2,14 +2,14 @@
 
 `python -m bench.eventless serve ...` takes the options of `ivr serve`; it installs, before the
 app is built, a Store whose `commit` keeps the call's state and reply but writes none of the
-turn's events (no timeline, summary, stream nor index writes). The difference between this
-server and `ivr serve` on the same webhook is what writing the events costs. Nothing in the
-product reads this module: `ivr serve` is unchanged.
+turn's events (no timeline, summary, stream nor index writes), and whose callbacks write
+nothing. The difference between this server and `ivr serve` on the same webhook is what writing
+the events costs. Nothing in the product reads this module: `ivr serve` is unchanged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import ivr.services
 from ivr.calls.events import CallEvent
@@ -37,6 +37,27 @@ class EventlessStore(Store):
         return super().commit(
             state, expected_turn, answered_turn, reply, request_input, (), before, presence
         )
+
+    def record(
+        self,
+        sid: str,
+        events: Sequence[CallEvent],
+        spooled_id: str = "",
+        then: Callable[[CallSummary], Sequence[CallEvent]] | None = None,
+    ) -> CallSummary:
+        """Nothing: callbacks' events are not written either (a status callback of a call
+        with no record would otherwise start one)."""
+        return CallSummary(sid)
+
+    def end_call(
+        self,
+        sid: str,
+        status: CallEvent,
+        closing: Callable[[CallSummary], Sequence[CallEvent]],
+        spooled_id: str = "",
+    ) -> CallSummary:
+        """Nothing, as `record`."""
+        return CallSummary(sid)
 
 
 def main() -> None:
