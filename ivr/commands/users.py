@@ -20,9 +20,8 @@ from ivr.store import connect, now
 
 @contextmanager
 def _users() -> Iterator[Users]:
-    settings = Settings.from_env()
     try:
-        with ensure_redis(settings) as ready:
+        with ensure_redis(Settings.from_env()) as ready:
             yield Users(connect(ready))
     except IvrError as exc:  # a refused user, or a REDIS_URL that is not one
         raise click.ClickException(str(exc)) from exc
