@@ -227,14 +227,7 @@ def _report_only(turn: Turn, step: Step, event: Event) -> None:
     action = step.action
     progress = turn.state.route
     if isinstance(action, Route) and isinstance(event, Dialed) and progress is not None:
-        attempt = progress.current
-        turn.emit(
-            DialEnded,
-            pool=attempt.pool,
-            agents=attempt.agents,
-            status=event.status,
-            seconds=event.seconds,
-        )
+        _dial_ended(turn, progress.current, event)
     elif isinstance(action, Route) and isinstance(event, Queued):
         turn.emit(HoldLeft, queue=action.queue, result=event.result, seconds=event.seconds)
     elif isinstance(action, Dial | Dequeue) and isinstance(event, Dialed):
@@ -506,19 +499,21 @@ def _padded(attempt: DialAttempt) -> tuple[str, ...]:
     return agents + ("",) * (len(attempt.targets) - len(agents))
 
 
+def _dial_ended(turn: Turn, attempt: DialAttempt, event: Dialed) -> None:
+    """How a pool's Dial ended, on the record."""
+    turn.emit(
+        DialEnded, pool=attempt.pool, agents=attempt.agents, status=event.status,
+        seconds=event.seconds,
+    )  # fmt: skip
+
+
 def _after_route_dial(flow: Flow, turn: Turn, route: Route, event: Dialed) -> None:
     progress = turn.state.route
     if progress is None:
         _leave_route(flow, turn, route)
         return
     attempt = progress.current
-    turn.emit(
-        DialEnded,
-        pool=attempt.pool,
-        agents=attempt.agents,
-        status=event.status,
-        seconds=event.seconds,
-    )
+    _dial_ended(turn, attempt, event)
     if event.status in ANSWERED:
         turn.state = turn.state.evolve(outcome="answered")
         _end(turn, "answered")

@@ -9,13 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from ivr.settings import Settings
+from ivr.tickets.config import sinks_for_worker
 from ivr.tickets.model import PoolTried, Voicemail
+from ivr.tickets.sinks import build_sinks
+from ivr.tickets.worker import Worker, WorkerOptions
 from tests.tickets.fakes import ACCOUNT_SID, AUTH_TOKEN, FakeServices, running
 
 AT = datetime(2026, 12, 3, 7, 30, tzinfo=UTC)
 WEBHOOK_SECRET = "whsec-test-0123456789"
+OPTIONS = WorkerOptions(block_ms=10, reclaim_every=0.0, claim_idle_ms=60_000, transcript_wait=60)
 
 
 class Clock:
@@ -119,3 +124,10 @@ def webhook_yaml(services: FakeServices, extra: str = "") -> str:
         f'  - {{type: webhook, url: "{services.base}/hooks/ivr", '
         f'secret: "${{IVR_WEBHOOK_SECRET}}"{extra}}}\n'
     )
+
+
+def make_worker(settings: Settings, connection: redis.Redis, clock: Clock, **env: str) -> Worker:
+    """A worker over the sinks of `settings`' tickets.yaml, on a pinned clock."""
+    environment = {"IVR_WEBHOOK_SECRET": WEBHOOK_SECRET, **env}
+    sinks = build_sinks(sinks_for_worker(settings.flows_dir, environment), settings, environment)
+    return Worker(settings, connection, sinks, OPTIONS, now=clock, rand=lambda: 0.5, name="w1")

@@ -9,28 +9,24 @@ import pytest
 import redis
 
 from ivr.settings import Settings
-from ivr.tickets.config import sinks_for_worker
 from ivr.tickets.model import new_ticket
-from ivr.tickets.sinks import Delivery, EmailSink, build_sinks
+from ivr.tickets.sinks import Delivery, EmailSink
 from ivr.tickets.store import TicketStore
-from ivr.tickets.worker import Worker, WorkerOptions
+from ivr.tickets.worker import Worker
 from tests.server.conftest import free_port
 from tests.tickets.conftest import (
-    WEBHOOK_SECRET,
+    OPTIONS,
     Clock,
     VoicemailFactory,
+    make_worker,
     webhook_yaml,
     write_sinks,
 )
 from tests.tickets.fakes import FakeServices, Reply
 
-OPTIONS = WorkerOptions(block_ms=10, reclaim_every=0.0, claim_idle_ms=60_000, transcript_wait=60)
-
 
 def worker_for(settings: Settings, connection: redis.Redis, clock: Clock) -> Worker:
-    env = {"IVR_WEBHOOK_SECRET": WEBHOOK_SECRET, "ZT": "zt"}
-    sinks = build_sinks(sinks_for_worker(settings.flows_dir, env), settings, env)
-    return Worker(settings, connection, sinks, OPTIONS, now=clock, rand=lambda: 0.5, name="w1")
+    return make_worker(settings, connection, clock, ZT="zt")
 
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])

@@ -25,18 +25,11 @@ from tests.tickets.conftest import (
     WEBHOOK_SECRET,
     Clock,
     VoicemailFactory,
+    make_worker,
     webhook_yaml,
     write_sinks,
 )
 from tests.tickets.fakes import FakeServices, Reply, running
-
-OPTIONS = WorkerOptions(block_ms=10, reclaim_every=0.0, claim_idle_ms=60_000, transcript_wait=60)
-
-
-def make_worker(settings: Settings, connection: redis.Redis, clock: Clock, **env: str) -> Worker:
-    environment = {"IVR_WEBHOOK_SECRET": WEBHOOK_SECRET, **env}
-    sinks = build_sinks(sinks_for_worker(settings.flows_dir, environment), settings, environment)
-    return Worker(settings, connection, sinks, OPTIONS, now=clock, rand=lambda: 0.5, name="w1")
 
 
 def created(store: TicketStore, facts: object) -> Ticket:
