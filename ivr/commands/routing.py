@@ -271,13 +271,16 @@ def _warn_unknown(pools: Pools, queue: str, language: str | None) -> None:
 
 
 def _named_away(pools: Pools, away: tuple[str, ...]) -> set[str]:
+    from ivr.agents.services import AmbiguousAgent, UnknownAgent, resolve
+
     found = set()
     for name in away:
-        agent = pools.agent(name)
-        if agent is None:
+        try:
+            found.add(resolve(pools, name))
+        except AmbiguousAgent as exc:  # as `ivr agents away` refuses it: only an id says who
+            raise click.BadParameter(str(exc), param_hint="--away") from exc
+        except UnknownAgent:
             click.echo(f"warning: --away {name}: no agent has this id or name", err=True)
-        else:
-            found.add(agent.id)
     return found
 
 

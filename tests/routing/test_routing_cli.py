@@ -201,6 +201,20 @@ def test_route_warns_about_an_unknown_away_agent(runner: CliRunner, flows: Path)
     assert "warning: --away Zed: no agent has this id or name" in result.stderr
 
 
+def test_away_by_a_name_two_agents_share_is_refused_not_the_first_taken(
+    runner: CliRunner, flows: Path
+) -> None:
+    text = POOLS_YAML.replace("{name: Ann Lee,", "{name: Lan, id: lan-london,")
+    text = text.replace("{name: Lan, phone", "{name: Lan, id: lan-hanoi, phone")
+    (flows / "pools.yaml").write_text(text, encoding="utf-8")
+    asked = ["--flows", str(flows), "--queue", "tech", "--at", "2026-03-02T08:00Z"]
+    result = runner.invoke(route, [*asked, "--away", "lan"])
+    assert result.exit_code == 2 and "names several agents" in result.output, result.output
+    assert "lan-hanoi" in result.output and "lan-london" in result.output
+    by_id = run_json(runner, route, *asked, "--away", "lan-london", "--json")
+    assert by_id["away"] == ["lan-london"]  # type: ignore[index]
+
+
 def test_a_bad_instant_is_a_usage_error(runner: CliRunner, flows: Path) -> None:
     result = runner.invoke(route, ["--flows", str(flows), "--queue", "tech", "--at", "tomorrow"])
 
