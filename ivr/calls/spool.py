@@ -73,12 +73,12 @@ def replay(
     data_dir: Path,
     store: Store,
     then: Callable[[str, CallEvent], None] | None = None,
-    close: Callable[[str, CallEvent, str], None] | None = None,
+    close: Callable[[str, CallEvent, str, CallStarted | None], None] | None = None,
 ) -> int:
     """Record every spooled event in Redis, then empty the spool; the number replayed.
 
-    A spooled final status is handed to `close` (with its batch id) when given, so that it
-    closes the call's record as it would have done live.
+    A spooled final status is handed to `close` (with its batch id, and the call's start when
+    Redis has none) when given, so that it closes the call's record as it would have done live.
 
     Stops at the first Redis failure, keeping the whole file (lines already replayed are
     recognised by their ids next time). Unreadable lines, and lines Redis refuses as such,
@@ -109,7 +109,7 @@ def replay(
                         events = [e for e in events if not isinstance(e, CallStarted)]
                 final = _final_status(events)
                 if close is not None and final is not None:
-                    close(sid, final, spooled_id)
+                    close(sid, final[0], spooled_id, final[1])
                 else:
                     store.record(sid, events, spooled_id=spooled_id)
                 if then is not None:
@@ -133,10 +133,18 @@ def replay(
     return replayed
 
 
-def _final_status(events: Sequence[CallEvent]) -> CallEvent | None:
-    """The event of a spooled final status callback (spooled alone), or None."""
-    if len(events) == 1 and isinstance(events[0], TwilioStatus):
-        return events[0] if events[0].status in FINAL_STATUSES else None
+def _final_status(events: Sequence[CallEvent]) -> tuple[CallEvent, CallStarted | None] | None:
+    """A spooled final status callback, and the call's start spooled with it when the call is
+    not on record; None for other events."""
+    if not events:
+        return None
+    first, *rest = events
+    if not isinstance(first, TwilioStatus) or first.status not in FINAL_STATUSES:
+        return None
+    if not rest:
+        return first, None
+    if len(rest) == 1 and isinstance(rest[0], CallStarted):
+        return first, rest[0]
     return None
 
 

@@ -9,6 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 from ivr.calls.events import CallEvent, DialEnded, TwilioStatus
 from ivr.calls.spool import new_batch_id
+from ivr.calls.summary import FINAL_STATUSES
 from ivr.errors import BadRequest, StoreUnavailable
 from ivr.metrics import WEBHOOKS
 from ivr.redis_url import end_time_limit, start_time_limit
@@ -179,7 +180,11 @@ def status() -> Response:
         services.voice.status(params, at, batch)
     except StoreUnavailable:
         event = TwilioStatus(at, status=params.call_status, duration=params.call_duration)
-        services.spool_quietly(params.sid, [event], batch)
+        kept: list[CallEvent] = [event]
+        if params.call_status in FINAL_STATUSES:
+            # Replayed, it closes the call; and starts its record if Redis never had one.
+            kept.append(services.voice.unheard_start(params, at))
+        services.spool_quietly(params.sid, kept, batch)
     except Exception:
         log.exception("call %s: status %s not recorded", params.sid, params.call_status)
     return twiml(render([]))

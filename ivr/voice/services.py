@@ -220,13 +220,15 @@ class VoiceService:
         if params.call_status not in FINAL_STATUSES:
             self.store.record(params.sid, [status], spooled_id=batch)
             return
-        # A call heard of first by its final status (Twilio could not reach us, or its first
-        # webhook's write was lost) is still a call: started then, from and to what it says.
-        started = status.at - (params.call_duration or 0)
+        self.close(params.sid, status, batch, self.unheard_start(params, at))
+
+    def unheard_start(self, params: CallParams, at: float) -> CallStarted:
+        """The start of a call heard of first by its final status (Twilio could not reach us,
+        or its first webhook's write was lost): still a call, started `CallDuration` before,
+        from and to what the status says."""
         flow = self._flow_for(params)
         name, language = (flow.name, flow.language) if flow else ("", "")
-        unheard = _started(params, started, name, "", language)
-        self.close(params.sid, status, batch, unheard)
+        return _started(params, at - (params.call_duration or 0), name, "", language)
 
     def close(
         self, sid: str, final: CallEvent, batch: str = "", unheard: CallStarted | None = None

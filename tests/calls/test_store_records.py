@@ -13,6 +13,7 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
+from ivr.app import create_app
 from ivr.calls import events as ev
 from ivr.calls.spool import new_batch_id, replay, spool, spool_cross_call, spool_path
 from ivr.calls.summary import CallSummary
@@ -25,6 +26,7 @@ from ivr.settings import Settings
 from ivr.store import CALLS_KEY, EVENTS_KEY, INDEX_KEY, LIVE_KEY, WAITING_KEY, Store
 from tests.calls.test_voicemail_ticket import WEDNESDAY_NOON_UTC
 from tests.conftest import Caller
+from tests.voice.test_failures import dead_redis
 
 SID = "CA" + "b" * 32
 T0 = 1_790_000_000.0
@@ -291,3 +293,17 @@ def test_a_spooled_final_status_closes_the_call_when_replayed(
     spool(settings.data_dir, SID, [ev.TwilioStatus(T0 + 9, status="completed", duration=9)])
     services.replay_spool()
     assert [e.kind for e in services.store.events(SID)].count("call_ended") == 1
+
+
+def test_a_final_status_spooled_for_a_call_redis_never_had_starts_its_record(
+    settings: Settings, connection: redis.Redis
+) -> None:
+    down = Caller(create_app(settings, dead_redis()).test_client(), caller="+201001112222")
+    assert down.post("/voice/status", CallStatus="busy", CallDuration="0").status_code == 200
+    services = Services.build(settings, connection)
+    assert services.replay_spool() == 2
+    summary = services.store.summary(down.sid)
+    assert summary is not None and summary.closed and summary.caller == "+201001112222"
+    assert summary.flow == "support" and summary.started_at is not None
+    assert connection.zscore(CALLS_KEY, down.sid) == summary.started_at  # listed
+    assert connection.zscore(LIVE_KEY, down.sid) is None
