@@ -155,7 +155,9 @@ class Context:
     router: Router
     urls: Urls
     at: float
-    caller_gone: bool = False  # the call is over (Twilio said so): report, do not carry on
+    # The call is over (the action's CallStatus is final, or the final status came first): its
+    # facts are kept, but the flow does not route, ring or play to a caller who is gone.
+    caller_gone: bool = False
 
 
 @dataclass
@@ -518,12 +520,6 @@ def _after_route_dial(flow: Flow, turn: Turn, route: Route, event: Dialed) -> No
         turn.state = turn.state.evolve(outcome="answered")
         _end(turn, "answered")
         return
-    if event.caller_gone:
-        # The caller hung up while agents rang: ringing the next pool would take its turn (a
-        # round robin's turn, a longest-idle claim) and file the call under it for nothing.
-        turn.state = turn.state.evolve(route=None)
-        _end(turn, "abandoned")
-        return
     away, turn.presence = turn.context.router.away()
     progress = _without_away(progress, away)
     if progress.index + 1 < len(progress.attempts):
@@ -607,9 +603,6 @@ def _after_dial(flow: Flow, turn: Turn, dial: Dial | Dequeue, event: Dialed) -> 
     if event.status in ANSWERED:
         turn.state = turn.state.evolve(outcome="answered")
         _end(turn, "answered")
-        return
-    if event.caller_gone:  # nobody is left to hear the otherwise step (nor to be routed)
-        _end(turn, "completed")
         return
     if dial.otherwise is None:
         key = "call_back_later" if isinstance(dial, Dial) else "queue_empty"

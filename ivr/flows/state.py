@@ -134,12 +134,10 @@ class Gathered:
 
 @dataclass(frozen=True)
 class Dialed:
-    """A Dial's result, Twilio's DialCallStatus, and how long the dialled party talked;
-    `caller_gone` when the caller's own line had already ended (hung up while it rang)."""
+    """A Dial's result, Twilio's DialCallStatus, and how long the dialled party talked."""
 
     status: str
     seconds: int | None = None
-    caller_gone: bool = False
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
 from ivr.calls.events import VoicemailRecorded
-from ivr.calls.summary import FINAL_STATUSES
 from ivr.errors import BadRequest
 from ivr.flows.state import CallInfo, Dialed, Event, Gathered, Queued, Recorded
 
@@ -74,8 +73,7 @@ class CallParams:
     def event(self, kind: str) -> Event:
         """What the webhook of `kind` reports about the waiting step."""
         if kind == "dial":
-            gone = self.call_status in FINAL_STATUSES
-            return Dialed(self.dial_status or "failed", self.dial_seconds, caller_gone=gone)
+            return Dialed(self.dial_status or "failed", self.dial_seconds)
         if kind == "recorded":
             return Recorded(self.recording_url, self.recording_duration, self.recording_sid)
         if kind == "queue":
