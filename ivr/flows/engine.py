@@ -233,16 +233,9 @@ def _report_only(turn: Turn, step: Step, event: Event) -> None:
     elif isinstance(action, Route) and isinstance(event, Queued):
         turn.emit(HoldLeft, queue=action.queue, result=event.result, seconds=event.seconds)
     elif isinstance(action, Dial | Dequeue) and isinstance(event, Dialed):
-        target = action.number if isinstance(action, Dial) else f"queue {action.queue}"
-        turn.emit(DialEnded, number=target, status=event.status, seconds=event.seconds)
+        _number_dial_ended(turn, action, event)
     elif isinstance(action, Voicemail) and isinstance(event, Recorded):
-        turn.emit(
-            VoicemailRecorded,
-            step=step.name,
-            recording_sid=event.recording_sid,
-            url=event.recording_url,
-            seconds=event.duration,
-        )
+        _recorded(turn, step, event)
     # The call is over as of now, even if its final status callback never comes.
     _end(turn, "completed")
 
@@ -597,9 +590,14 @@ def _after_hold(flow: Flow, turn: Turn, route: Route, event: Queued) -> None:
     _walk(flow, turn, route.otherwise)
 
 
-def _after_dial(flow: Flow, turn: Turn, dial: Dial | Dequeue, event: Dialed) -> None:
+def _number_dial_ended(turn: Turn, dial: Dial | Dequeue, event: Dialed) -> None:
+    """How a Dial of a number (or of the hold line's queue) ended, on the record."""
     target = dial.number if isinstance(dial, Dial) else f"queue {dial.queue}"
     turn.emit(DialEnded, number=target, status=event.status, seconds=event.seconds)
+
+
+def _after_dial(flow: Flow, turn: Turn, dial: Dial | Dequeue, event: Dialed) -> None:
+    _number_dial_ended(turn, dial, event)
     if event.status in ANSWERED:
         turn.state = turn.state.evolve(outcome="answered")
         _end(turn, "answered")
@@ -635,8 +633,8 @@ def dial_verb(dial: Dial, action: str) -> DialVerb:
     return DialVerb(action, (DialTarget("number", dial.number),), dial.timeout, dial.caller_id)
 
 
-def _after_voicemail(flow: Flow, turn: Turn, step: Step, event: Recorded) -> None:
-    got_message = bool(event.recording_url) and event.duration > 0
+def _recorded(turn: Turn, step: Step, event: Recorded) -> None:
+    """What a voicemail step's Record reported, on the record."""
     turn.emit(
         VoicemailRecorded,
         step=step.name,
@@ -644,6 +642,11 @@ def _after_voicemail(flow: Flow, turn: Turn, step: Step, event: Recorded) -> Non
         url=event.recording_url,
         seconds=event.duration,
     )
+
+
+def _after_voicemail(flow: Flow, turn: Turn, step: Step, event: Recorded) -> None:
+    got_message = bool(event.recording_url) and event.duration > 0
+    _recorded(turn, step, event)
     language = turn.state.language
     if got_message:
         turn.state = turn.state.evolve(outcome="voicemail")
