@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ivr import yamlsource
 from ivr.errors import Problem
@@ -37,6 +38,16 @@ def canonical_language(tag: str) -> str:
         else:
             parts.append(part)
     return "-".join(parts)
+
+
+def known_zone(name: str) -> ZoneInfo | None:
+    """The IANA time zone called `name`; None when there is none of that name."""
+    try:
+        return ZoneInfo(name)
+    # An area such as "Europe" is a directory of tzdata and an overlong name no file name at
+    # all: the OS errors they raise mean "no such zone" too.
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
 
 
 POOLS_FILE = "pools.yaml"

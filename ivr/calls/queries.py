@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from ivr.calls.events import CallEvent, to_dict
 from ivr.calls.kpis import GROUPINGS, kpis
 from ivr.calls.records import CallRecords
 from ivr.calls.summary import iso
+from ivr.config import known_zone
 from ivr.errors import BadQuery
 
 MAX_DAILY_DAYS = 3660  # ten years of rows by day
@@ -41,11 +42,10 @@ def parse_day(text: str) -> date:
 
 def parse_zone(name: str) -> ZoneInfo:
     """A time zone by its IANA name."""
-    try:
-        return ZoneInfo(name)
-    # OSError: an area such as "Europe" is a tzdata directory, an overlong name no file name.
-    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
-        raise BadQuery(f"unknown time zone: {name!r}") from exc
+    zone = known_zone(name)
+    if zone is None:
+        raise BadQuery(f"unknown time zone: {name!r}")
+    return zone
 
 
 def day_span(start_day: date, end_day: date, zone: ZoneInfo) -> tuple[float, float]:

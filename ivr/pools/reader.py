@@ -7,7 +7,7 @@ import zoneinfo
 from collections.abc import Iterable
 from typing import Any
 
-from ivr.config import E164, LANGUAGE_TAG, canonical_language
+from ivr.config import E164, LANGUAGE_TAG, canonical_language, known_zone
 from ivr.pools import schedule
 from ivr.yamlsource import Path as Where
 from ivr.yamlsource import Reader, Source, closest, suggest_or_list
@@ -154,14 +154,8 @@ class PoolsReader(Reader):
 
     def timezone(self, value: Any, where: Where) -> str:
         """`value` as an IANA time zone name, UTC after an error."""
-        if isinstance(value, str):
-            try:
-                zoneinfo.ZoneInfo(value)
-                return value
-            # An area such as "Europe" is a directory of tzdata and an overlong name no file
-            # name at all: the OS errors they raise mean "no such zone" too.
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-                pass
+        if isinstance(value, str) and known_zone(value) is not None:
+            return value
         zones = zoneinfo.available_timezones()
         # Zone names are case-sensitive files: "utc" or "europe/london" is only mis-cased.
         same = [zone for zone in zones if zone.casefold() == str(value).casefold()]
