@@ -194,7 +194,9 @@ def refused(error: CSRFError) -> tuple[str, int]:
 
 
 @bp.errorhandler(HTTPException)
-@bp.errorhandler(404)  # else the app's 404 handler (JSON under /api/) would come first
+# By code too: Flask tries handlers for the status code before handlers for a class, so the
+# app's 404 handler (which keeps Flask's bare page outside /voice/ and /api/) would come first.
+@bp.errorhandler(404)
 def http_error(error: HTTPException) -> tuple[str, int]:
     """Errors as pages of the dashboard, with the reason given."""
     return page_error(error.code or 500, error.description or error.name)
